@@ -1,0 +1,79 @@
+"""The render worker that runs inside the server process when no Celery is configured.
+
+It is an asyncio task on the server's event loop that runs one render at a time in its own
+thread. Running renders through `sync_to_async` matters: broadcasts made inside a render then
+reach the in-memory channel layer on the loop that owns its queues. The database is the queue:
+the worker takes the oldest queued render, so renders left over from a stopped server run too.
+"""
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+
+from generation.pipelines import warm_up
+from generation.render import run_render
+from partyhub.models import Render
+
+log = logging.getLogger(__name__)
+
+_loop = None
+_wakeup = None
+_recovered = False
+_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="partyhub-render")
+
+
+def ensure_running():
+    """Start the worker on the running event loop, once per loop."""
+    global _loop, _wakeup
+    loop = asyncio.get_running_loop()
+    if loop is _loop:
+        return
+    _loop, _wakeup = loop, asyncio.Event()
+    loop.create_task(_serve(_wakeup), name="partyhub-embedded-worker")
+
+
+def wake():
+    """Tell the worker a render was queued; safe from any thread."""
+    loop, wakeup = _loop, _wakeup
+    if loop is not None and not loop.is_closed():
+        loop.call_soon_threadsafe(wakeup.set)
+
+
+async def _serve(wakeup):
+    global _recovered
+    if not _recovered:
+        _recovered = True
+        await _in_thread(_recover_orphans)
+        await _in_thread(warm_up)
+    while True:
+        render_id = await _in_thread(Render.objects.next_queued_id)
+        if render_id is None:
+            await wakeup.wait()
+            wakeup.clear()
+            continue
+        try:
+            await _in_thread(run_render, render_id)
+        except Exception:
+            log.exception("embedded worker: render %s raised", render_id)
+
+
+def _recover_orphans():
+    # In embedded mode this process is the only worker: a render still `running` was cut off
+    # when an earlier server process stopped. Requeue it; the attempts cap still applies.
+    Render.objects.filter(status=Render.Status.RUNNING).update(status=Render.Status.QUEUED)
+
+
+def _with_fresh_connection(func, *args):
+    close_old_connections()
+    try:
+        return func(*args)
+    finally:
+        close_old_connections()
+
+
+async def _in_thread(func, *args):
+    call = sync_to_async(_with_fresh_connection, thread_sensitive=False, executor=_executor)
+    return await call(func, *args)

@@ -1,0 +1,49 @@
+"""Provenance written into every PNG: AUTOMATIC1111's `parameters` text and PartyHub's own JSON."""
+
+import io
+import json
+
+from PIL import Image as PILImage
+from PIL.PngImagePlugin import PngInfo
+
+
+def _quote(value):
+    # A1111 readers split on ", " and ": "; such values are JSON-quoted, as A1111 itself does.
+    text = str(value)
+    if any(ch in text for ch in ",:\n"):
+        return json.dumps(text)
+    return text
+
+
+def a1111_parameters(prompt, params, seed):
+    """The `parameters` text: the prompt, an optional negative line, then one `Key: value` line."""
+    fields = {
+        "Steps": params["steps"],
+        "Sampler": params["sampler"],
+        "CFG scale": params["guidance"],
+        "Seed": seed,
+        "Size": f"{params['width']}x{params['height']}",
+        "Model": params["model"],
+    }
+    lines = [prompt]
+    if params.get("negative"):
+        lines.append(f"Negative prompt: {params['negative']}")
+    lines.append(", ".join(f"{key}: {_quote(value)}" for key, value in fields.items()))
+    return "\n".join(lines)
+
+
+def png_bytes(image, parameters, partyhub):
+    """Encode a PIL image as PNG with the `parameters` and `partyhub` tEXt chunks."""
+    info = PngInfo()
+    info.add_text("parameters", parameters)
+    info.add_text("partyhub", json.dumps(partyhub, separators=(",", ":")))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def with_partyhub_chunk(data, partyhub):
+    """The same PNG with its `partyhub` chunk replaced (pixels and `parameters` unchanged)."""
+    with PILImage.open(io.BytesIO(data), formats=["PNG"]) as image:
+        image.load()
+        return png_bytes(image, image.text.get("parameters", ""), partyhub)

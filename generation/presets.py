@@ -1,0 +1,155 @@
+"""Model presets by name: what each model can do, its defaults, the limits a request must keep."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+from generation.samplers import SAMPLERS
+
+OFFLINE = "offline"
+OVERHEAD_PROBE = "overhead-probe"
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    family: str  # "diffusion" or "autoregressive"
+    pipeline: str  # the diffusers pipeline class that loads it
+    source: str  # a hub id; a folder of the same name under PARTYHUB_MODELS_DIR wins over it
+    title: str
+    modes: tuple = ("txt2img",)
+    defaults: dict = field(default_factory=dict)
+    limits: dict = field(default_factory=dict)
+    offline: bool = False  # needs no download: built or shipped with PartyHub
+    note: str = ""
+
+    def local_folder(self):
+        return Path(settings.PARTYHUB_MODELS_DIR) / self.name
+
+    def is_available(self):
+        """Whether the weights are on this machine (nothing is ever downloaded to answer)."""
+        if self.offline:
+            return True
+        if (self.local_folder() / "model_index.json").exists():
+            return True
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(self.source, "model_index.json"), str)
+
+    def as_dict(self):
+        return {
+            "name": self.name,
+            "title": self.title,
+            "family": self.family,
+            "modes": list(self.modes),
+            "defaults": self.defaults,
+            "limits": {key: list(bounds) for key, bounds in self.limits.items()},
+            "samplers": list(SAMPLERS),
+            "available": self.is_available(),
+            "offline": self.offline,
+            "note": self.note,
+        }
+
+
+def _limits(size, steps, guidance):
+    return {"width": size, "height": size, "steps": steps, "guidance": guidance, "count": (1, 8)}
+
+
+PRESETS = {
+    preset.name: preset
+    for preset in [
+        Preset(
+            name=OFFLINE,
+            family="diffusion",
+            pipeline="StableDiffusionPipeline",
+            source="",
+            title="Offline placeholder (random weights)",
+            defaults={
+                "width": 128,
+                "height": 128,
+                "steps": 8,
+                "guidance": 5.0,
+                "sampler": "Euler a",
+            },
+            limits=_limits((64, 512), (1, 50), (0.0, 20.0)),
+            offline=True,
+            note="A tiny Stable Diffusion pipeline with random weights: it runs anywhere with no "
+            "download, and its images are noise. Point PartyHub at real weights to draw.",
+        ),
+        Preset(
+            name="sd-turbo",
+            family="diffusion",
+            pipeline="StableDiffusionPipeline",
+            source="stabilityai/sd-turbo",
+            title="SD-Turbo",
+            defaults={
+                "width": 512,
+                "height": 512,
+                "steps": 1,
+                "guidance": 0.0,
+                "sampler": "Euler a",
+            },
+            # Adversarially distilled: 1-4 steps and no classifier-free guidance.
+            limits=_limits((256, 1024), (1, 4), (0.0, 0.0)),
+        ),
+        Preset(
+            name="sdxl-turbo",
+            family="diffusion",
+            pipeline="StableDiffusionXLPipeline",
+            source="stabilityai/sdxl-turbo",
+            title="SDXL-Turbo",
+            defaults={
+                "width": 512,
+                "height": 512,
+                "steps": 1,
+                "guidance": 0.0,
+                "sampler": "Euler a",
+            },
+            limits=_limits((256, 1024), (1, 4), (0.0, 0.0)),
+        ),
+        Preset(
+            name="sd15",
+            family="diffusion",
+            pipeline="StableDiffusionPipeline",
+            source="stable-diffusion-v1-5/stable-diffusion-v1-5",
+            title="Stable Diffusion 1.5",
+            defaults={
+                "width": 512,
+                "height": 512,
+                "steps": 25,
+                "guidance": 7.0,
+                "sampler": "DPM++ 2M Karras",
+            },
+            limits=_limits((256, 1024), (1, 150), (0.0, 30.0)),
+        ),
+    ]
+}
+
+# Measures PartyHub's own overhead in bench/latency.py: blank images, no model, no time.
+PROBE = Preset(
+    name=OVERHEAD_PROBE,
+    family="diffusion",
+    pipeline="",
+    source="",
+    title="Overhead probe (blank images, benchmarks only)",
+    defaults={"width": 64, "height": 64, "steps": 1, "guidance": 0.0, "sampler": "Euler a"},
+    limits=_limits((64, 512), (1, 50), (0.0, 20.0)),
+    offline=True,
+    note="Renders blank images instantly; enabled by PARTYHUB_OVERHEAD_PROBE for benchmarks.",
+)
+
+
+def all_presets():
+    presets = dict(PRESETS)
+    if settings.PARTYHUB_OVERHEAD_PROBE:
+        presets[PROBE.name] = PROBE
+    return presets
+
+
+def get_preset(name):
+    return all_presets().get(name)
+
+
+def default_preset():
+    return get_preset(settings.PARTYHUB_DEFAULT_MODEL)

@@ -1,0 +1,63 @@
+"""Client messages of protocol v1, checked and handed to the models. Shared by every transport."""
+
+from partyhub.errors import ApiError
+from partyhub.models import Member
+
+MAX_MESSAGE_BYTES = 64 * 1024
+
+# type -> (required fields, optional fields)
+MESSAGES = {
+    "prompt.submit": ({"text"}, {"parent", "params"}),
+    "render.cancel": ({"render"}, set()),
+    "vote": ({"image", "value"}, set()),
+    "pick": ({"image"}, {"picked"}),
+    "association.add": ({"text"}, set()),
+    "role.set": ({"member", "role"}, set()),
+}
+
+
+def handle(member_id, message):
+    """Apply one client message for a member; raises ApiError and then changes nothing."""
+    if not isinstance(message, dict):
+        raise ApiError("invalid_message", "A message must be a JSON object.")
+    kind = message.get("type")
+    if kind not in MESSAGES:
+        raise ApiError("unknown_type", f"Unknown message type {kind!r}.")
+    required, optional = MESSAGES[kind]
+    fields = set(message) - {"type"}
+    if missing := sorted(required - fields):
+        raise ApiError("missing_field", f"{kind} needs {', '.join(missing)}.")
+    if unknown := sorted(fields - required - optional):
+        raise ApiError("unknown_field", f"{kind} does not take {', '.join(unknown)}.")
+    for name in ("parent", "render", "image", "member"):
+        if name in message and not _is_id(message[name]) and message[name] is not None:
+            raise ApiError("invalid_field", f"{name} must be an id (a positive integer).")
+
+    # Read the member afresh: a role may have changed since the socket connected.
+    member = Member.objects.select_related("party").get(pk=member_id)
+    party = member.party
+    if kind == "prompt.submit":
+        party.submit_prompt(member, message["text"], message.get("parent"), message.get("params"))
+    elif kind == "render.cancel":
+        _get(party.renders, message["render"], "render").cancel(member)
+    elif kind == "vote":
+        _get(party.images, message["image"], "image").vote(member, message["value"])
+    elif kind == "pick":
+        _get(party.images, message["image"], "image").pick(member, message.get("picked", True))
+    elif kind == "association.add":
+        party.add_association(member, message["text"])
+    elif kind == "role.set":
+        member.set_role(_get(party.members, message["member"], "member"), message["role"])
+
+
+def _is_id(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _get(queryset, pk, what):
+    if not _is_id(pk):
+        raise ApiError("invalid_field", f"{what} must be an id (a positive integer).")
+    obj = queryset.filter(pk=pk).first()
+    if obj is None:
+        raise ApiError(f"unknown_{what}", f"No {what} {pk} in this party.", 404)
+    return obj

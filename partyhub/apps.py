@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PartyhubConfig(AppConfig):
+    name = "partyhub"
+    verbose_name = "Parties"

@@ -1,0 +1,120 @@
+import json
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from partyhub import actions
+from partyhub.errors import ApiError
+from partyhub.models import Member, Party
+
+# Close codes (4000-4999 are the application's): the client can tell why it was turned away.
+CLOSE_BAD_REQUEST = 4400
+CLOSE_NOT_MEMBER = 4403
+CLOSE_NO_PARTY = 4404
+REPLAY_BATCH = 500
+
+
+class PartyConsumer(AsyncJsonWebsocketConsumer):
+    """A member's live connection to a party: replays the archive after `since`, then streams.
+
+    Every archived event is sent exactly once and in seq order: events already sent are dropped,
+    and a gap (a broadcast the channel layer lost, or two that arrived out of order) is filled
+    from the archive before the newer event goes out.
+    """
+
+    async def connect(self):
+        self.member_id = None
+        self.sent_seq = 0
+        since = _parse_since(self.scope.get("query_string", b""))
+        code = self.scope["url_route"]["kwargs"]["code"]
+        session_key = self.scope["session"].session_key
+        party, member = await _party_and_member(code, session_key)
+        await self.accept()
+        if party is None:
+            return await self.close(code=CLOSE_NO_PARTY)
+        if member is None:
+            return await self.close(code=CLOSE_NOT_MEMBER)
+        # A since beyond the archive would make every new event look already sent.
+        if since is None or since > party.last_seq:
+            return await self.close(code=CLOSE_BAD_REQUEST)
+        self.party_id, self.member_id, self.sent_seq = party.pk, member.pk, since
+        self.group = party.group
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self._send_archive_until(None)
+
+    async def disconnect(self, close_code):
+        if self.member_id is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.member_id is None:
+            return
+        if text_data is None:
+            return await self._send_error(
+                ApiError("invalid_message", "Send messages as JSON in text frames.")
+            )
+        if len(text_data.encode()) > actions.MAX_MESSAGE_BYTES:
+            return await self._send_error(
+                ApiError("message_too_large", "Messages are at most 64 KiB.")
+            )
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            return await self._send_error(ApiError("invalid_json", "The message is not JSON."))
+        try:
+            await database_sync_to_async(actions.handle)(self.member_id, message)
+        except ApiError as error:
+            await self._send_error(error)
+
+    async def party_event(self, message):
+        event = message["event"]
+        if event["seq"] <= self.sent_seq:
+            return  # already sent by the replay or a gap fill
+        if event["seq"] > self.sent_seq + 1:
+            await self._send_archive_until(event["seq"])
+        else:
+            await self._send_event(event)
+
+    async def render_progress(self, message):
+        await self.send_json(message)  # live only: not archived, no seq
+
+    async def _send_archive_until(self, last_seq):
+        while True:
+            events = await _archived(self.party_id, self.sent_seq, last_seq)
+            for event in events:
+                await self._send_event(event)
+            if len(events) < REPLAY_BATCH:
+                return
+
+    async def _send_event(self, event):
+        self.sent_seq = event["seq"]
+        await self.send_json(event)
+
+    async def _send_error(self, error):
+        await self.send_json({"type": "error", **error.as_dict()})
+
+
+def _parse_since(query_string):
+    values = parse_qs(query_string.decode("latin-1")).get("since", ["0"])
+    try:
+        since = int(values[-1])
+    except ValueError:
+        return None
+    return since if since >= 0 else None
+
+
+@database_sync_to_async
+def _party_and_member(code, session_key):
+    party = Party.objects.filter(code=code).first()
+    if party is None or session_key is None:
+        return party, None
+    return party, Member.objects.filter(party=party, session_key=session_key).first()
+
+
+@database_sync_to_async
+def _archived(party_id, after, until):
+    events = Party(pk=party_id).events_after(after)
+    if until is not None:
+        events = events.filter(seq__lte=until)
+    return [event.as_message() for event in events[:REPLAY_BATCH]]

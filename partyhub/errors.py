@@ -1,0 +1,15 @@
+class ApiError(Exception):
+    """A refused request: a stable machine-readable code, a sentence for people, an HTTP status.
+
+    Raised by validation and actions before anything is written, so a refusal never leaves a
+    request half-applied. Views turn it into `{"error": {...}}`, the consumer into an error frame.
+    """
+
+    def __init__(self, code, message, status=400):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+    def as_dict(self):
+        return {"code": self.code, "message": self.message}

@@ -1,0 +1,529 @@
+import secrets
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, models, transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from generation.dispatch import enqueue_on_commit
+from generation.params import clean_prompt_text, resolve_params
+from partyhub.broadcast import group_send_on_commit
+from partyhub.errors import ApiError
+
+# Join codes avoid letters people confuse when reading them off a projector (0/O, 1/I/L).
+JOIN_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+JOIN_CODE_LENGTH = 6
+
+
+def new_join_code():
+    return "".join(secrets.choice(JOIN_CODE_ALPHABET) for _ in range(JOIN_CODE_LENGTH))
+
+
+def party_group(party_id):
+    """The channel-layer group every connected member of a party listens on."""
+    return f"party.{party_id}"
+
+
+class Party(models.Model):
+    code = models.CharField(max_length=JOIN_CODE_LENGTH, unique=True)
+    topic = models.CharField(max_length=200)
+    title = models.CharField(max_length=200, blank=True)
+    public = models.BooleanField(default=False)
+    # Overrides of the model preset's defaults for this party's renders ("params" in the protocol).
+    defaults = models.JSONField(default=dict, blank=True)
+    # The seq of the newest archived event; bumped under the row lock by Party.record().
+    last_seq = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "parties"
+
+    def __str__(self):
+        return f"{self.code}: {self.topic}"
+
+    def get_absolute_url(self):
+        return f"/p/{self.code}/"
+
+    @classmethod
+    def start(cls, *, topic, title="", public=False, session_key, host_name):
+        """Create a party with a fresh join code; the creator joins as Prompt Master."""
+        for _ in range(10):
+            try:
+                with transaction.atomic():
+                    party = cls.objects.create(
+                        code=new_join_code(), topic=topic, title=title, public=public
+                    )
+                    host = party.join(session_key, host_name, role=Member.Role.PROMPT_MASTER)
+                    return party, host
+            except IntegrityError:
+                continue  # the code was taken: 31^6 codes make a second clash vanishingly rare
+        raise RuntimeError("could not find a free join code")
+
+    @property
+    def group(self):
+        return party_group(self.pk)
+
+    def ws_path(self):
+        return f"/ws/parties/{self.code}/"
+
+    def join(self, session_key, name, role=None):
+        """Join, or rejoin from the same session under a (new) name; returns the member."""
+        with transaction.atomic():
+            member, created = Member.objects.get_or_create(
+                party=self,
+                session_key=session_key,
+                defaults={"name": name, "role": role or Member.Role.PARTICIPANT},
+            )
+            if not created and member.name == name:
+                return member
+            if not created:
+                member.name = name
+                member.save(update_fields=["name"])
+            self.record("member.joined", member=member.as_dict())
+        return member
+
+    def record(self, event_type, **payload):
+        """Append an event to the archive and broadcast it to the room once the transaction commits.
+
+        The UPDATE takes the party's row lock until commit, so concurrent writers (server
+        processes, workers) get strictly increasing seqs with no gaps, and commit in seq order.
+        """
+        with transaction.atomic():
+            Party.objects.filter(pk=self.pk).update(last_seq=F("last_seq") + 1)
+            self.last_seq = Party.objects.values_list("last_seq", flat=True).get(pk=self.pk)
+            event = Event.objects.create(
+                party=self, seq=self.last_seq, type=event_type, payload=payload
+            )
+            group_send_on_commit(self.group, {"type": "party.event", "event": event.as_message()})
+        return event
+
+    def submit_prompt(self, author, text, parent_id=None, params=None):
+        """Add a prompt (a refinement when it has a parent) and queue its render."""
+        text = clean_prompt_text(text)
+        parent = None
+        if parent_id is not None:
+            parent = self.prompts.filter(pk=parent_id).first()
+            if parent is None:
+                raise ApiError("unknown_prompt", f"Prompt {parent_id} is not in this party.", 404)
+        resolved = resolve_params(params, self.defaults)
+        with transaction.atomic():
+            prompt = Prompt.objects.create(
+                party=self, parent=parent, author=author, text=text, params=resolved
+            )
+            render = Render.objects.create(party=self, prompt=prompt, params=resolved)
+            self.record("prompt.added", prompt=prompt.as_dict())
+            self.record(
+                "render.queued",
+                render={
+                    "id": render.pk,
+                    "prompt": prompt.pk,
+                    "position": render.queue_position(),
+                    "params": resolved,
+                },
+            )
+            enqueue_on_commit(render.pk)
+        return prompt, render
+
+    def add_association(self, author, text):
+        if not isinstance(text, str) or not 1 <= len(text.strip()) <= 100:
+            raise ApiError("invalid_association", "text must be 1 to 100 characters.")
+        with transaction.atomic():
+            association = Association.objects.create(party=self, author=author, text=text.strip())
+            self.record("association.added", association=association.as_dict())
+        return association
+
+    def events_after(self, since, limit=None):
+        events = self.events.filter(seq__gt=since).order_by("seq")
+        return events[:limit] if limit else events
+
+
+class Member(models.Model):
+    class Role(models.TextChoices):
+        PROMPT_MASTER = "prompt_master", "Prompt Master"
+        ART_EXPERT = "art_expert", "Art Expert"
+        PARTICIPANT = "participant", "Participant"
+        FACILITATOR = "facilitator", "Facilitator"
+
+    party = models.ForeignKey(Party, on_delete=models.CASCADE, related_name="members")
+    # A member is whoever holds this browser session; no account is needed to join a party.
+    session_key = models.CharField(max_length=40)
+    name = models.CharField(max_length=99)
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.PARTICIPANT)
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["party", "session_key"], name="one_member_per_session")
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.role})"
+
+    def as_dict(self):
+        return {"id": self.pk, "name": self.name, "role": self.role}
+
+    @property
+    def is_prompt_master(self):
+        return self.role == self.Role.PROMPT_MASTER
+
+    @property
+    def may_pick(self):
+        return self.role in (self.Role.PROMPT_MASTER, self.Role.ART_EXPERT)
+
+    def set_role(self, target, role):
+        """The Prompt Master gives `target` a role; giving Prompt Master away hands it over."""
+        if not self.is_prompt_master:
+            raise ApiError("forbidden", "Only the Prompt Master sets roles.", 403)
+        if role not in self.Role.values:
+            raise ApiError("invalid_role", f"role must be one of {self.Role.values}.")
+        if target.pk == self.pk:
+            raise ApiError(
+                "invalid_role", "Hand the Prompt Master role to someone else to step down."
+            )
+        with transaction.atomic():
+            changed = [target]
+            target.role = role
+            target.save(update_fields=["role"])
+            if role == self.Role.PROMPT_MASTER:
+                self.role = self.Role.PARTICIPANT
+                self.save(update_fields=["role"])
+                changed.append(self)
+            for member in changed:
+                self.party.record("role.changed", member=member.as_dict(), by=self.pk)
+
+
+class Prompt(models.Model):
+    party = models.ForeignKey(Party, on_delete=models.CASCADE, related_name="prompts")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    author = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="prompts")
+    text = models.CharField(max_length=1000)
+    # Fully resolved generation parameters (model, size, steps, seed, ...), never partial.
+    params = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.text
+
+    def as_dict(self):
+        return {
+            "id": self.pk,
+            "text": self.text,
+            "parent": self.parent_id,
+            "author": self.author_id,
+            "params": self.params,
+        }
+
+    def lineage(self):
+        """This prompt and its ancestors, root first."""
+        chain, node = [], self
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        return chain[::-1]
+
+
+class RenderQuerySet(models.QuerySet):
+    def unfinished(self):
+        return self.filter(status__in=[Render.Status.QUEUED, Render.Status.RUNNING])
+
+    def next_queued_id(self):
+        return (
+            self.filter(status=Render.Status.QUEUED)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+
+
+class Render(models.Model):
+    """One generation job: a prompt with its parameters, rendered into `count` images."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+        FILTERED = "filtered"
+
+    TERMINAL = (Status.DONE, Status.FAILED, Status.CANCELLED, Status.FILTERED)
+
+    party = models.ForeignKey(Party, on_delete=models.CASCADE, related_name="renders")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="renders")
+    params = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    # Claiming sets a fresh token; only the holder of the current token may finish the render,
+    # so a worker that lost its claim (stalled, redelivered elsewhere) cannot store anything.
+    claim_token = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RenderQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "id"])]
+
+    def __str__(self):
+        return f"render {self.pk} ({self.status})"
+
+    def as_dict(self):
+        return {
+            "id": self.pk,
+            "prompt": self.prompt_id,
+            "status": self.status,
+            "params": self.params,
+            "error": {"code": self.error_code, "message": self.error_message}
+            if self.status == self.Status.FAILED
+            else None,
+        }
+
+    def queue_position(self):
+        """How many renders will start before this one, counting those already running."""
+        return Render.objects.unfinished().filter(pk__lt=self.pk).count()
+
+    @classmethod
+    def claim(cls, render_id, *, takeover=False):
+        """Take a queued render for this worker; returns it with a fresh claim token, or None.
+
+        A running render is taken over only when its lease ran out or when the broker says the
+        previous delivery's worker died (`takeover`). A render that already used up its attempts
+        ends `failed` with `worker_crashed` instead of running again.
+        """
+        now = timezone.now()
+        with transaction.atomic():
+            render = cls.objects.select_for_update().filter(pk=render_id).first()
+            if render is None:
+                return None
+            lapsed = render.lease_until is not None and render.lease_until < now
+            if render.status == cls.Status.RUNNING and (takeover or lapsed):
+                pass
+            elif render.status != cls.Status.QUEUED:
+                return None
+            if render.attempts >= settings.RENDER_MAX_ATTEMPTS:
+                render._finish(
+                    cls.Status.FAILED,
+                    error=("worker_crashed", "The render stopped its worker too many times."),
+                )
+                return None
+            render.status = cls.Status.RUNNING
+            render.claim_token = uuid.uuid4().hex
+            render.attempts += 1
+            render.started_at = now
+            render.lease_until = now + timedelta(seconds=settings.RENDER_HARD_TIME_LIMIT + 30)
+            render.save()
+            return render
+
+    def complete(self, token, images):
+        """Store the rendered images' rows and end `done`; False if the claim was lost meanwhile.
+
+        `images` are dicts with index, file (a storage name), seed, width and height.
+        """
+        with transaction.atomic():
+            render = self._locked_if_claimed(token)
+            if render is None:
+                return False
+            rows = Image.objects.bulk_create(
+                Image(render=render, party_id=render.party_id, **image) for image in images
+            )
+            render._finish(self.Status.DONE, images=[row.as_dict() for row in rows])
+            return True
+
+    def fail(self, token, code, message):
+        with transaction.atomic():
+            render = self._locked_if_claimed(token)
+            if render is None:
+                return False
+            render._finish(self.Status.FAILED, error=(code, message[:500]))
+            return True
+
+    def finish_cancelled(self, token):
+        with transaction.atomic():
+            render = self._locked_if_claimed(token)
+            if render is None:
+                return False
+            render._finish(self.Status.CANCELLED)
+            return True
+
+    def cancel(self, member):
+        """Cancel at once if queued; if running, ask the worker to stop at its next step."""
+        if not (member.is_prompt_master or self.prompt.author_id == member.pk):
+            raise ApiError(
+                "forbidden", "Only the Prompt Master or the prompt's author can cancel it.", 403
+            )
+        with transaction.atomic():
+            render = Render.objects.select_for_update().get(pk=self.pk)
+            if render.status == self.Status.QUEUED:
+                render._finish(self.Status.CANCELLED, by=member.pk)
+            elif render.status == self.Status.RUNNING:
+                render.cancel_requested = True
+                render.save(update_fields=["cancel_requested"])
+            else:
+                raise ApiError("render_finished", f"Render {self.pk} has already ended.", 409)
+
+    def is_cancel_requested(self):
+        return Render.objects.filter(pk=self.pk, cancel_requested=True).exists()
+
+    def _locked_if_claimed(self, token):
+        render = Render.objects.select_for_update().get(pk=self.pk)
+        if render.status != self.Status.RUNNING or render.claim_token != token:
+            return None
+        return render
+
+    def _finish(self, status, *, error=None, images=None, by=None):
+        """Move into a terminal state and archive the event; the caller holds the row lock."""
+        self.status = status
+        self.finished_at = timezone.now()
+        self.lease_until = None
+        if error:
+            self.error_code, self.error_message = error
+        self.save()
+        party = Party(pk=self.party_id)
+        if status == self.Status.DONE:
+            party.record("render.done", render=self.pk, prompt=self.prompt_id, images=images)
+        elif status == self.Status.FAILED:
+            party.record(
+                "render.failed",
+                render=self.pk,
+                error={"code": self.error_code, "message": self.error_message},
+            )
+        elif status == self.Status.CANCELLED:
+            party.record("render.cancelled", render=self.pk, by=by)
+
+
+def image_upload_path(image, filename):
+    return f"parties/{image.party_id}/{filename}"
+
+
+class ImageQuerySet(models.QuerySet):
+    def with_votes(self):
+        return self.annotate(vote_count=Count("votes", filter=Q(votes__value=1)))
+
+
+class Image(models.Model):
+    render = models.ForeignKey(Render, on_delete=models.CASCADE, related_name="images")
+    party = models.ForeignKey(Party, on_delete=models.CASCADE, related_name="images")
+    index = models.PositiveSmallIntegerField()
+    file = models.FileField(max_length=200)
+    seed = models.PositiveBigIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    # CLIP similarity to the prompt; null until a scorer has seen the image.
+    score = models.FloatField(null=True, blank=True)
+    picked_by = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.SET_NULL, related_name="picks"
+    )
+    picked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ImageQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # The render id is the idempotency key: running a render twice stores one set.
+            models.UniqueConstraint(fields=["render", "index"], name="one_image_per_render_index")
+        ]
+
+    def __str__(self):
+        return self.file.name
+
+    def as_dict(self):
+        return {
+            "id": self.pk,
+            "render": self.render_id,
+            "url": self.file.url,
+            "seed": self.seed,
+            "width": self.width,
+            "height": self.height,
+            "score": self.score,
+        }
+
+    def vote(self, member, value):
+        if value not in (0, 1) or isinstance(value, bool):
+            raise ApiError("invalid_vote", "value must be 1 (vote) or 0 (take the vote back).")
+        with transaction.atomic():
+            if value:
+                _, changed = Vote.objects.get_or_create(image=self, member=member)
+            else:
+                changed = Vote.objects.filter(image=self, member=member).delete()[0] > 0
+            if changed:
+                votes = Vote.objects.filter(image=self).count()
+                self.party.record(
+                    "vote.changed", image=self.pk, member=member.pk, value=value, votes=votes
+                )
+
+    def pick(self, member, picked=True):
+        if not member.may_pick:
+            raise ApiError("forbidden", "Only the Art Expert or the Prompt Master picks.", 403)
+        if not isinstance(picked, bool):
+            raise ApiError("invalid_field", "picked must be true or false.")
+        with transaction.atomic():
+            image = Image.objects.select_for_update().get(pk=self.pk)
+            if (image.picked_by_id is not None or image.picked_at is not None) == picked:
+                return  # already in that state: nothing to archive
+            image.picked_by = member if picked else None
+            image.picked_at = timezone.now() if picked else None
+            image.save(update_fields=["picked_by", "picked_at"])
+            self.party.record("image.picked", image=self.pk, member=member.pk, picked=picked)
+
+
+class Vote(models.Model):
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="votes")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="votes")
+    value = models.SmallIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["image", "member"], name="one_vote_per_member")
+        ]
+
+    def __str__(self):
+        return f"{self.member_id} likes {self.image_id}"
+
+
+class Association(models.Model):
+    party = models.ForeignKey(Party, on_delete=models.CASCADE, related_name="associations")
+    author = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="associations")
+    text = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.text
+
+    def as_dict(self):
+        return {"id": self.pk, "text": self.text, "author": self.author_id}
+
+
+class Event(models.Model):
+    """The party's append-only archive: replay, reconnect catch-up and the export read it."""
+
+    party = models.ForeignKey(Party, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveBigIntegerField()
+    type = models.CharField(max_length=40)
+    payload = models.JSONField(default=dict)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["party", "seq"], name="one_event_per_seq")]
+        ordering = ["party", "seq"]
+
+    def __str__(self):
+        return f"{self.party_id}#{self.seq} {self.type}"
+
+    def as_message(self):
+        return {
+            "type": self.type,
+            "seq": self.seq,
+            "at": self.at.isoformat().replace("+00:00", "Z"),
+            **self.payload,
+        }

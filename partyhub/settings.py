@@ -1,0 +1,177 @@
+"""One settings module for every way PartyHub runs; production differs only by environment.
+
+With nothing set, PartyHub runs embedded: SQLite, an in-memory channel layer, a render worker
+inside the server process and the bundled offline model on the CPU. DATABASE_URL, REDIS_URL and
+PARTYHUB_DEVICE switch to PostgreSQL, Redis + Celery workers and a GPU.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from partyhub.env import env_bool, env_choice, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("PARTYHUB_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "Set SECRET_KEY in the environment (or DEBUG=1 for a local run)."
+        )
+    SECRET_KEY = "insecure-local-development-key-never-used-with-debug-off"
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",  # first, so `runserver` serves ASGI (WebSockets) through Daphne
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "partyhub",
+    "generation",
+    "streams",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "partyhub.urls"
+ASGI_APPLICATION = "partyhub.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)  # a fresh checkout has no var/ yet
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "partyhub.sqlite3",
+            "OPTIONS": {
+                # The server and the embedded worker thread write at the same time: take the
+                # write lock as a transaction starts (no upgrade deadlocks); WAL keeps reads going.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def redis_channel_layer(url):
+    # redis-py 8 reads with a 5 s socket timeout by default, which aborts channels_redis's 5 s
+    # blocking BZPOPMIN (channels_redis#422): keep the socket timeout well above it.
+    host = {"address": url, "socket_timeout": 15}
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [host], "capacity": 500, "expiry": 30},
+    }
+
+
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+MEDIA_URL = env_str("MEDIA_URL", "/media/")
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+# Django serves MEDIA_ROOT itself for `make run`; in production a web server or S3 does it.
+PARTYHUB_SERVE_MEDIA = env_bool("PARTYHUB_SERVE_MEDIA", DEBUG)
+
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+
+# --- Generation ------------------------------------------------------------------------------
+
+PARTYHUB_DEVICE = env_choice("PARTYHUB_DEVICE", ["cpu", "cuda", "mps"], "cpu")
+PARTYHUB_DTYPE = env_choice(
+    "PARTYHUB_DTYPE",
+    ["float32", "float16", "bfloat16"],
+    "float32" if PARTYHUB_DEVICE == "cpu" else "float16",
+)
+PARTYHUB_DEFAULT_MODEL = env_str(
+    "PARTYHUB_DEFAULT_MODEL", "offline" if PARTYHUB_DEVICE == "cpu" else "sd-turbo"
+)
+# A preset whose folder exists here (e.g. var/models/sd-turbo) loads from it instead of its hub id.
+PARTYHUB_MODELS_DIR = Path(env_str("PARTYHUB_MODELS_DIR", str(VAR_DIR / "models")))
+# The zero-cost model that only measures PartyHub's own overhead (bench/latency.py).
+PARTYHUB_OVERHEAD_PROBE = env_bool("PARTYHUB_OVERHEAD_PROBE", False)
+
+# "embedded": a worker inside the server process; "celery": Celery workers through REDIS_URL.
+PARTYHUB_RENDER_WORKER = env_choice(
+    "PARTYHUB_RENDER_WORKER", ["embedded", "celery"], "celery" if REDIS_URL else "embedded"
+)
+if PARTYHUB_RENDER_WORKER == "celery" and not REDIS_URL:
+    raise ImproperlyConfigured("PARTYHUB_RENDER_WORKER=celery needs REDIS_URL for the broker.")
+
+# --- Celery (DESIGN.md "Jobs") ---------------------------------------------------------------
+
+RENDER_SOFT_TIME_LIMIT = env_int("PARTYHUB_RENDER_SOFT_TIME_LIMIT", 120, minimum=1)
+RENDER_HARD_TIME_LIMIT = env_int("PARTYHUB_RENDER_HARD_TIME_LIMIT", 150, minimum=2)
+RENDER_MAX_ATTEMPTS = 3  # a render that kills its worker this many times ends failed
+if RENDER_HARD_TIME_LIMIT <= RENDER_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured("PARTYHUB_RENDER_HARD_TIME_LIMIT must exceed the soft limit.")
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_TASK_ACKS_LATE = True  # a render is acknowledged only when it has finished
+CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed worker's render is delivered again
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a GPU worker holds one job; the rest wait for idle peers
+CELERY_TASK_SOFT_TIME_LIMIT = RENDER_SOFT_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = RENDER_HARD_TIME_LIMIT
+# Redis redelivers unacknowledged tasks after the visibility timeout: it must exceed the hard
+# limit, or a render still running would be handed to a second worker.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": RENDER_HARD_TIME_LIMIT * 4}
+CELERY_TASK_DEFAULT_QUEUE = "renders"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+
+CSRF_FAILURE_VIEW = "partyhub.views.csrf_failure"  # JSON errors for API clients, not an HTML page

@@ -1,0 +1,44 @@
+"""The state of a party as one JSON document: what a client loads before it goes live."""
+
+from partyhub.models import Image
+
+
+def snapshot(party, member=None):
+    prompts = list(party.prompts.order_by("pk"))
+    renders = list(party.renders.order_by("pk"))
+    images = list(Image.objects.filter(party=party).with_votes().order_by("pk"))
+    my_votes = set(member.votes.values_list("image_id", flat=True)) if member else set()
+    return {
+        "code": party.code,
+        "topic": party.topic,
+        "title": party.title,
+        "public": party.public,
+        "url": party.get_absolute_url(),
+        "ws": party.ws_path(),
+        "defaults": party.defaults,
+        "me": member.as_dict() if member else None,
+        "members": [m.as_dict() for m in party.members.order_by("pk")],
+        "prompts": prompt_tree(prompts),
+        "renders": [render.as_dict() for render in renders],
+        "images": [
+            {
+                **image.as_dict(),
+                "votes": image.vote_count,
+                "voted": image.pk in my_votes,
+                "picked": image.picked_at is not None,
+            }
+            for image in images
+        ],
+        "associations": [a.as_dict() for a in party.associations.order_by("pk")],
+        "last_seq": party.last_seq,
+    }
+
+
+def prompt_tree(prompts):
+    """Prompts as nested nodes (`children`), roots in the order they were written."""
+    nodes = {p.pk: {**p.as_dict(), "children": []} for p in prompts}
+    roots = []
+    for prompt in prompts:
+        parent = nodes.get(prompt.parent_id)
+        (parent["children"] if parent else roots).append(nodes[prompt.pk])
+    return roots

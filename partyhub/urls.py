@@ -1,0 +1,22 @@
+from django.conf import settings
+from django.conf.urls.static import static
+from django.contrib import admin
+from django.urls import path
+
+from partyhub import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("p/<str:code>/", views.party_room, name="party"),
+    path("p/<str:code>/stage/", views.party_stage, name="stage"),
+    path("p/<str:code>/export.zip", views.export_zip, name="export"),
+    path("api/parties", views.create_party),
+    path("api/parties/<str:code>", views.party_snapshot),
+    path("api/parties/<str:code>/join", views.join_party),
+    path("api/parties/<str:code>/events", views.party_events),
+    path("api/models", views.models),
+    path("admin/", admin.site.urls),
+]
+
+if settings.PARTYHUB_SERVE_MEDIA:
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

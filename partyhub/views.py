@@ -1,0 +1,189 @@
+import functools
+import json
+
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import ensure_csrf_cookie
+
+from generation.presets import all_presets, default_preset
+from partyhub import export
+from partyhub.errors import ApiError
+from partyhub.models import Party
+from partyhub.snapshot import snapshot
+
+MAX_EVENTS_PAGE = 1000
+
+
+def api(*methods):
+    """A JSON endpoint: other methods get 405, ApiError becomes `{"error": {...}}`."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            try:
+                if request.method not in methods:
+                    raise ApiError("method_not_allowed", f"Use {' or '.join(methods)}.", 405)
+                return view(request, *args, **kwargs)
+            except ApiError as error:
+                return error_response(error)
+            except Http404:
+                return error_response(ApiError("not_found", "No such party.", 404))
+
+        return wrapper
+
+    return decorate
+
+
+def error_response(error):
+    return JsonResponse({"error": error.as_dict()}, status=error.status)
+
+
+def csrf_failure(request, reason=""):
+    return error_response(
+        ApiError("csrf_failed", "Send the csrftoken cookie's value as X-CSRFToken.", 403)
+    )
+
+
+def json_body(request):
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        raise ApiError("invalid_json", "The request body is not JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError("invalid_json", "The request body must be a JSON object.")
+    return body
+
+
+def session_key(request):
+    if not request.session.session_key:
+        request.session.create()
+    return request.session.session_key
+
+
+def clean_name(value):
+    if not isinstance(value, str) or not 1 <= len(value.strip()) <= 99:
+        raise ApiError("invalid_name", "name must be 1 to 99 characters.")
+    return value.strip()
+
+
+def clean_text(body, field, max_length, required):
+    value = body.get(field, "")
+    if not isinstance(value, str):
+        raise ApiError(f"invalid_{field}", f"{field} must be a string.")
+    value = value.strip()
+    if (required and not value) or len(value) > max_length:
+        raise ApiError(f"invalid_{field}", f"{field} must be 1 to {max_length} characters.")
+    return value
+
+
+def member_of(party, request):
+    """The member this browser session is in `party`, or None."""
+    return party.members.filter(session_key=request.session.session_key or "").first()
+
+
+def get_party_for_member(request, code):
+    """The party and the requester's member; outsiders may read public parties only."""
+    party = get_object_or_404(Party, code=code)
+    member = member_of(party, request)
+    if member is None and not party.public:
+        raise ApiError("not_a_member", "Join the party first.", 403)
+    return party, member
+
+
+# --- API -------------------------------------------------------------------------------------
+
+
+@api("POST")
+def create_party(request):
+    body = json_body(request)
+    topic = clean_text(body, "topic", 200, required=True)
+    title = clean_text(body, "title", 200, required=False)
+    public = body.get("public", False)
+    if not isinstance(public, bool):
+        raise ApiError("invalid_public", "public must be true or false.")
+    name = clean_name(body["name"]) if "name" in body else "Prompt Master"
+    party, host = Party.start(
+        topic=topic, title=title, public=public, session_key=session_key(request), host_name=name
+    )
+    return JsonResponse(
+        {
+            "code": party.code,
+            "url": request.build_absolute_uri(party.get_absolute_url()),
+            "ws": party.ws_path(),
+            "member": host.as_dict(),
+        },
+        status=201,
+    )
+
+
+@api("POST")
+def join_party(request, code):
+    party = get_object_or_404(Party, code=code)
+    name = clean_name(json_body(request).get("name"))
+    member = party.join(session_key(request), name)
+    return JsonResponse({"member": member.as_dict()})
+
+
+@api("GET")
+def party_snapshot(request, code):
+    party, member = get_party_for_member(request, code)
+    return JsonResponse(snapshot(party, member))
+
+
+@api("GET")
+def party_events(request, code):
+    party, _ = get_party_for_member(request, code)
+    try:
+        since = int(request.GET.get("since", "0"))
+        limit = int(request.GET.get("limit", str(MAX_EVENTS_PAGE)))
+    except ValueError:
+        raise ApiError("invalid_since", "since and limit must be integers.") from None
+    if since < 0 or not 1 <= limit <= MAX_EVENTS_PAGE:
+        raise ApiError("invalid_since", f"since >= 0 and 1 <= limit <= {MAX_EVENTS_PAGE}.")
+    events = [event.as_message() for event in party.events_after(since, limit)]
+    return JsonResponse(
+        {
+            "events": events,
+            "last_seq": party.last_seq,
+            "more": bool(events) and events[-1]["seq"] < party.last_seq,
+        }
+    )
+
+
+@api("GET")
+def models(request):
+    return JsonResponse([preset.as_dict() for preset in all_presets().values()], safe=False)
+
+
+@api("GET")
+def export_zip(request, code):
+    party, _ = get_party_for_member(request, code)
+    archive = export.build_zip(party)
+    return FileResponse(archive, as_attachment=True, filename=f"partyhub-{party.code}.zip")
+
+
+# --- Pages -----------------------------------------------------------------------------------
+
+
+@ensure_csrf_cookie
+def home(request):
+    return render(request, "partyhub/home.html", {"default_model": default_preset()})
+
+
+@ensure_csrf_cookie
+def party_room(request, code):
+    party = get_object_or_404(Party, code=code.upper())
+    member = member_of(party, request)
+    return render(
+        request,
+        "partyhub/party.html",
+        {"party": party, "member": member, "default_model": default_preset()},
+    )
+
+
+def party_stage(request, code):
+    party = get_object_or_404(Party, code=code.upper())
+    member = member_of(party, request)
+    if member is None and not party.public:
+        return redirect(party)  # the room asks for a name first
+    return render(request, "partyhub/stage.html", {"party": party, "member": member})

@@ -1,0 +1,338 @@
+/* PartyHub's shared browser code: DOM and HTTP helpers, the party state and its live connection.
+ *
+ * Loaded as a plain script (no build step) by the home page, the party room and the stage; it
+ * defines one global, `PartyHub`. The room and the stage keep one state object each, fill it from
+ * the snapshot and then apply protocol-v1 events to it in seq order.
+ */
+(function () {
+  "use strict";
+
+  // --- DOM ------------------------------------------------------------------------------------
+
+  /* Build an element. Children that are strings become text nodes, so user text is never parsed
+   * as HTML. props: `class`, `text`, `on<event>` handlers, `dataset`, anything else an attribute
+   * (false/null/undefined leave it out, true sets it empty). */
+  function h(tag, props, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(props || {})) {
+      if (value === false || value === null || value === undefined) continue;
+      if (key === "class") node.className = value;
+      else if (key === "text") node.textContent = value;
+      else if (key === "dataset") Object.assign(node.dataset, value);
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else if (key in node && typeof value !== "string") node[key] = value;
+      else node.setAttribute(key, value === true ? "" : value);
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  // --- HTTP -----------------------------------------------------------------------------------
+
+  function cookie(name) {
+    const prefix = name + "=";
+    for (const part of document.cookie.split(";")) {
+      const item = part.trim();
+      if (item.startsWith(prefix)) return decodeURIComponent(item.slice(prefix.length));
+    }
+    return "";
+  }
+
+  /* An API call; resolves to the JSON body, rejects with an Error carrying the API's error code. */
+  async function api(method, url, body) {
+    const options = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.headers["X-CSRFToken"] = cookie("csrftoken");
+      options.body = JSON.stringify(body);
+    }
+    const response = await fetch(url, options);
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (_) {
+      data = null; // an HTML error page from a proxy: fall through to a generic message
+    }
+    if (!response.ok) {
+      const error = (data && data.error) || { code: "http_" + response.status, message: response.statusText };
+      throw Object.assign(new Error(error.message || error.code), { code: error.code, status: response.status });
+    }
+    return data;
+  }
+
+  // --- State ----------------------------------------------------------------------------------
+
+  /* The party as the client knows it. Maps keyed by id so an event replayed after a reconnect
+   * overwrites, never duplicates. */
+  function createState(code) {
+    return {
+      code,
+      topic: "",
+      title: "",
+      me: null,
+      defaults: {}, // the party's overrides of the model's defaults
+      members: new Map(),
+      prompts: new Map(), // id -> {id, text, parent, author, params, children: [ids]}
+      renders: new Map(), // id -> {id, prompt, status, params, error, position, images: [ids]}
+      images: new Map(), // id -> {id, render, url, seed, width, height, score, votes, voted, picked}
+      associations: new Map(),
+      progress: new Map(), // render id -> {step, steps}; live only, never archived
+      lastSeq: 0,
+    };
+  }
+
+  function resetState(state, snap) {
+    for (const key of ["members", "prompts", "renders", "images", "associations", "progress"]) {
+      state[key].clear();
+    }
+    state.topic = snap.topic;
+    state.title = snap.title;
+    state.me = snap.me;
+    state.defaults = snap.defaults || {};
+    for (const member of snap.members) state.members.set(member.id, member);
+    addPromptTree(state, snap.prompts);
+    for (const render of snap.renders) state.renders.set(render.id, { ...render, images: [] });
+    for (const image of snap.images) addImage(state, image);
+    for (const association of snap.associations) state.associations.set(association.id, association);
+    state.lastSeq = snap.last_seq;
+  }
+
+  function addPromptTree(state, nodes) {
+    for (const node of nodes) {
+      addPrompt(state, node);
+      addPromptTree(state, node.children);
+    }
+  }
+
+  function addPrompt(state, prompt) {
+    const known = state.prompts.get(prompt.id);
+    state.prompts.set(prompt.id, { ...prompt, children: known ? known.children : [] });
+    const parent = state.prompts.get(prompt.parent);
+    if (parent && !parent.children.includes(prompt.id)) parent.children.push(prompt.id);
+  }
+
+  function addImage(state, image) {
+    state.images.set(image.id, { votes: 0, voted: false, picked: false, ...image });
+    const render = state.renders.get(image.render);
+    if (render && !render.images.includes(image.id)) render.images.push(image.id);
+  }
+
+  function setMember(state, member) {
+    state.members.set(member.id, member);
+    if (state.me && state.me.id === member.id) state.me = member;
+  }
+
+  function finishRender(state, id, status, extra) {
+    const render = state.renders.get(id);
+    if (render) Object.assign(render, { status }, extra);
+    state.progress.delete(id);
+  }
+
+  /* How each archived event changes the state. */
+  const reducers = {
+    "member.joined": (state, event) => setMember(state, event.member),
+    "role.changed": (state, event) => setMember(state, event.member),
+    "prompt.added": (state, event) => addPrompt(state, event.prompt),
+    "render.queued": (state, event) => {
+      const render = event.render;
+      state.renders.set(render.id, {
+        id: render.id,
+        prompt: render.prompt,
+        params: render.params || {},
+        position: render.position,
+        status: "queued",
+        error: null,
+        images: [],
+      });
+    },
+    "render.done": (state, event) => {
+      finishRender(state, event.render, "done");
+      for (const image of event.images) addImage(state, { render: event.render, ...image });
+    },
+    "render.failed": (state, event) => finishRender(state, event.render, "failed", { error: event.error }),
+    "render.cancelled": (state, event) => finishRender(state, event.render, "cancelled"),
+    "vote.changed": (state, event) => {
+      const image = state.images.get(event.image);
+      if (!image) return;
+      image.votes = event.votes;
+      if (state.me && event.member === state.me.id) image.voted = event.value === 1;
+    },
+    "image.picked": (state, event) => {
+      const image = state.images.get(event.image);
+      if (image) image.picked = event.picked;
+    },
+    "association.added": (state, event) => state.associations.set(event.association.id, event.association),
+  };
+
+  /* Apply one archived event; false when it was already applied (seq <= lastSeq) and is dropped. */
+  function applyEvent(state, event) {
+    if (typeof event.seq !== "number" || event.seq <= state.lastSeq) return false;
+    state.lastSeq = event.seq;
+    const reduce = reducers[event.type];
+    if (reduce) reduce(state, event); // unknown types: protocol v1 may grow, skip them quietly
+    return true;
+  }
+
+  /* Live progress has no seq. The first frame (step 0) is how the room learns a render started. */
+  function applyProgress(state, frame) {
+    const render = state.renders.get(frame.render);
+    if (!render || !["queued", "running"].includes(render.status)) return false;
+    render.status = "running";
+    state.progress.set(frame.render, { step: frame.step, steps: frame.steps });
+    return true;
+  }
+
+  // --- Derived views --------------------------------------------------------------------------
+
+  function memberName(state, id) {
+    const member = state.members.get(id);
+    return member ? member.name : "someone";
+  }
+
+  function mayPick(member) {
+    return !!member && (member.role === "prompt_master" || member.role === "art_expert");
+  }
+
+  const ROLE_TITLES = {
+    prompt_master: "Prompt Master",
+    art_expert: "Art Expert",
+    participant: "Participant",
+    facilitator: "Facilitator",
+  };
+
+  // --- Live connection ------------------------------------------------------------------------
+
+  const CLOSE_BAD_SINCE = 4400;
+  const CLOSE_NOT_MEMBER = 4403;
+  const CLOSE_NO_PARTY = 4404;
+  const MAX_BACKOFF_MS = 30000;
+  const POLL_MS = 3000;
+
+  /* Load the snapshot, then follow the party over its WebSocket from the snapshot's last_seq.
+   *
+   * handlers: onReset() after a (re)loaded snapshot, onEvent(event) for each newly applied event,
+   * onProgress(frame), onError(frame) for error frames, onStatus(state, detail) for the indicator.
+   * Starting the socket at the snapshot's seq means nothing between the two is lost or shown twice.
+   * Viewers who are not members (a public party's stage) poll the events API instead.
+   */
+  function follow(state, handlers) {
+    let socket = null;
+    let attempt = 0;
+    let stopped = false;
+
+    const status = (name, detail) => handlers.onStatus && handlers.onStatus(name, detail);
+
+    async function loadSnapshot() {
+      try {
+        const snap = await api("GET", `/api/parties/${state.code}`);
+        resetState(state, snap);
+        handlers.onReset();
+        attempt = 0;
+        if (snap.me) connect();
+        else poll(); // a public party's outsider cannot open the socket
+      } catch (error) {
+        if (error.status === 403 || error.status === 404) return status("closed", error.message);
+        retry(loadSnapshot);
+      }
+    }
+
+    function connect() {
+      const scheme = location.protocol === "https:" ? "wss" : "ws";
+      const url = `${scheme}://${location.host}/ws/parties/${state.code}/?since=${state.lastSeq}`;
+      status("connecting");
+      socket = new WebSocket(url);
+      socket.onopen = () => status("live");
+      socket.onmessage = (message) => receive(JSON.parse(message.data));
+      socket.onclose = (close) => {
+        socket = null;
+        if (stopped) return;
+        if (close.code === CLOSE_NOT_MEMBER) return status("closed", "You are not a member of this party.");
+        if (close.code === CLOSE_NO_PARTY) return status("closed", "This party no longer exists.");
+        // Our seq is ahead of the archive (the server's data was reset): start over from a snapshot.
+        if (close.code === CLOSE_BAD_SINCE) return retry(loadSnapshot);
+        retry(connect);
+      };
+    }
+
+    function receive(frame) {
+      if (frame.type === "error") return handlers.onError && handlers.onError(frame);
+      if (frame.type === "render.progress") {
+        if (applyProgress(state, frame) && handlers.onProgress) handlers.onProgress(frame);
+        return;
+      }
+      attempt = 0; // a delivered event proves the connection works: the next drop retries fast
+      if (applyEvent(state, frame)) handlers.onEvent(frame);
+    }
+
+    async function poll() {
+      status("polling");
+      while (!stopped) {
+        try {
+          const page = await api("GET", `/api/parties/${state.code}/events?since=${state.lastSeq}`);
+          for (const event of page.events) receive(event);
+          if (page.more) continue;
+          status("polling");
+        } catch (error) {
+          status("offline", error.message);
+        }
+        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      }
+    }
+
+    /* Exponential backoff with jitter, so a restarted server is not hit by every room at once. */
+    function retry(step) {
+      const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** attempt) * (0.75 + Math.random() / 2);
+      attempt += 1;
+      status("reconnecting", Math.round(delay / 1000));
+      setTimeout(() => !stopped && step(), delay);
+    }
+
+    function send(message) {
+      if (!socket || socket.readyState !== WebSocket.OPEN) {
+        if (handlers.onError) handlers.onError({ code: "offline", message: "Not connected; try again in a moment." });
+        return false;
+      }
+      socket.send(JSON.stringify(message));
+      return true;
+    }
+
+    loadSnapshot();
+    return {
+      send,
+      stop() {
+        stopped = true;
+        if (socket) socket.close();
+      },
+    };
+  }
+
+  /* Show the connection state in a `.connection` element. */
+  function showConnection(node, name, detail) {
+    if (!node) return;
+    const labels = {
+      connecting: "connecting…",
+      live: "live",
+      polling: "watching",
+      reconnecting: `reconnecting in ${detail}s`,
+      offline: "offline",
+      closed: detail || "disconnected",
+    };
+    node.dataset.state = name;
+    node.querySelector(".connection-label").textContent = labels[name] || name;
+  }
+
+  window.PartyHub = {
+    h,
+    api,
+    createState,
+    applyEvent,
+    follow,
+    showConnection,
+    memberName,
+    mayPick,
+    ROLE_TITLES,
+  };
+})();

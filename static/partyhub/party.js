@@ -1,0 +1,504 @@
+/* The party room: join form, composer with parameters, live render grid, people, prompt tree and
+ * associations. State lives in one object (see live.js); the DOM is redrawn from it per section,
+ * and render cards are keyed by render id so replays and reconnects never duplicate one. */
+(function () {
+  "use strict";
+  const PH = window.PartyHub;
+  const { h, api } = PH;
+
+  const joinForm = document.getElementById("join-form");
+  if (joinForm) return setUpJoinForm(joinForm);
+
+  const room = document.getElementById("room");
+  const state = PH.createState(room.dataset.code);
+  const ui = {
+    models: new Map(), // name -> preset from /api/models (available ones only)
+    parent: null, // the prompt id the composer refines, or null
+    touched: new Set(), // parameter fields the user changed since the model's defaults were set
+    cards: new Map(), // render id -> its card element
+  };
+  const el = {
+    composer: document.getElementById("composer"),
+    text: document.getElementById("prompt-text"),
+    params: document.getElementById("params"),
+    refining: document.getElementById("refining"),
+    refiningText: document.getElementById("refining-text"),
+    modelNotice: document.getElementById("model-notice"),
+    toasts: document.getElementById("toasts"),
+    renders: document.getElementById("renders"),
+    rendersEmpty: document.getElementById("renders-empty"),
+    members: document.getElementById("members"),
+    tree: document.getElementById("prompt-tree"),
+    treeEmpty: document.getElementById("tree-empty"),
+    associations: document.getElementById("associations"),
+    associationForm: document.getElementById("association-form"),
+    connection: document.getElementById("connection"),
+  };
+  const PARAM_FIELDS = ["model", "sampler", "width", "height", "steps", "guidance", "seed", "count", "negative"];
+  const INT_FIELDS = new Set(["width", "height", "steps", "seed", "count"]);
+  // What the server uses when the request leaves these out (generation/params.py).
+  const BUILTIN_DEFAULTS = { seed: "", negative: "", count: 1 };
+
+  // --- Joining --------------------------------------------------------------------------------
+
+  function setUpJoinForm(form) {
+    form.addEventListener("submit", async (submit) => {
+      submit.preventDefault();
+      const error = form.querySelector(".form-error");
+      const button = form.querySelector("button[type=submit]");
+      button.disabled = true;
+      try {
+        await api("POST", `/api/parties/${form.dataset.code}/join`, { name: form.elements.name.value.trim() });
+        location.reload(); // the server now knows this session as a member and renders the room
+      } catch (failure) {
+        error.textContent = failure.message;
+        error.hidden = false;
+        button.disabled = false;
+      }
+    });
+  }
+
+  // --- Live events ----------------------------------------------------------------------------
+
+  const live = PH.follow(state, {
+    onReset: renderAll,
+    onEvent,
+    onProgress: (frame) => updateCard(frame.render),
+    onError: showToast,
+    onStatus: (name, detail) => PH.showConnection(el.connection, name, detail),
+  });
+
+  function onEvent(event) {
+    switch (event.type) {
+      case "member.joined":
+      case "role.changed":
+        renderMembers();
+        renderCards(); // names and what I may do (pick, cancel) show on every card
+        break;
+      case "prompt.added":
+        renderTree();
+        if (state.me && event.prompt.author === state.me.id) clearComposerIfSent(event.prompt);
+        break;
+      case "render.queued":
+        updateCard(event.render.id);
+        renderTree(); // render counts
+        break;
+      case "render.done":
+      case "render.failed":
+      case "render.cancelled":
+        updateCard(event.render);
+        break;
+      case "vote.changed":
+      case "image.picked": {
+        const image = state.images.get(event.image);
+        if (image) updateCard(image.render);
+        break;
+      }
+      case "association.added":
+        renderAssociations();
+        break;
+    }
+  }
+
+  function renderAll() {
+    renderMembers();
+    renderCards();
+    renderTree();
+    renderAssociations();
+  }
+
+  // --- Render cards ---------------------------------------------------------------------------
+
+  function renderCards() {
+    ui.cards.clear();
+    el.renders.replaceChildren();
+    const newestFirst = [...state.renders.keys()].sort((a, b) => b - a);
+    for (const id of newestFirst) updateCard(id);
+  }
+
+  /* Create or redraw the card of one render, keeping the grid newest first. */
+  function updateCard(id) {
+    const render = state.renders.get(id);
+    if (!render) return;
+    const card = buildCard(render);
+    const old = ui.cards.get(id);
+    if (old) old.replaceWith(card);
+    else el.renders.insertBefore(card, firstCardOlderThan(id));
+    ui.cards.set(id, card);
+    el.rendersEmpty.hidden = ui.cards.size > 0;
+  }
+
+  function firstCardOlderThan(id) {
+    for (const card of el.renders.children) {
+      if (Number(card.dataset.render) < id) return card;
+    }
+    return null;
+  }
+
+  function buildCard(render) {
+    const prompt = state.prompts.get(render.prompt) || { text: "", author: null, parent: null };
+    const active = render.status === "queued" || render.status === "running";
+    return h(
+      "article",
+      { class: "card", dataset: { render: render.id, status: render.status } },
+      h(
+        "header",
+        { class: "card-head" },
+        h("p", { class: "card-prompt" }, prompt.text),
+        h("span", { class: "badge status-" + render.status }, statusLabel(render)),
+      ),
+      h("p", { class: "card-meta" }, cardMeta(render, prompt)),
+      active ? progressBar(render) : null,
+      render.status === "failed" && render.error
+        ? h("p", { class: "card-error" }, render.error.message || render.error.code)
+        : null,
+      render.images.length
+        ? h("div", { class: "card-images count-" + Math.min(render.images.length, 4) }, render.images.map(imageFigure))
+        : null,
+      h(
+        "footer",
+        { class: "card-actions" },
+        // Each image has its own Refine button; a render without images needs one of its own.
+        render.images.length
+          ? null
+          : h("button", { type: "button", class: "small", onclick: () => refine(render.prompt) }, "Refine"),
+        active && mayCancel(prompt)
+          ? h("button", { type: "button", class: "small danger", onclick: () => cancel(render.id) }, "Cancel")
+          : null,
+      ),
+    );
+  }
+
+  function statusLabel(render) {
+    const progress = state.progress.get(render.id);
+    if (render.status === "running" && progress) return `rendering ${progress.step}/${progress.steps}`;
+    if (render.status === "running") return "rendering";
+    return render.status;
+  }
+
+  function cardMeta(render, prompt) {
+    const p = render.params || {};
+    const parts = ["by " + PH.memberName(state, prompt.author)];
+    if (p.model) parts.push(p.model);
+    if (p.width && p.height) parts.push(`${p.width}×${p.height}`);
+    if (p.steps) parts.push(`${p.steps} steps`);
+    if (p.seed !== undefined && p.seed !== null) parts.push(`seed ${p.seed}`);
+    const parent = state.prompts.get(prompt.parent);
+    if (parent) parts.push("refines “" + parent.text + "”");
+    return parts.join(" · ");
+  }
+
+  function progressBar(render) {
+    const progress = state.progress.get(render.id);
+    const fraction = progress && progress.steps ? progress.step / progress.steps : 0;
+    return h(
+      "div",
+      { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(fraction * 100)) },
+      h("div", { class: "progress-bar" + (render.status === "queued" ? " waiting" : ""), style: `width: ${fraction * 100}%` }),
+    );
+  }
+
+  function imageFigure(imageId) {
+    const image = state.images.get(imageId);
+    const render = state.renders.get(image.render);
+    const prompt = state.prompts.get(render.prompt);
+    const maySeePick = PH.mayPick(state.me);
+    return h(
+      "figure",
+      { class: "shot" + (image.picked ? " picked" : ""), dataset: { image: image.id } },
+      h(
+        "a",
+        { href: image.url, target: "_blank", rel: "noopener" },
+        h("img", { src: image.url, width: String(image.width), height: String(image.height), alt: prompt ? prompt.text : "", loading: "lazy" }),
+      ),
+      h(
+        "figcaption",
+        { class: "shot-actions" },
+        h(
+          "button",
+          {
+            type: "button",
+            class: "small vote" + (image.voted ? " on" : ""),
+            "aria-pressed": String(!!image.voted),
+            title: image.voted ? "Take your vote back" : "Vote for this image",
+            onclick: () => live.send({ type: "vote", image: image.id, value: image.voted ? 0 : 1 }),
+          },
+          "♥ " + image.votes,
+        ),
+        maySeePick
+          ? h(
+              "button",
+              {
+                type: "button",
+                class: "small pick" + (image.picked ? " on" : ""),
+                "aria-pressed": String(!!image.picked),
+                onclick: () => live.send({ type: "pick", image: image.id, picked: !image.picked }),
+              },
+              image.picked ? "★ Picked" : "☆ Pick",
+            )
+          : image.picked
+            ? h("span", { class: "badge status-done" }, "★ picked")
+            : null,
+        h("button", { type: "button", class: "small", onclick: () => refine(render.prompt) }, "Refine"),
+      ),
+    );
+  }
+
+  function mayCancel(prompt) {
+    const me = state.me;
+    return !!me && (me.role === "prompt_master" || prompt.author === me.id);
+  }
+
+  function cancel(renderId) {
+    live.send({ type: "render.cancel", render: renderId });
+  }
+
+  // --- People ---------------------------------------------------------------------------------
+
+  function renderMembers() {
+    const iAmMaster = state.me && state.me.role === "prompt_master";
+    el.members.replaceChildren(
+      ...[...state.members.values()].map((member) => {
+        const isMe = state.me && member.id === state.me.id;
+        return h(
+          "li",
+          { class: "member" },
+          h("span", { class: "member-name" }, member.name, isMe ? h("span", { class: "hint" }, " (you)") : null),
+          iAmMaster && !isMe ? roleSelect(member) : h("span", { class: "role role-" + member.role }, PH.ROLE_TITLES[member.role] || member.role),
+        );
+      }),
+    );
+  }
+
+  function roleSelect(member) {
+    const select = h(
+      "select",
+      { class: "role-select", "aria-label": "Role of " + member.name },
+      Object.entries(PH.ROLE_TITLES).map(([role, title]) =>
+        h("option", { value: role, selected: role === member.role }, role === "prompt_master" ? title + " (hand over)" : title),
+      ),
+    );
+    select.addEventListener("change", () => {
+      const role = select.value;
+      select.value = member.role; // the role.changed event, not this select, is the truth
+      if (role === "prompt_master" && !confirm(`Hand the Prompt Master role to ${member.name}?`)) return;
+      live.send({ type: "role.set", member: member.id, role });
+    });
+    return select;
+  }
+
+  // --- Prompt tree ----------------------------------------------------------------------------
+
+  function renderTree() {
+    const counts = new Map();
+    for (const render of state.renders.values()) counts.set(render.prompt, (counts.get(render.prompt) || 0) + 1);
+    const roots = [...state.prompts.values()].filter((p) => !state.prompts.has(p.parent)).sort((a, b) => a.id - b.id);
+    el.tree.replaceChildren(...roots.map((prompt) => treeNode(prompt, counts)));
+    el.treeEmpty.hidden = roots.length > 0;
+  }
+
+  function treeNode(prompt, counts) {
+    const count = counts.get(prompt.id) || 0;
+    const children = prompt.children.map((id) => state.prompts.get(id)).filter(Boolean);
+    return h(
+      "li",
+      { dataset: { prompt: prompt.id } },
+      h(
+        "button",
+        { type: "button", class: "tree-node", title: "Refine this prompt", onclick: () => refine(prompt.id) },
+        h("span", { class: "tree-text" }, prompt.text),
+        h("span", { class: "tree-count" }, count === 1 ? "1 render" : `${count} renders`),
+      ),
+      children.length ? h("ul", {}, children.map((child) => treeNode(child, counts))) : null,
+    );
+  }
+
+  // --- Associations ---------------------------------------------------------------------------
+
+  function renderAssociations() {
+    el.associations.replaceChildren(
+      ...[...state.associations.values()].map((association) =>
+        h(
+          "button",
+          {
+            type: "button",
+            class: "chip",
+            title: "Added by " + PH.memberName(state, association.author) + " · click to add to your prompt",
+            onclick: () => appendToPrompt(association.text),
+          },
+          association.text,
+        ),
+      ),
+    );
+  }
+
+  function appendToPrompt(text) {
+    const current = el.text.value.trim();
+    el.text.value = current ? `${current}, ${text}` : text;
+    el.text.focus();
+  }
+
+  el.associationForm.addEventListener("submit", (submit) => {
+    submit.preventDefault();
+    const input = el.associationForm.elements.text;
+    const text = input.value.trim();
+    if (text && live.send({ type: "association.add", text })) input.value = "";
+  });
+
+  // --- Composer -------------------------------------------------------------------------------
+
+  function refine(promptId) {
+    const prompt = state.prompts.get(promptId);
+    if (!prompt) return;
+    ui.parent = promptId;
+    el.text.value = prompt.text;
+    el.refiningText.textContent = prompt.text;
+    el.refining.hidden = false;
+    el.composer.scrollIntoView({ behavior: "smooth", block: "start" });
+    el.text.focus();
+    el.text.setSelectionRange(el.text.value.length, el.text.value.length);
+  }
+
+  function clearRefine() {
+    ui.parent = null;
+    el.refining.hidden = true;
+    el.refiningText.textContent = "";
+  }
+
+  /* The composer empties once the server accepted our prompt, so a refused one can be fixed. */
+  function clearComposerIfSent(prompt) {
+    if (el.text.value.trim() !== prompt.text) return;
+    el.text.value = "";
+    clearRefine();
+  }
+
+  document.getElementById("refining-clear").addEventListener("click", clearRefine);
+
+  el.composer.addEventListener("submit", (submit) => {
+    submit.preventDefault();
+    const text = el.text.value.trim();
+    if (!text) return showToast({ code: "invalid_prompt", message: "Write a prompt first." });
+    const params = collectParams();
+    if (!params) return;
+    const message = { type: "prompt.submit", text };
+    if (ui.parent !== null) message.parent = ui.parent;
+    if (Object.keys(params).length) message.params = params;
+    live.send(message);
+  });
+
+  // Ctrl/Cmd+Enter renders from the textarea, as in most chat-like tools.
+  el.text.addEventListener("keydown", (key) => {
+    if (key.key === "Enter" && (key.ctrlKey || key.metaKey)) el.composer.requestSubmit();
+  });
+
+  function field(name) {
+    return el.composer.elements[name];
+  }
+
+  function selectedModel() {
+    return ui.models.get(field("model").value);
+  }
+
+  /* What the server would use for a parameter we leave out: the party's defaults over the preset's. */
+  function defaultFor(name) {
+    const model = selectedModel();
+    if (name === "model") return state.defaults.model || room.dataset.defaultModel;
+    if (name in state.defaults) return state.defaults[name];
+    if (model && name in model.defaults) return model.defaults[name];
+    return BUILTIN_DEFAULTS[name];
+  }
+
+  /* Only parameters the user touched or that differ from the defaults; null if one is invalid. */
+  function collectParams() {
+    const params = {};
+    for (const name of PARAM_FIELDS) {
+      const input = field(name);
+      if (!input.checkValidity()) {
+        el.params.open = true;
+        input.focus();
+        showToast({ code: "invalid_param", message: `${name}: ${input.validationMessage}` });
+        return null;
+      }
+      const raw = input.value.trim();
+      if (raw === "") continue; // an empty field means "the default" (for seed: a random one)
+      const value = name === "model" || name === "sampler" || name === "negative" ? raw : Number(raw);
+      if (INT_FIELDS.has(name) && !Number.isInteger(value)) {
+        showToast({ code: "invalid_param", message: `${name} must be a whole number.` });
+        return null;
+      }
+      if (ui.touched.has(name) || String(value) !== String(defaultFor(name))) params[name] = value;
+    }
+    return params;
+  }
+
+  /* Fill the parameter panel from the chosen model: its samplers, defaults and limits. */
+  function applyModel() {
+    const model = selectedModel();
+    if (!model) return;
+    const sampler = field("sampler");
+    sampler.replaceChildren(...model.samplers.map((name) => h("option", { value: name }, name)));
+    for (const name of ["sampler", "width", "height", "steps", "guidance", "count", "seed", "negative"]) {
+      const value = defaultFor(name);
+      field(name).value = value === undefined || value === null ? "" : value;
+      const limits = model.limits[name];
+      if (limits) {
+        field(name).min = limits[0];
+        field(name).max = limits[1];
+      }
+    }
+    ui.touched = new Set(field("model").value === defaultFor("model") ? [] : ["model"]);
+    showModelNotice(model);
+  }
+
+  function showModelNotice(model) {
+    el.modelNotice.hidden = !model.offline;
+    if (!model.offline) return;
+    el.modelNotice.replaceChildren(
+      h("strong", {}, model.title + ". "),
+      "This is the bundled offline model: it has random weights, so it draws noise, not pictures. " +
+        "The README explains how to give PartyHub real weights.",
+    );
+  }
+
+  async function loadModels() {
+    try {
+      const presets = await api("GET", "/api/models");
+      for (const preset of presets) if (preset.available) ui.models.set(preset.name, preset);
+    } catch (error) {
+      showToast({ code: error.code, message: "Could not load the models: " + error.message });
+      return;
+    }
+    const select = field("model");
+    select.replaceChildren(
+      ...[...ui.models.values()].map((preset) => h("option", { value: preset.name }, preset.title || preset.name)),
+    );
+    // The snapshot may not have arrived yet; the party's default model falls back to the server's.
+    const wanted = (state.defaults && state.defaults.model) || room.dataset.defaultModel;
+    if (ui.models.has(wanted)) select.value = wanted;
+    applyModel();
+  }
+
+  field("model").addEventListener("change", applyModel);
+  for (const name of PARAM_FIELDS) {
+    if (name !== "model") field(name).addEventListener("input", () => ui.touched.add(name));
+  }
+  document.getElementById("params-reset").addEventListener("click", () => {
+    field("model").value = defaultFor("model");
+    applyModel();
+  });
+
+  // --- Toasts ---------------------------------------------------------------------------------
+
+  function showToast(frame) {
+    const toast = h(
+      "div",
+      { class: "toast", role: "alert" },
+      h("span", {}, frame.message || frame.code),
+      h("button", { type: "button", class: "link", "aria-label": "Dismiss", onclick: () => toast.remove() }, "✕"),
+    );
+    el.toasts.append(toast);
+    setTimeout(() => toast.remove(), 15000);
+  }
+
+  loadModels();
+})();

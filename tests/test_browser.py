@@ -1,0 +1,193 @@
+"""The browser client end to end: Debian's headless Chromium against a real `runserver` process in
+the embedded default mode (SQLite, in-memory channel layer, the in-process worker, the offline
+model)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parent.parent
+# A render on the offline model takes well under a second, but the first one waits for the
+# worker to build and load the model: be generous, never assert on timings.
+RENDER_TIMEOUT_MS = 60_000
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(
+        f"{CHROMIUM} is missing: install Debian's chromium package (CI does)",
+        allow_module_level=True,
+    )
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port, process, log_path, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"runserver exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"runserver did not listen on {port} in {timeout}s:\n{log_path.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, models_dir):
+    """A PartyHub server as `make run` starts it, on a free port; its base URL."""
+    var = tmp_path_factory.mktemp("var")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        DEBUG="1",
+        PARTYHUB_VAR_DIR=str(var),
+        MEDIA_ROOT=str(var / "media"),
+        PARTYHUB_MODELS_DIR=str(models_dir),
+    )
+    # sys.executable is the project's .venv python when the suite runs through `make test`.
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput"], cwd=ROOT, env=env, check=True)
+    port = free_port()
+    log_path = var / "runserver.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_port(port, process, log_path)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def screenshots(tmp_path):
+    """Where screenshots go: PARTYHUB_SCREENSHOTS to look at them, else a temporary folder."""
+    folder = Path(os.environ.get("PARTYHUB_SCREENSHOTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_it_runs_a_party_from_home_page_to_export(server, browser, screenshots):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page_errors = []
+    page = context.new_page()
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+
+    # Home: the offline model's notice, then start a party.
+    page.goto(server + "/")
+    expect(page.locator(".notice")).to_contain_text("random weights")
+    page.screenshot(path=screenshots / "home.png", full_page=True)
+    page.fill("#start-form [name=topic]", "loneliness")
+    page.fill("#start-form [name=title]", "A quiet evening")
+    page.fill("#start-form [name=name]", "Ann")
+    page.click("#start-form button[type=submit]")
+    page.wait_for_url("**/p/*/")
+    code = page.url.rstrip("/").rsplit("/", 1)[-1]
+    expect(page.locator(".join-code-value")).to_have_text(code)
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    expect(page.locator("#members")).to_contain_text("Ann")
+    expect(page.locator("#model-notice")).to_contain_text("random weights")
+
+    # A first prompt with a small parameter change: only `steps` goes to the server.
+    page.fill("#prompt-text", "loneliness")
+    page.click("#params summary")
+    page.fill("#composer [name=steps]", "2")
+    page.click("#composer button[type=submit]")
+    first_image = page.locator(".card .shot img").first
+    expect(first_image).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+
+    # Refine the image: the composer takes its prompt and the new prompt becomes its child.
+    page.locator(".shot").first.get_by_role("button", name="Refine").click()
+    expect(page.locator("#refining")).to_be_visible()
+    expect(page.locator("#prompt-text")).to_have_value("loneliness")
+    page.fill("#prompt-text", "two old people looking away from each other")
+    page.click("#composer button[type=submit]")
+    refined = "two old people looking away from each other"
+
+    cards = page.locator("#renders .card")
+    expect(page.locator('#renders .card[data-status="done"]')).to_have_count(
+        2, timeout=RENDER_TIMEOUT_MS
+    )
+    # Newest first, and nothing shown twice (each event applied once, each render one card).
+    expect(cards).to_have_count(2)
+    expect(cards.first.locator(".card-prompt")).to_have_text(refined)
+    expect(page.locator("#renders .shot img")).to_have_count(2)
+    expect(page.locator("#refining")).to_be_hidden()
+    expect(page.locator("#prompt-text")).to_have_value("")
+    child = page.locator("#prompt-tree > li > ul > li")
+    expect(page.locator("#prompt-tree > li > .tree-node .tree-text")).to_have_text(["loneliness"])
+    expect(child.locator(".tree-text")).to_have_text([refined])
+    page.locator("#renders .shot img").nth(1).evaluate("img => img.decode()")
+    page.screenshot(path=screenshots / "room.png", full_page=True)
+
+    # A reload resumes from the snapshot: still two cards, two images.
+    page.reload()
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    expect(cards).to_have_count(2)
+    expect(page.locator("#renders .shot img")).to_have_count(2)
+
+    # The stage shows the newest image and the join code.
+    stage = context.new_page()
+    stage.goto(f"{server}/p/{code}/stage/")
+    expect(stage.locator(".stage-code")).to_have_text(code)
+    expect(stage.locator("#stage-image img")).to_be_visible()
+    expect(stage.locator("#stage-prompt")).to_have_text(refined)
+    stage.locator("#stage-image img").evaluate("img => img.decode()")
+    stage.screenshot(path=screenshots / "stage.png")
+    stage.close()
+
+    # The export: the gallery, the post, the images and a manifest with the prompt tree.
+    with page.expect_download() as download_info:
+        page.click("#export-link")
+    with zipfile.ZipFile(download_info.value.path()) as archive:
+        names = archive.namelist()
+        manifest = json.loads(archive.read("manifest.json"))
+    assert {"manifest.json", "index.html", "post.md"} <= set(names)
+    assert len([n for n in names if n.startswith("images/") and n.endswith(".png")]) >= 2
+    first, second = manifest["prompts"]
+    assert first["parent"] is None
+    assert second["parent"] == first["id"]
+
+    assert page_errors == []
+    context.close()

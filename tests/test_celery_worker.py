@@ -1,0 +1,166 @@
+"""The production path with real parts: a Celery prefork worker in its own process, the Redis
+broker and channel layer on 127.0.0.1:6379, and the PostgreSQL test database."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+from channels.db import database_sync_to_async
+from django.db import connection
+
+from generation.tasks import render as render_task
+from partyhub.celery import app as celery_app
+from partyhub.models import Image, Render
+from partyhub.settings import redis_channel_layer
+from tests.conftest import receive_until
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def redis_url():
+    url = os.environ.get("PARTYHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    client = redis.Redis.from_url(url)
+    client.ping()  # fails loudly when Redis is not running: these tests need the real one
+    client.flushdb()
+    yield url
+    client.flushdb()
+
+
+@pytest.fixture
+def production_mode(settings, redis_url):
+    assert connection.vendor == "postgresql", "run with DATABASE_URL pointing at PostgreSQL"
+    settings.PARTYHUB_RENDER_WORKER = "celery"
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_url)}
+    previous = celery_app.conf.broker_url
+    celery_app.conf.broker_url = redis_url
+    yield
+    celery_app.conf.broker_url = previous
+
+
+@pytest.fixture
+def celery_worker(production_mode, redis_url, settings, models_dir, tmp_path):
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": redis_url,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "PARTYHUB_MODELS_DIR": str(models_dir),
+    }
+    log = open(tmp_path / "worker.log", "w")
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "partyhub",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            "1",
+            "--queues",
+            "renders",
+            "--hostname",
+            "test-worker@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "INFO",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        for _ in range(120):
+            if worker.poll() is not None:
+                raise RuntimeError(f"worker exited: {(tmp_path / 'worker.log').read_text()}")
+            if celery_app.control.ping(timeout=0.5):
+                break
+        else:
+            raise RuntimeError(f"worker never answered: {(tmp_path / 'worker.log').read_text()}")
+        yield worker
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        log.close()
+
+
+async def test_a_render_reaches_every_member_through_celery_and_redis(
+    celery_worker, party, host, guest
+):
+    host_ws = host.websocket(party.code, since=party.last_seq)
+    guest_ws = guest.websocket(party.code, since=party.last_seq)
+    assert (await host_ws.connect())[0] and (await guest_ws.connect())[0]
+
+    await host_ws.send_json_to(
+        {
+            "type": "prompt.submit",
+            "text": "an empty chair",
+            "params": {"width": 64, "height": 64, "steps": 2, "seed": 5},
+        }
+    )
+    frames = await receive_until(guest_ws, "render.done", timeout=180)
+    assert [f["type"] for f in frames if "seq" in f] == [
+        "prompt.added",
+        "render.queued",
+        "render.done",
+    ]
+    assert any(f["type"] == "render.progress" for f in frames)  # sent by the worker process
+    done = frames[-1]
+    assert [i["seed"] for i in done["images"]] == [5]
+    await receive_until(host_ws, "render.done", timeout=30)
+
+    render = await database_sync_to_async(Render.objects.get)(pk=done["render"])
+    assert (render.status, render.attempts) == (Render.Status.DONE, 1)
+
+    # Deliver the same render again, then a new one: the worker takes them in order, so once the
+    # new one is done the duplicate has been handled, and it must have stored nothing.
+    render_task.delay(render.pk)
+    await host_ws.send_json_to(
+        {
+            "type": "prompt.submit",
+            "text": "a second chair",
+            "params": {"width": 64, "height": 64, "steps": 2},
+        }
+    )
+    await receive_until(guest_ws, "render.done", timeout=120)
+    count = database_sync_to_async(Image.objects.filter(render_id=render.pk).count)
+    assert await count() == 1
+    await render.arefresh_from_db()
+    assert render.attempts == 1
+    await host_ws.disconnect()
+    await guest_ws.disconnect()
+
+
+def test_celery_is_configured_for_at_least_once_delivery(settings):
+    conf = celery_app.conf
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.task_soft_time_limit < conf.task_time_limit
+    assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit
+    assert settings.RENDER_MAX_ATTEMPTS == 3
+
+
+def test_the_worker_parent_does_not_import_torch():
+    # CUDA must never be initialised in a Celery parent before it forks its children.
+    code = "import partyhub, generation.tasks, sys; print('torch' in sys.modules)"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "partyhub.settings"}
+    out = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); " + code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "False"

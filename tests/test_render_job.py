@@ -1,0 +1,151 @@
+import threading
+
+import pytest
+from django.db import connection
+
+from generation import pipelines
+from generation.presets import get_preset
+from generation.render import run_render
+from partyhub.errors import ApiError
+from partyhub.models import Event, Image, Member, Party, Render
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SMALL = {"width": 64, "height": 64, "steps": 2}
+
+
+@pytest.fixture
+def prompt_master(party, host):
+    return Member.objects.get(session_key=host.session_key)
+
+
+@pytest.fixture
+def queued(party, prompt_master):
+    _, render = party.submit_prompt(prompt_master, "an empty chair", params={**SMALL, "count": 2})
+    return render
+
+
+def event_types(party):
+    return list(Event.objects.filter(party=party).order_by("seq").values_list("type", flat=True))
+
+
+def test_running_a_render_twice_stores_one_set_of_images(party, queued, settings):
+    run_render(queued.pk)
+    run_render(queued.pk)
+    queued.refresh_from_db()
+    assert queued.status == Render.Status.DONE
+    assert queued.attempts == 1
+    images = list(Image.objects.filter(render=queued).order_by("index"))
+    assert [(i.index, i.seed) for i in images] == [
+        (0, queued.params["seed"]),
+        (1, queued.params["seed"] + 1),
+    ]
+    stored = sorted(p.name for p in (settings.MEDIA_ROOT / "parties" / party.code).iterdir())
+    assert stored == [f"r{queued.pk}-0.png", f"r{queued.pk}-1.png"]
+    assert event_types(party).count("render.done") == 1
+
+
+def test_a_claim_taken_over_leaves_the_first_worker_nothing_to_store(party, queued):
+    first = Render.claim(queued.pk)
+    assert Render.claim(queued.pk) is None  # running, lease still valid
+    second = Render.claim(queued.pk, takeover=True)  # the broker says the first worker died
+    assert second.claim_token != first.claim_token
+    assert first.complete(first.claim_token, []) is False
+    assert first.fail(first.claim_token, "late", "too late") is False
+    queued.refresh_from_db()
+    assert (queued.status, queued.attempts) == (Render.Status.RUNNING, 2)
+    assert "render.done" not in event_types(party)
+
+
+def test_a_render_that_keeps_killing_workers_ends_failed(party, queued, settings):
+    for _ in range(settings.RENDER_MAX_ATTEMPTS):
+        assert Render.claim(queued.pk, takeover=True) is not None
+    assert Render.claim(queued.pk, takeover=True) is None
+    queued.refresh_from_db()
+    assert (queued.status, queued.error_code) == (Render.Status.FAILED, "worker_crashed")
+    last = Event.objects.filter(party=party).last()
+    assert (last.type, last.payload["error"]["code"]) == ("render.failed", "worker_crashed")
+
+
+def test_a_model_error_fails_the_render_with_its_reason(party, queued, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the GPU caught fire")
+
+    monkeypatch.setattr("generation.render.generate", broken)
+    run_render(queued.pk)
+    queued.refresh_from_db()
+    assert (queued.status, queued.error_code) == (Render.Status.FAILED, "render_error")
+    assert "the GPU caught fire" in queued.error_message
+    assert not Image.objects.exists()
+
+
+def test_cancelling_a_queued_render_means_it_never_runs(party, queued, prompt_master):
+    queued.cancel(prompt_master)
+    run_render(queued.pk)
+    queued.refresh_from_db()
+    assert (queued.status, queued.attempts) == (Render.Status.CANCELLED, 0)
+    assert event_types(party)[-1] == "render.cancelled"
+    with pytest.raises(ApiError) as again:
+        queued.cancel(prompt_master)
+    assert again.value.code == "render_finished"
+
+
+def test_a_running_render_stops_at_the_next_step_when_cancelled(party, queued, monkeypatch):
+    steps_run = []
+
+    def stop_when_asked(*args, on_step, should_stop, **kwargs):
+        Render.objects.filter(pk=queued.pk).update(cancel_requested=True)
+        for step in range(1, 5):
+            steps_run.append(step)
+            on_step(step, 4)
+            if should_stop():
+                raise pipelines.Cancelled()
+        raise AssertionError("not stopped")
+
+    monkeypatch.setattr("generation.render.generate", stop_when_asked)
+    run_render(queued.pk)
+    queued.refresh_from_db()
+    assert queued.status == Render.Status.CANCELLED
+    assert steps_run == [1]
+    assert not Image.objects.exists()
+
+
+def test_the_pipeline_interrupt_flag_ends_denoising_early(party, queued):
+    # The real pipeline: should_stop turns true after the first step; Cancelled comes out.
+    steps = []
+    with pytest.raises(pipelines.Cancelled):
+        pipelines.generate(
+            get_preset("offline"),
+            "a chair",
+            {**queued.params, "steps": 6},
+            on_step=lambda step, total: steps.append(step),
+            should_stop=lambda: len(steps) >= 1,
+        )
+    assert steps == [1]
+
+
+def test_seqs_stay_gapless_under_concurrent_writers(party, prompt_master):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs concurrent connections")
+    errors = []
+
+    def write(n):
+        try:
+            member = Member.objects.get(pk=prompt_master.pk)
+            for i in range(10):
+                Party.objects.get(pk=party.pk).add_association(member, f"word {n}-{i}")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    seqs = list(Event.objects.filter(party=party).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, 2 + 60 + 1))
+    party.refresh_from_db()
+    assert party.last_seq == 62
