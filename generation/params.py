@@ -66,7 +66,7 @@ def resolve_params(params, party_defaults=None):
         raise ApiError("unknown_param", f"Unknown parameter(s): {', '.join(unknown)}.")
 
     merged = {**(party_defaults or {}), **params}
-    preset = _preset(merged.get("model"))
+    preset = _preset(merged["model"]) if "model" in merged else default_preset()
     resolved = {
         "mode": "txt2img",
         "model": preset.name,
@@ -86,7 +86,7 @@ def resolve_params(params, party_defaults=None):
     given_source = [name for name in SOURCE_IMAGE_PARAMS if name in resolved]
     if given_source:
         raise ApiError("invalid_param", f"{given_source[0]} does not apply to txt2img.")
-    if resolved["sampler"] not in SAMPLERS:
+    if not isinstance(resolved["sampler"], str) or resolved["sampler"] not in SAMPLERS:
         raise ApiError(
             "invalid_param",
             f"sampler must be one of {list(SAMPLERS)}, not {resolved['sampler']!r}.",
@@ -118,8 +118,6 @@ def resolve_params(params, party_defaults=None):
 
 
 def _preset(name):
-    if name is None:
-        return default_preset()
     if not isinstance(name, str) or get_preset(name) is None:
         raise ApiError(
             "unknown_model", f"model must be one of {sorted(all_presets())}, not {name!r}."

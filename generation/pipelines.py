@@ -21,6 +21,10 @@ class Cancelled(Exception):
     """The render was cancelled between two denoising steps."""
 
 
+class Filtered(Exception):
+    """The pipeline's safety checker flagged every image of the render."""
+
+
 def get_pipeline(preset):
     with _load_lock:
         if preset.name not in _pipelines:
@@ -94,7 +98,17 @@ def generate(preset, prompt, params, on_step, should_stop):
     )
     if stopped:
         raise Cancelled()
-    return result.images, seeds
+    return drop_flagged(result.images, seeds, getattr(result, "nsfw_content_detected", None))
+
+
+def drop_flagged(images, seeds, flags):
+    """Keep the images a pipeline's safety checker passed (sd15 ships one; it blacks out the rest)."""
+    if not flags:
+        return images, seeds
+    kept = [(image, seed) for image, seed, flagged in zip(images, seeds, flags) if not flagged]
+    if not kept:
+        raise Filtered()
+    return [image for image, _ in kept], [seed for _, seed in kept]
 
 
 def _blank_images(params, seeds):

@@ -7,7 +7,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from generation import pngmeta
-from generation.pipelines import Cancelled, generate
+from generation.pipelines import Cancelled, Filtered, generate
 from generation.presets import get_preset
 from partyhub.broadcast import group_send
 from partyhub.models import Render, party_group
@@ -40,6 +40,9 @@ def run_render(render_id, *, takeover=False):
         )
     except Cancelled:
         render.finish_cancelled(render.claim_token)
+        return
+    except Filtered:
+        render.finish_filtered(render.claim_token)
         return
     except Exception as exc:
         # Soft time limits and model errors alike end the render; the worker serves the next one.

@@ -1,8 +1,10 @@
+import asyncio
 import json
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 from partyhub import actions
 from partyhub.errors import ApiError
@@ -20,11 +22,13 @@ class PartyConsumer(AsyncJsonWebsocketConsumer):
 
     Every archived event is sent exactly once and in seq order: events already sent are dropped,
     and a gap (a broadcast the channel layer lost, or two that arrived out of order) is filled
-    from the archive before the newer event goes out.
+    from the archive before the newer event goes out. A lost event that no other follows is
+    caught by a periodic resync.
     """
 
     async def connect(self):
         self.member_id = None
+        self.resync = None
         self.sent_seq = 0
         since = _parse_since(self.scope.get("query_string", b""))
         code = self.scope["url_route"]["kwargs"]["code"]
@@ -42,10 +46,20 @@ class PartyConsumer(AsyncJsonWebsocketConsumer):
         self.group = party.group
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self._send_archive_until(None)
+        self.resync = asyncio.create_task(self._ask_for_resyncs())
 
     async def disconnect(self, close_code):
+        if self.resync is not None:
+            self.resync.cancel()
         if self.member_id is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def _ask_for_resyncs(self):
+        # The resync travels as a message to this consumer, so it runs between the handlers of
+        # other messages, never beside one of them.
+        while True:
+            await asyncio.sleep(settings.PARTYHUB_RESYNC_SECONDS)
+            await self.channel_layer.send(self.channel_name, {"type": "party.resync"})
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.member_id is None:
@@ -75,6 +89,9 @@ class PartyConsumer(AsyncJsonWebsocketConsumer):
             await self._send_archive_until(event["seq"])
         else:
             await self._send_event(event)
+
+    async def party_resync(self, message):
+        await self._send_archive_until(None)
 
     async def render_progress(self, message):
         await self.send_json(message)  # live only: not archived, no seq
@@ -106,7 +123,7 @@ def _parse_since(query_string):
 
 @database_sync_to_async
 def _party_and_member(code, session_key):
-    party = Party.objects.filter(code=code).first()
+    party = Party.objects.by_code(code).first()
     if party is None or session_key is None:
         return party, None
     return party, Member.objects.filter(party=party, session_key=session_key).first()

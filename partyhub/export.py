@@ -10,14 +10,15 @@ from django.utils import timezone
 
 from generation.pngmeta import with_partyhub_chunk
 from partyhub.models import Image, Vote
-from partyhub.snapshot import prompt_tree
+from partyhub.snapshot import consistent_reads, prompt_tree
 
 FORMAT = "partyhub-export/1"
 
 
 def build_zip(party):
     """Write the export to a temporary file (on disk once large) and return it, rewound."""
-    manifest = build_manifest(party)
+    with consistent_reads():
+        manifest = build_manifest(party)
     archive = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         for image in manifest["images"]:

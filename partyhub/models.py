@@ -26,6 +26,12 @@ def party_group(party_id):
     return f"party.{party_id}"
 
 
+class PartyQuerySet(models.QuerySet):
+    def by_code(self, code):
+        # People type codes off a projector in any case; codes are stored upper-case.
+        return self.filter(code=code.upper())
+
+
 class Party(models.Model):
     code = models.CharField(max_length=JOIN_CODE_LENGTH, unique=True)
     topic = models.CharField(max_length=200)
@@ -36,6 +42,8 @@ class Party(models.Model):
     # The seq of the newest archived event; bumped under the row lock by Party.record().
     last_seq = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = PartyQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "parties"
@@ -264,6 +272,10 @@ class Render(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
+    # Who asked to cancel a running render, archived once the worker has stopped.
+    cancel_requested_by = models.ForeignKey(
+        "Member", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     queued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -339,19 +351,20 @@ class Render(models.Model):
             return True
 
     def fail(self, token, code, message):
-        with transaction.atomic():
-            render = self._locked_if_claimed(token)
-            if render is None:
-                return False
-            render._finish(self.Status.FAILED, error=(code, message[:500]))
-            return True
+        return self._end_claimed(token, self.Status.FAILED, error=(code, message[:500]))
 
     def finish_cancelled(self, token):
+        return self._end_claimed(token, self.Status.CANCELLED)
+
+    def finish_filtered(self, token):
+        return self._end_claimed(token, self.Status.FILTERED)
+
+    def _end_claimed(self, token, status, **details):
         with transaction.atomic():
             render = self._locked_if_claimed(token)
             if render is None:
                 return False
-            render._finish(self.Status.CANCELLED)
+            render._finish(status, **details)
             return True
 
     def cancel(self, member):
@@ -362,13 +375,14 @@ class Render(models.Model):
             )
         with transaction.atomic():
             render = Render.objects.select_for_update().get(pk=self.pk)
-            if render.status == self.Status.QUEUED:
-                render._finish(self.Status.CANCELLED, by=member.pk)
-            elif render.status == self.Status.RUNNING:
-                render.cancel_requested = True
-                render.save(update_fields=["cancel_requested"])
-            else:
+            if render.status not in (self.Status.QUEUED, self.Status.RUNNING):
                 raise ApiError("render_finished", f"Render {self.pk} has already ended.", 409)
+            render.cancel_requested = True
+            render.cancel_requested_by = member
+            if render.status == self.Status.QUEUED:
+                render._finish(self.Status.CANCELLED)
+            else:
+                render.save(update_fields=["cancel_requested", "cancel_requested_by"])
 
     def is_cancel_requested(self):
         return Render.objects.filter(pk=self.pk, cancel_requested=True).exists()
@@ -379,7 +393,7 @@ class Render(models.Model):
             return None
         return render
 
-    def _finish(self, status, *, error=None, images=None, by=None):
+    def _finish(self, status, *, error=None, images=None):
         """Move into a terminal state and archive the event; the caller holds the row lock."""
         self.status = status
         self.finished_at = timezone.now()
@@ -387,21 +401,15 @@ class Render(models.Model):
         if error:
             self.error_code, self.error_message = error
         self.save()
-        party = Party(pk=self.party_id)
-        if status == self.Status.DONE:
-            party.record("render.done", render=self.pk, prompt=self.prompt_id, images=images)
-        elif status == self.Status.FAILED:
-            party.record(
-                "render.failed",
-                render=self.pk,
-                error={"code": self.error_code, "message": self.error_message},
-            )
-        elif status == self.Status.CANCELLED:
-            party.record("render.cancelled", render=self.pk, by=by)
-
-
-def image_upload_path(image, filename):
-    return f"parties/{image.party_id}/{filename}"
+        details = {
+            self.Status.DONE: {"images": images},
+            self.Status.FAILED: {"error": {"code": self.error_code, "message": self.error_message}},
+            self.Status.CANCELLED: {"by": self.cancel_requested_by_id},
+            self.Status.FILTERED: {},
+        }[status]
+        Party(pk=self.party_id).record(
+            f"render.{status}", render=self.pk, prompt=self.prompt_id, **details
+        )
 
 
 class ImageQuerySet(models.QuerySet):
@@ -448,7 +456,7 @@ class Image(models.Model):
         }
 
     def vote(self, member, value):
-        if value not in (0, 1) or isinstance(value, bool):
+        if type(value) is not int or value not in (0, 1):  # not True, not 1.0
             raise ApiError("invalid_vote", "value must be 1 (vote) or 0 (take the vote back).")
         with transaction.atomic():
             if value:

@@ -122,6 +122,10 @@ PARTYHUB_SERVE_MEDIA = env_bool("PARTYHUB_SERVE_MEDIA", DEBUG)
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 
+# A connected client is brought up to date from the archive this often, so an event the channel
+# layer dropped (it delivers at most once) arrives within this many seconds even if none follows.
+PARTYHUB_RESYNC_SECONDS = env_int("PARTYHUB_RESYNC_SECONDS", 10, minimum=1)
+
 # --- Generation ------------------------------------------------------------------------------
 
 PARTYHUB_DEVICE = env_choice("PARTYHUB_DEVICE", ["cpu", "cuda", "mps"], "cpu")

@@ -1,9 +1,34 @@
 """The state of a party as one JSON document: what a client loads before it goes live."""
 
+from contextlib import contextmanager
+
+from django.db import connection, transaction
+
 from partyhub.models import Image
 
 
+@contextmanager
+def consistent_reads():
+    """Read the queries inside from one database snapshot, so `last_seq` matches the rows read.
+
+    PostgreSQL's default READ COMMITTED takes a fresh snapshot per statement; REPEATABLE READ
+    keeps the first one. SQLite's transactions are serializable already.
+    """
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
+
+
 def snapshot(party, member=None):
+    with consistent_reads():
+        party.refresh_from_db(fields=["last_seq"])
+        return _snapshot(party, member)
+
+
+def _snapshot(party, member):
     prompts = list(party.prompts.order_by("pk"))
     renders = list(party.renders.order_by("pk"))
     images = list(Image.objects.filter(party=party).with_votes().order_by("pk"))

@@ -83,7 +83,7 @@ def member_of(party, request):
 
 def get_party_for_member(request, code):
     """The party and the requester's member; outsiders may read public parties only."""
-    party = get_object_or_404(Party, code=code)
+    party = get_object_or_404(Party.objects.by_code(code))
     member = member_of(party, request)
     if member is None and not party.public:
         raise ApiError("not_a_member", "Join the party first.", 403)
@@ -118,7 +118,7 @@ def create_party(request):
 
 @api("POST")
 def join_party(request, code):
-    party = get_object_or_404(Party, code=code)
+    party = get_object_or_404(Party.objects.by_code(code))
     name = clean_name(json_body(request).get("name"))
     member = party.join(session_key(request), name)
     return JsonResponse({"member": member.as_dict()})
@@ -172,7 +172,7 @@ def home(request):
 
 @ensure_csrf_cookie
 def party_room(request, code):
-    party = get_object_or_404(Party, code=code.upper())
+    party = get_object_or_404(Party.objects.by_code(code))
     member = member_of(party, request)
     return render(
         request,
@@ -182,7 +182,7 @@ def party_room(request, code):
 
 
 def party_stage(request, code):
-    party = get_object_or_404(Party, code=code.upper())
+    party = get_object_or_404(Party.objects.by_code(code))
     member = member_of(party, request)
     if member is None and not party.public:
         return redirect(party)  # the room asks for a name first

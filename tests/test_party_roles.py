@@ -127,7 +127,7 @@ def test_everyone_votes_once(party, pm, member, image):
         "value": 0,
         "votes": 1,
     }
-    for bad in (2, -1, True, "1"):
+    for bad in (2, -1, True, "1", 1.0):
         assert refused(member, {"type": "vote", "image": image.pk, "value": bad}) == (
             "invalid_vote"
         )

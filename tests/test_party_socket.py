@@ -78,6 +78,25 @@ async def test_it_fills_a_gap_left_by_a_lost_broadcast(party, host, guest):
     await ws.disconnect()
 
 
+async def test_a_lost_last_event_arrives_with_the_next_resync(party, host, settings):
+    settings.PARTYHUB_RESYNC_SECONDS = 0.1
+    ws = await connect(host, party.code, since=party.last_seq)
+    # Archived but never broadcast, and no later event reveals the gap.
+    await database_sync_to_async(Event.objects.create)(
+        party=party, seq=3, type="association.added", payload={"association": {"id": 0}}
+    )
+    await database_sync_to_async(type(party).objects.filter(pk=party.pk).update)(last_seq=3)
+    frame = await ws.receive_json_from(timeout=10)
+    assert (frame["type"], frame["seq"]) == ("association.added", 3)
+    await ws.disconnect()
+
+
+async def test_a_join_code_works_in_any_case(party, host):
+    ws = await connect(host, party.code.lower(), since=0)
+    assert (await ws.receive_json_from())["seq"] == 1
+    await ws.disconnect()
+
+
 async def test_it_drops_an_event_it_already_sent(party, host):
     ws = await connect(host, party.code, since=0)
     await receive_until(ws, "member.joined")
@@ -139,7 +158,15 @@ async def test_it_drops_an_event_it_already_sent(party, host):
             "invalid_param",
         ),
         (
+            json.dumps({"type": "prompt.submit", "text": "x", "params": {"sampler": ["Euler"]}}),
+            "invalid_param",
+        ),
+        (
             json.dumps({"type": "prompt.submit", "text": "x", "params": {"model": "dalle-9"}}),
+            "unknown_model",
+        ),
+        (
+            json.dumps({"type": "prompt.submit", "text": "x", "params": {"model": None}}),
             "unknown_model",
         ),
         (

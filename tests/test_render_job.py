@@ -90,7 +90,9 @@ def test_cancelling_a_queued_render_means_it_never_runs(party, queued, prompt_ma
     assert again.value.code == "render_finished"
 
 
-def test_a_running_render_stops_at_the_next_step_when_cancelled(party, queued, monkeypatch):
+def test_a_running_render_stops_at_the_next_step_when_cancelled(
+    party, queued, prompt_master, monkeypatch
+):
     steps_run = []
 
     def stop_when_asked(*args, on_step, should_stop, **kwargs):
@@ -103,11 +105,49 @@ def test_a_running_render_stops_at_the_next_step_when_cancelled(party, queued, m
         raise AssertionError("not stopped")
 
     monkeypatch.setattr("generation.render.generate", stop_when_asked)
+    Render.objects.filter(pk=queued.pk).update(cancel_requested_by=prompt_master)
     run_render(queued.pk)
     queued.refresh_from_db()
     assert queued.status == Render.Status.CANCELLED
     assert steps_run == [1]
     assert not Image.objects.exists()
+    last = Event.objects.filter(party=party).last()
+    assert (last.type, last.payload) == (
+        "render.cancelled",
+        {"render": queued.pk, "prompt": queued.prompt_id, "by": prompt_master.pk},
+    )
+
+
+def test_cancelling_a_running_render_records_who_asked(party, queued, prompt_master):
+    Render.claim(queued.pk)
+    queued.cancel(prompt_master)
+    queued.refresh_from_db()
+    assert queued.status == Render.Status.RUNNING  # the worker stops it at its next step
+    assert (queued.cancel_requested, queued.cancel_requested_by) == (True, prompt_master)
+
+
+def test_a_render_whose_images_are_all_flagged_ends_filtered(party, queued, monkeypatch):
+    def flag_everything(*args, **kwargs):
+        return pipelines.drop_flagged(["a", "b"], [1, 2], [True, True])
+
+    monkeypatch.setattr("generation.render.generate", flag_everything)
+    run_render(queued.pk)
+    queued.refresh_from_db()
+    assert queued.status == Render.Status.FILTERED
+    assert not Image.objects.exists()
+    last = Event.objects.filter(party=party).last()
+    assert (last.type, last.payload) == (
+        "render.filtered",
+        {"render": queued.pk, "prompt": queued.prompt_id},
+    )
+
+
+def test_flagged_images_are_dropped_and_the_rest_kept():
+    assert pipelines.drop_flagged(["a", "b", "c"], [1, 2, 3], [False, True, False]) == (
+        ["a", "c"],
+        [1, 3],
+    )
+    assert pipelines.drop_flagged(["a"], [1], None) == (["a"], [1])
 
 
 def test_the_pipeline_interrupt_flag_ends_denoising_early(party, queued):
