@@ -102,10 +102,14 @@ def generate(preset, prompt, params, on_step, should_stop):
 
 
 def drop_flagged(images, seeds, flags):
-    """Keep the images a pipeline's safety checker passed (sd15 ships one; it blacks out the rest)."""
+    """Keep the images the safety checker passed (sd15 has one; it blacks out the rest)."""
     if not flags:
         return images, seeds
-    kept = [(image, seed) for image, seed, flagged in zip(images, seeds, flags) if not flagged]
+    kept = [
+        (image, seed)
+        for image, seed, flagged in zip(images, seeds, flags, strict=True)
+        if not flagged
+    ]
     if not kept:
         raise Filtered()
     return [image for image, _ in kept], [seed for _, seed in kept]
