@@ -82,13 +82,13 @@ class PartyConsumer(AsyncJsonWebsocketConsumer):
             await self._send_error(error)
 
     async def party_event(self, message):
-        event = message["event"]
-        if event["seq"] <= self.sent_seq:
+        seq = message["seq"]
+        if seq <= self.sent_seq:
             return  # already sent by the replay or a gap fill
-        if event["seq"] > self.sent_seq + 1:
-            await self._send_archive_until(event["seq"])
+        if seq > self.sent_seq + 1:
+            await self._send_archive_until(seq)
         else:
-            await self._send_event(event)
+            await self._send_frame(seq, message["frame"])
 
     async def party_resync(self, message):
         await self._send_archive_until(None)
@@ -98,15 +98,15 @@ class PartyConsumer(AsyncJsonWebsocketConsumer):
 
     async def _send_archive_until(self, last_seq):
         while True:
-            events = await _archived(self.party_id, self.sent_seq, last_seq)
-            for event in events:
-                await self._send_event(event)
-            if len(events) < REPLAY_BATCH:
+            frames = await _archived(self.party_id, self.sent_seq, last_seq)
+            for seq, frame in frames:
+                await self._send_frame(seq, frame)
+            if len(frames) < REPLAY_BATCH:
                 return
 
-    async def _send_event(self, event):
-        self.sent_seq = event["seq"]
-        await self.send_json(event)
+    async def _send_frame(self, seq, frame):
+        self.sent_seq = seq
+        await self.send(text_data=frame)
 
     async def _send_error(self, error):
         await self.send_json({"type": "error", **error.as_dict()})
@@ -134,4 +134,4 @@ def _archived(party_id, after, until):
     events = Party(pk=party_id).events_after(after)
     if until is not None:
         events = events.filter(seq__lte=until)
-    return [event.as_message() for event in events[:REPLAY_BATCH]]
+    return [(event.seq, event.as_frame()) for event in events[:REPLAY_BATCH]]

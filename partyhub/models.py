@@ -1,10 +1,11 @@
+import json
 import secrets
 import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
-from django.db.models import Count, F, Q
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from generation.dispatch import enqueue_on_commit
@@ -99,12 +100,21 @@ class Party(models.Model):
         processes, workers) get strictly increasing seqs with no gaps, and commit in seq order.
         """
         with transaction.atomic():
-            Party.objects.filter(pk=self.pk).update(last_seq=F("last_seq") + 1)
-            self.last_seq = Party.objects.values_list("last_seq", flat=True).get(pk=self.pk)
+            with connection.cursor() as cursor:
+                # One statement bumps and reads the seq (RETURNING: PostgreSQL, SQLite >= 3.35).
+                cursor.execute(
+                    f"UPDATE {Party._meta.db_table} SET last_seq = last_seq + 1 "
+                    "WHERE id = %s RETURNING last_seq",
+                    [self.pk],
+                )
+                (self.last_seq,) = cursor.fetchone()
             event = Event.objects.create(
                 party=self, seq=self.last_seq, type=event_type, payload=payload
             )
-            group_send_on_commit(self.group, {"type": "party.event", "event": event.as_message()})
+            # Encoded once here, not once per connected member.
+            group_send_on_commit(
+                self.group, {"type": "party.event", "seq": event.seq, "frame": event.as_frame()}
+            )
         return event
 
     def submit_prompt(self, author, text, parent_id=None, params=None):
@@ -535,3 +545,7 @@ class Event(models.Model):
             "at": self.at.isoformat().replace("+00:00", "Z"),
             **self.payload,
         }
+
+    def as_frame(self):
+        """The message as the WebSocket text frame that carries it."""
+        return json.dumps(self.as_message())

@@ -2,8 +2,10 @@
 broker and channel layer on 127.0.0.1:6379, and the PostgreSQL test database."""
 
 import os
+import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,8 @@ from tests.conftest import receive_until
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 REPO = Path(__file__).resolve().parent.parent
+# A queue of this run's own, so a worker left over from an interrupted run takes nothing.
+QUEUE = f"renders-test-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
@@ -37,10 +41,10 @@ def production_mode(settings, redis_url):
     assert connection.vendor == "postgresql", "run with DATABASE_URL pointing at PostgreSQL"
     settings.PARTYHUB_RENDER_WORKER = "celery"
     settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_url)}
-    previous = celery_app.conf.broker_url
-    celery_app.conf.broker_url = redis_url
+    previous = celery_app.conf.broker_url, celery_app.conf.task_default_queue
+    celery_app.conf.broker_url, celery_app.conf.task_default_queue = redis_url, QUEUE
     yield
-    celery_app.conf.broker_url = previous
+    celery_app.conf.broker_url, celery_app.conf.task_default_queue = previous
 
 
 @pytest.fixture
@@ -53,6 +57,7 @@ def celery_worker(production_mode, redis_url, settings, models_dir, tmp_path):
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "PARTYHUB_MODELS_DIR": str(models_dir),
     }
+    hostname = f"{QUEUE}@{socket.gethostname()}"
     log = open(tmp_path / "worker.log", "w")
     worker = subprocess.Popen(
         [
@@ -67,9 +72,9 @@ def celery_worker(production_mode, redis_url, settings, models_dir, tmp_path):
             "--concurrency",
             "1",
             "--queues",
-            "renders",
+            QUEUE,
             "--hostname",
-            "test-worker@%h",
+            hostname,
             "--without-gossip",
             "--without-mingle",
             "--loglevel",
@@ -84,7 +89,7 @@ def celery_worker(production_mode, redis_url, settings, models_dir, tmp_path):
         for _ in range(120):
             if worker.poll() is not None:
                 raise RuntimeError(f"worker exited: {(tmp_path / 'worker.log').read_text()}")
-            if celery_app.control.ping(timeout=0.5):
+            if celery_app.control.ping(destination=[hostname], timeout=0.5):
                 break
         else:
             raise RuntimeError(f"worker never answered: {(tmp_path / 'worker.log').read_text()}")

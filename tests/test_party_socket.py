@@ -103,7 +103,7 @@ async def test_it_drops_an_event_it_already_sent(party, host):
     await receive_until(ws, "member.joined")
     event = await database_sync_to_async(Event.objects.get)(party=party, seq=2)
     await get_channel_layer().group_send(
-        party.group, {"type": "party.event", "event": event.as_message()}
+        party.group, {"type": "party.event", "seq": event.seq, "frame": event.as_frame()}
     )
     assert await ws.receive_nothing()
     await ws.disconnect()
