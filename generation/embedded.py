@@ -49,15 +49,21 @@ async def _serve(wakeup):
         await _in_thread(_recover_orphans)
         await _in_thread(warm_up)
     while True:
-        render_id = await _in_thread(Render.objects.next_queued_id)
-        if render_id is None:
+        if not await _in_thread(_render_next):
             await wakeup.wait()
             wakeup.clear()
-            continue
-        try:
-            await _in_thread(run_render, render_id)
-        except Exception:
-            log.exception("embedded worker: render %s raised", render_id)
+
+
+def _render_next():
+    """Run the oldest queued render; False when there is none."""
+    render_id = Render.objects.next_queued_id()
+    if render_id is None:
+        return False
+    try:
+        run_render(render_id)
+    except Exception:
+        log.exception("embedded worker: render %s raised", render_id)
+    return True
 
 
 def _recover_orphans():
