@@ -22,9 +22,11 @@ $(INSTALLED): pyproject.toml Makefile
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
+# DEBUG=1 unless the caller says otherwise: a local run needs no SECRET_KEY and serves media.
 run: $(INSTALLED)
-	$(PY) manage.py migrate --noinput
-	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload
+	export DEBUG=$${DEBUG:-1}; \
+	$(PY) manage.py migrate --noinput && \
+	$(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload
 
 test: $(INSTALLED)
 	SECRET_KEY=test-only-not-secret DATABASE_URL=$(TEST_DATABASE_URL) \
