@@ -4,9 +4,9 @@ model)."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -47,48 +47,51 @@ def wait_for_port(port, process, log_path, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"runserver exited with {process.returncode}:\n{log_path.read_text()}")
+            pytest.fail(f"make run exited with {process.returncode}:\n{log_path.read_text()}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
         except OSError:
             time.sleep(0.2)
-    pytest.fail(f"runserver did not listen on {port} in {timeout}s:\n{log_path.read_text()}")
+    pytest.fail(f"make run did not listen on {port} in {timeout}s:\n{log_path.read_text()}")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, models_dir):
-    """A PartyHub server as `make run` starts it, on a free port; its base URL."""
+    """PartyHub started by `make run`, as the README says, on a free port; its base URL.
+
+    The environment is a new user's: no DEBUG, SECRET_KEY, DATABASE_URL or REDIS_URL.
+    """
     var = tmp_path_factory.mktemp("var")
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    unset = ("DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "PARTYHUB_RENDER_WORKER")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    port = free_port()
     env.update(
-        DEBUG="1",
+        PORT=str(port),
         PARTYHUB_VAR_DIR=str(var),
         MEDIA_ROOT=str(var / "media"),
         PARTYHUB_MODELS_DIR=str(models_dir),
     )
-    # sys.executable is the project's .venv python when the suite runs through `make test`.
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput"], cwd=ROOT, env=env, check=True)
-    port = free_port()
-    log_path = var / "runserver.log"
+    log_path = var / "make-run.log"
     with log_path.open("wb") as log:
+        # Its own process group: make, its shell and the server stop together.
         process = subprocess.Popen(
-            [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
+            ["make", "--no-print-directory", "run"],
             cwd=ROOT,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             wait_for_port(port, process, log_path)
             yield f"http://127.0.0.1:{port}"
         finally:
-            process.terminate()
+            os.killpg(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
 
 
