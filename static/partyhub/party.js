@@ -220,6 +220,7 @@
             type: "button",
             class: "small vote" + (image.voted ? " on" : ""),
             "aria-pressed": String(!!image.voted),
+            "aria-label": `Vote (${image.votes} so far)`,
             title: image.voted ? "Take your vote back" : "Vote for this image",
             onclick: () => live.send({ type: "vote", image: image.id, value: image.voted ? 0 : 1 }),
           },
