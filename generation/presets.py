@@ -56,6 +56,10 @@ def _limits(size, steps, guidance):
     return {"width": size, "height": size, "steps": steps, "guidance": guidance, "count": (1, 8)}
 
 
+# The turbo models are adversarially distilled: 1-4 steps and no classifier-free guidance.
+TURBO_DEFAULTS = {"width": 512, "height": 512, "steps": 1, "guidance": 0.0, "sampler": "Euler a"}
+TURBO_LIMITS = _limits((256, 1024), (1, 4), (0.0, 0.0))
+
 PRESETS = {
     preset.name: preset
     for preset in [
@@ -83,15 +87,8 @@ PRESETS = {
             pipeline="StableDiffusionPipeline",
             source="stabilityai/sd-turbo",
             title="SD-Turbo",
-            defaults={
-                "width": 512,
-                "height": 512,
-                "steps": 1,
-                "guidance": 0.0,
-                "sampler": "Euler a",
-            },
-            # Adversarially distilled: 1-4 steps and no classifier-free guidance.
-            limits=_limits((256, 1024), (1, 4), (0.0, 0.0)),
+            defaults=TURBO_DEFAULTS,
+            limits=TURBO_LIMITS,
         ),
         Preset(
             name="sdxl-turbo",
@@ -99,14 +96,8 @@ PRESETS = {
             pipeline="StableDiffusionXLPipeline",
             source="stabilityai/sdxl-turbo",
             title="SDXL-Turbo",
-            defaults={
-                "width": 512,
-                "height": 512,
-                "steps": 1,
-                "guidance": 0.0,
-                "sampler": "Euler a",
-            },
-            limits=_limits((256, 1024), (1, 4), (0.0, 0.0)),
+            defaults=TURBO_DEFAULTS,
+            limits=TURBO_LIMITS,
         ),
         Preset(
             name="sd15",
