@@ -435,8 +435,9 @@ class Image(models.Model):
     seed = models.PositiveBigIntegerField()
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
-    # CLIP similarity to the prompt; null until a scorer has seen the image.
+    # CLIP similarity to the prompt and to the party's topic; null until a scorer has seen it.
     score = models.FloatField(null=True, blank=True)
+    topic_score = models.FloatField(null=True, blank=True)
     picked_by = models.ForeignKey(
         Member, null=True, blank=True, on_delete=models.SET_NULL, related_name="picks"
     )
@@ -492,6 +493,26 @@ class Image(models.Model):
             image.picked_at = timezone.now() if picked else None
             image.save(update_fields=["picked_by", "picked_at"])
             self.party.record("image.picked", image=self.pk, member=member.pk, picked=picked)
+
+
+class Upload(models.Model):
+    """An image a member uploaded as a source for img2img or as an inpainting mask.
+
+    The file is never the member's bytes: the upload is checked and re-encoded as PNG before it
+    is stored, so workers only ever decode images PartyHub wrote itself.
+    """
+
+    party = models.ForeignKey(Party, on_delete=models.CASCADE, related_name="uploads")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="uploads")
+    file = models.FileField(max_length=200)
+    # The format the member sent, as Pillow identified it from the content (PNG, JPEG, WEBP).
+    source_format = models.CharField(max_length=10)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.file.name
 
 
 class Vote(models.Model):
