@@ -10,6 +10,15 @@ from partyhub.errors import ApiError
 MAX_PROMPT_CHARS = 1000
 MAX_SEED = 2**32 - 1
 SOURCE_IMAGE_PARAMS = ("strength", "init_image", "init_upload", "mask")
+# The params each mode takes beyond txt2img's; any other source param is refused for it.
+MODE_PARAMS = {
+    "txt2img": (),
+    "img2img": ("strength", "init_image", "init_upload"),
+    "inpaint": ("strength", "init_image", "init_upload", "mask"),
+    # A1111's "variation seed": the init image's noise blended with `seed`'s by `strength`.
+    "variation": ("strength", "init_image"),
+}
+DEFAULT_STRENGTH = {"img2img": 0.6, "inpaint": 1.0, "variation": 0.3}
 KNOWN_PARAMS = {
     "mode",
     "model",
@@ -51,11 +60,14 @@ def _check_range(name, value, bounds):
         raise ApiError("invalid_param", f"{name} must be between {low} and {high}, not {value}.")
 
 
-def resolve_params(params, party_defaults=None):
+def resolve_params(params, party_defaults=None, find_source=None):
     """The full parameter set for a render: the request over the party's and the preset's defaults.
 
+    `find_source(kind, id)` looks up a source image of the party (`kind` is "image" or
+    "upload") and returns its `{"width", "height", "seed"}` (seed None for uploads), or None.
     Raises ApiError (`invalid_param`, `unknown_param`, `unknown_model`, `model_unavailable`,
-    `unsupported_mode`) before anything is stored.
+    `unsupported_mode`, `unknown_image`, `unknown_upload`, `mask_size_mismatch`) before
+    anything is stored.
     """
     if params is None:
         params = {}
@@ -75,17 +87,19 @@ def resolve_params(params, party_defaults=None):
         "negative": "",
         "count": 1,
     }
-    resolved.update(merged)
-
-    if resolved["mode"] not in preset.modes:
+    mode = merged.get("mode", "txt2img")
+    if not isinstance(mode, str) or mode not in preset.modes:
         raise ApiError(
             "unsupported_mode",
-            f"{preset.name} renders {', '.join(preset.modes)}; mode {resolved['mode']!r} is not "
+            f"{preset.name} renders {', '.join(preset.modes)}; mode {mode!r} is not "
             "available for it.",
         )
-    given_source = [name for name in SOURCE_IMAGE_PARAMS if name in resolved]
-    if given_source:
-        raise ApiError("invalid_param", f"{given_source[0]} does not apply to txt2img.")
+    not_for_mode = [n for n in SOURCE_IMAGE_PARAMS if n in merged and n not in MODE_PARAMS[mode]]
+    if not_for_mode:
+        raise ApiError("invalid_param", f"{not_for_mode[0]} does not apply to {mode}.")
+    if mode != "txt2img":
+        resolved.update(_source_defaults(mode, merged, find_source))
+    resolved.update(merged)
     if not isinstance(resolved["sampler"], str) or resolved["sampler"] not in SAMPLERS:
         raise ApiError(
             "invalid_param",
@@ -114,7 +128,71 @@ def resolve_params(params, party_defaults=None):
         )
     if resolved["count"] > 1 and resolved["seed"] + resolved["count"] - 1 > MAX_SEED:
         raise ApiError("invalid_param", "seed + count - 1 must not pass 2^32 - 1.")
+    if mode != "txt2img":
+        _check_source_params(mode, resolved)
     return resolved
+
+
+def _source_defaults(mode, merged, find_source):
+    """Look up the source image (and mask) and default the output size to the source's.
+
+    Returns the params derived from the source: its size (unless the request sets one), the
+    mode's default strength and, for a variation, the seed of the image being varied.
+    """
+    sources = {"init_image": "image", "init_upload": "upload"}
+    given = [name for name in sources if name in merged]
+    if len(given) != 1:
+        names = " or ".join(name for name in sources if name in MODE_PARAMS[mode])
+        raise ApiError("invalid_param", f"{mode} needs exactly one source image: {names}.")
+    name, kind = given[0], sources[given[0]]
+    source = _find(find_source, kind, merged[name])
+    derived = {
+        "width": source["width"],
+        "height": source["height"],
+        "strength": DEFAULT_STRENGTH[mode],
+    }
+    if mode == "variation":
+        # The varied image's own noise is the base; `seed` picks the noise blended into it.
+        derived["init_seed"] = source["seed"]
+        for axis in ("width", "height"):
+            if axis in merged and merged[axis] != source[axis]:
+                raise ApiError(
+                    "invalid_param",
+                    f"A variation keeps its image's size ({source['width']}x{source['height']}); "
+                    f"{axis} cannot change.",
+                )
+    if mode == "inpaint":
+        if "mask" not in merged:
+            raise ApiError("invalid_param", "inpaint needs a mask (an upload id).")
+        mask = _find(find_source, "upload", merged["mask"])
+        if (mask["width"], mask["height"]) != (source["width"], source["height"]):
+            raise ApiError(
+                "mask_size_mismatch",
+                f"The mask is {mask['width']}x{mask['height']} but its image is "
+                f"{source['width']}x{source['height']}.",
+            )
+    return derived
+
+
+def _find(find_source, kind, pk):
+    if not _is_int(pk) or pk < 1:
+        raise ApiError("invalid_param", f"The {kind} must be given by its id (a positive integer).")
+    found = find_source(kind, pk) if find_source else None
+    if found is None:
+        raise ApiError(f"unknown_{kind}", f"No {kind} {pk} in this party.", 404)
+    return found
+
+
+def _check_source_params(mode, resolved):
+    strength = resolved["strength"]
+    if not _is_number(strength) or not 0 < strength <= 1:
+        raise ApiError("invalid_param", f"strength must be in (0, 1], not {strength!r}.")
+    if mode in ("img2img", "inpaint") and int(resolved["steps"] * strength) < 1:
+        # diffusers runs int(steps * strength) denoising steps from the source image.
+        raise ApiError(
+            "invalid_param",
+            f"steps x strength must be at least 1 ({resolved['steps']} x {strength} is not).",
+        )
 
 
 def _preset(name):

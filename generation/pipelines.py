@@ -7,7 +7,7 @@ import threading
 
 from django.conf import settings
 
-from generation import offline_model
+from generation import modes, offline_model
 from generation.presets import OFFLINE, OVERHEAD_PROBE, default_preset
 from generation.samplers import make_scheduler
 
@@ -71,15 +71,17 @@ def generate(preset, prompt, params, on_step, should_stop):
         return _blank_images(params, seeds), seeds
     import torch
 
-    pipe = get_pipeline(preset)
+    device = settings.PARTYHUB_DEVICE
+    pipe = modes.pipeline_for(get_pipeline(preset), params["mode"])
     pipe.scheduler = make_scheduler(params["sampler"], pipe.scheduler.config)
     # One generator per image, so each image is what it would be alone with its seed.
-    generators = [torch.Generator(settings.PARTYHUB_DEVICE).manual_seed(s) for s in seeds]
+    generators = [torch.Generator(device).manual_seed(s) for s in seeds]
     stopped = False
 
     def step_end(pipeline, step, timestep, callback_kwargs):
         nonlocal stopped
-        on_step(step + 1, params["steps"])
+        # img2img and inpaint run only steps x strength of the schedule: report what runs.
+        on_step(step + 1, pipeline.num_timesteps)
         if should_stop():
             stopped = True
             pipeline._interrupt = True
@@ -89,12 +91,11 @@ def generate(preset, prompt, params, on_step, should_stop):
     result = pipe(
         prompt=[prompt] * count,
         negative_prompt=[params["negative"]] * count if params["negative"] else None,
-        width=params["width"],
-        height=params["height"],
         num_inference_steps=params["steps"],
         guidance_scale=params["guidance"],
         generator=generators,
         callback_on_step_end=step_end,
+        **modes.call_arguments(pipe, params, seeds, device),
     )
     if stopped:
         raise Cancelled()

@@ -25,6 +25,14 @@ def a1111_parameters(prompt, params, seed):
         "Size": f"{params['width']}x{params['height']}",
         "Model": params["model"],
     }
+    mode = params.get("mode", "txt2img")
+    if mode in ("img2img", "inpaint"):
+        fields["Denoising strength"] = params["strength"]
+    elif mode == "variation":
+        # A1111's variation fields: Seed is the varied image's, the image's own is the variation.
+        fields["Seed"] = params["init_seed"]
+        fields["Variation seed"] = seed
+        fields["Variation seed strength"] = params["strength"]
     lines = [prompt]
     if params.get("negative"):
         lines.append(f"Negative prompt: {params['negative']}")

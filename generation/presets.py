@@ -18,7 +18,7 @@ class Preset:
     pipeline: str  # the diffusers pipeline class that loads it
     source: str  # a hub id; a folder of the same name under PARTYHUB_MODELS_DIR wins over it
     title: str
-    modes: tuple = ("txt2img",)
+    modes: tuple = ("txt2img", "img2img", "inpaint", "variation")  # every diffusers pipeline's
     defaults: dict = field(default_factory=dict)
     limits: dict = field(default_factory=dict)
     offline: bool = False  # needs no download: built or shipped with PartyHub
@@ -124,6 +124,7 @@ PROBE = Preset(
     pipeline="",
     source="",
     title="Overhead probe (blank images, benchmarks only)",
+    modes=("txt2img",),
     defaults={"width": 64, "height": 64, "steps": 1, "guidance": 0.0, "sampler": "Euler a"},
     limits=_limits((64, 512), (1, 50), (0.0, 20.0)),
     offline=True,

@@ -125,7 +125,7 @@ class Party(models.Model):
             parent = self.prompts.filter(pk=parent_id).first()
             if parent is None:
                 raise ApiError("unknown_prompt", f"Prompt {parent_id} is not in this party.", 404)
-        resolved = resolve_params(params, self.defaults)
+        resolved = resolve_params(params, self.defaults, self.find_source)
         with transaction.atomic():
             prompt = Prompt.objects.create(
                 party=self, parent=parent, author=author, text=text, params=resolved
@@ -143,6 +143,14 @@ class Party(models.Model):
             )
             enqueue_on_commit(render.pk)
         return prompt, render
+
+    def find_source(self, kind, pk):
+        """A source image of this party for img2img and its kin: size and seed, or None."""
+        if kind == "image":
+            image = self.images.filter(pk=pk).first()
+            return image and {"width": image.width, "height": image.height, "seed": image.seed}
+        upload = self.uploads.filter(pk=pk).first()
+        return upload and {"width": upload.width, "height": upload.height, "seed": None}
 
     def add_association(self, author, text):
         if not isinstance(text, str) or not 1 <= len(text.strip()) <= 100:

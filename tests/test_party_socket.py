@@ -170,8 +170,22 @@ async def test_it_drops_an_event_it_already_sent(party, host):
             "unknown_model",
         ),
         (
-            json.dumps({"type": "prompt.submit", "text": "x", "params": {"mode": "img2img"}}),
+            json.dumps({"type": "prompt.submit", "text": "x", "params": {"mode": "dream"}}),
             "unsupported_mode",
+        ),
+        (
+            json.dumps({"type": "prompt.submit", "text": "x", "params": {"mode": "img2img"}}),
+            "invalid_param",
+        ),
+        (
+            json.dumps(
+                {
+                    "type": "prompt.submit",
+                    "text": "x",
+                    "params": {"mode": "variation", "init_image": 9},
+                }
+            ),
+            "unknown_image",
         ),
         (
             json.dumps({"type": "prompt.submit", "text": "x", "params": {"strength": 0.5}}),

@@ -1,0 +1,106 @@
+"""What each render mode adds to a diffusers call: the pipeline class it needs and its arguments.
+
+txt2img is the loaded pipeline itself. img2img and inpaint reuse its components through
+`from_pipe` (no second copy of the weights). A variation is txt2img from prepared noise: the
+varied image's own starting noise, spherically blended with the noise of a new seed, as
+AUTOMATIC1111's "variation seed" does.
+"""
+
+from django.core.files.storage import default_storage
+from PIL import Image as PILImage
+
+_derived = {}  # (id of the base pipeline, mode) -> a pipeline sharing its components
+
+
+def pipeline_for(pipe, mode):
+    if mode in ("txt2img", "variation"):
+        return pipe
+    key = (id(pipe), mode)
+    if key not in _derived:
+        import diffusers
+
+        auto = {
+            "img2img": diffusers.AutoPipelineForImage2Image,
+            "inpaint": diffusers.AutoPipelineForInpainting,
+        }[mode]
+        derived = auto.from_pipe(pipe)
+        derived.set_progress_bar_config(disable=True)
+        _derived[key] = derived
+    return _derived[key]
+
+
+def call_arguments(pipe, params, seeds, device):
+    """The keyword arguments of the pipeline call that depend on the mode."""
+    mode, count = params["mode"], params["count"]
+    size = {"width": params["width"], "height": params["height"]}
+    if mode == "txt2img":
+        return size
+    if mode == "variation":
+        return {**size, "latents": variation_noise(pipe, params, seeds, device)}
+    source = [load_source(params)] * count
+    if mode == "img2img":
+        return {"image": source, "strength": params["strength"]}
+    mask = [_open_stored(_upload_file(params["mask"])).convert("L")] * count
+    return {**size, "image": source, "mask_image": mask, "strength": params["strength"]}
+
+
+def load_source(params):
+    """The source image, at the size the render asked for (the request may resize it)."""
+    if "init_image" in params:
+        from partyhub.models import Image
+
+        name = Image.objects.values_list("file", flat=True).get(pk=params["init_image"])
+    else:
+        name = _upload_file(params["init_upload"])
+    image = _open_stored(name).convert("RGB")
+    size = (params["width"], params["height"])
+    return image if image.size == size else image.resize(size, PILImage.Resampling.LANCZOS)
+
+
+def _upload_file(pk):
+    from partyhub.models import Upload
+
+    return Upload.objects.values_list("file", flat=True).get(pk=pk)
+
+
+def _open_stored(name):
+    # Only PNGs PartyHub wrote itself are ever opened here: uploads were re-encoded on arrival.
+    with default_storage.open(name) as stored:
+        image = PILImage.open(stored, formats=["PNG"])
+        image.load()
+    return image
+
+
+def variation_noise(pipe, params, seeds, device):
+    """Starting latents: the varied image's noise blended toward each seed's by `strength`."""
+    import torch
+    from diffusers.utils.torch_utils import randn_tensor
+
+    shape = (
+        1,
+        pipe.unet.config.in_channels,
+        params["height"] // pipe.vae_scale_factor,
+        params["width"] // pipe.vae_scale_factor,
+    )
+
+    def noise(seed):
+        # The same draw the pipeline makes for an image of this seed, so a tiny strength gives
+        # back the varied image itself.
+        generator = torch.Generator(device).manual_seed(seed)
+        return randn_tensor(shape, generator=generator, device=torch.device(device))
+
+    base = noise(params["init_seed"])
+    return torch.cat([slerp(params["strength"], base, noise(seed)) for seed in seeds])
+
+
+def slerp(t, low, high):
+    """Spherical interpolation from `low` (t=0) to `high` (t=1), keeping Gaussian noise's norm."""
+    import torch
+
+    low_unit = low / low.norm()
+    high_unit = high / high.norm()
+    dot = (low_unit * high_unit).sum().clamp(-1.0, 1.0)
+    omega = torch.acos(dot)
+    if omega.abs() < 1e-6:  # parallel: linear is exact and avoids dividing by sin(0)
+        return (1 - t) * low + t * high
+    return (torch.sin((1 - t) * omega) * low + torch.sin(t * omega) * high) / torch.sin(omega)

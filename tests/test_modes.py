@@ -1,0 +1,208 @@
+"""img2img, inpaint and variation: parameter checks at submit time and real renders on the tiny
+offline pipeline."""
+
+import io
+
+import numpy as np
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from PIL import Image as PILImage
+
+from generation.render import run_render
+from partyhub.errors import ApiError
+from partyhub.models import Image, Member, Party, Render, Upload
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SMALL = {"width": 64, "height": 64, "steps": 4, "sampler": "Euler"}
+
+
+@pytest.fixture
+def author(party, host):
+    return Member.objects.get(session_key=host.session_key)
+
+
+def render_now(party, author, text="an empty chair", **params):
+    _, render = party.submit_prompt(author, text, params=params)
+    run_render(render.pk)
+    render.refresh_from_db()
+    assert render.status == Render.Status.DONE, render.error_message
+    return render
+
+
+def pixels(image_row):
+    with default_storage.open(image_row.file.name) as stored:
+        return np.asarray(PILImage.open(stored).convert("RGB"), dtype=np.float32)
+
+
+def parameters_text(image_row):
+    with default_storage.open(image_row.file.name) as stored:
+        return PILImage.open(stored).text["parameters"]
+
+
+def make_upload(party, author, image):
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    name = default_storage.save(
+        f"parties/{party.code}/uploads/test.png", ContentFile(buffer.getvalue())
+    )
+    return Upload.objects.create(
+        party=party,
+        member=author,
+        file=name,
+        source_format="PNG",
+        width=image.width,
+        height=image.height,
+    )
+
+
+@pytest.fixture
+def first_image(party, author):
+    return render_now(party, author, **SMALL, seed=11).images.get()
+
+
+def refused(party, author, **params):
+    with pytest.raises(ApiError) as error:
+        party.submit_prompt(author, "x", params=params)
+    return error.value.code
+
+
+def test_source_params_are_checked_before_anything_is_queued(party, author, first_image):
+    image = first_image.pk
+    other, stranger = Party.start(topic="cats", session_key="z" * 32, host_name="Zed")
+    foreign = render_now(other, stranger, **SMALL).images.get().pk
+    mask_64 = make_upload(party, author, PILImage.new("L", (64, 64))).pk
+    mask_32 = make_upload(party, author, PILImage.new("L", (32, 32))).pk
+    prompts = party.prompts.count()
+
+    assert refused(party, author, mode="img2img") == "invalid_param"  # no source
+    upload = make_upload(party, author, PILImage.new("RGB", (64, 64))).pk
+    assert refused(party, author, mode="img2img", init_image=image, init_upload=upload) == (
+        "invalid_param"
+    )
+    assert refused(party, author, mode="img2img", init_image=foreign) == "unknown_image"
+    assert refused(party, author, mode="img2img", init_upload=10**6) == "unknown_upload"
+    assert refused(party, author, mode="img2img", init_image="1") == "invalid_param"
+    for strength in (0, 1.5, -0.1, "0.5", True):
+        assert refused(party, author, mode="img2img", init_image=image, strength=strength) == (
+            "invalid_param"
+        )
+    # diffusers would run int(4 x 0.2) = 0 steps.
+    assert refused(party, author, mode="img2img", init_image=image, steps=4, strength=0.2) == (
+        "invalid_param"
+    )
+    assert refused(party, author, mode="img2img", init_image=image, mask=mask_64) == (
+        "invalid_param"
+    )
+    assert refused(party, author, mode="inpaint", init_image=image) == "invalid_param"  # no mask
+    assert refused(party, author, mode="inpaint", init_image=image, mask=mask_32) == (
+        "mask_size_mismatch"
+    )
+    assert refused(party, author, mode="variation", init_upload=upload) == "invalid_param"
+    assert refused(party, author, mode="variation", init_image=image, width=128) == (
+        "invalid_param"
+    )
+    assert refused(party, author, strength=0.5) == "invalid_param"  # txt2img takes no strength
+    assert party.prompts.count() == prompts
+
+
+def test_a_source_gives_the_render_its_size_and_the_mode_its_strength(party, author):
+    upload = make_upload(party, author, PILImage.new("RGB", (96, 72), "red"))
+    _, render = party.submit_prompt(
+        author, "x", params={"mode": "img2img", "init_upload": upload.pk}
+    )
+    assert (render.params["width"], render.params["height"]) == (96, 72)
+    assert render.params["strength"] == 0.6
+
+
+def test_img2img_renders_from_the_source_image(party, author, first_image):
+    render = render_now(
+        party,
+        author,
+        mode="img2img",
+        init_image=first_image.pk,
+        strength=0.5,
+        seed=3,
+        steps=4,
+        sampler="Euler",
+    )
+    image = render.images.get()
+    assert (image.width, image.height) == (64, 64)
+    assert "Denoising strength: 0.5" in parameters_text(image)
+    # Another source with the same seed and settings gives another picture.
+    upload = make_upload(party, author, PILImage.new("RGB", (64, 64), "white"))
+    other = render_now(
+        party,
+        author,
+        mode="img2img",
+        init_upload=upload.pk,
+        strength=0.5,
+        seed=3,
+        steps=4,
+        sampler="Euler",
+    ).images.get()
+    assert np.abs(pixels(image) - pixels(other)).mean() > 1.0
+
+
+def test_img2img_reports_the_steps_it_really_runs(party, author, first_image, monkeypatch):
+    frames = []
+    monkeypatch.setattr(
+        "generation.render.group_send", lambda group, message: frames.append(message)
+    )
+    render_now(party, author, mode="img2img", init_image=first_image.pk, strength=0.5, steps=4)
+    progress = [f for f in frames if f["type"] == "render.progress"]
+    assert progress[-1]["step"] == progress[-1]["steps"] == 2  # int(4 x 0.5)
+
+
+def test_inpaint_renders_with_a_mask(party, author, first_image):
+    mask = PILImage.new("L", (64, 64), 0)
+    mask.paste(255, (16, 16, 48, 48))
+    upload = make_upload(party, author, mask)
+    render = render_now(
+        party,
+        author,
+        mode="inpaint",
+        init_image=first_image.pk,
+        mask=upload.pk,
+        seed=5,
+        steps=4,
+    )
+    image = render.images.get()
+    assert (image.width, image.height) == (64, 64)
+    assert "Denoising strength: 1.0" in parameters_text(image)
+
+
+def test_a_faint_variation_is_the_varied_image_and_a_strong_one_is_not(party, author, first_image):
+    params = {**SMALL, "mode": "variation", "init_image": first_image.pk, "seed": 99}
+    faint = render_now(party, author, **params, strength=1e-6).images.get()
+    strong = render_now(party, author, **params, strength=0.8).images.get()
+    assert np.abs(pixels(faint) - pixels(first_image)).max() <= 2  # rounding to 8 bits
+    assert np.abs(pixels(strong) - pixels(first_image)).mean() > 1.0
+    text = parameters_text(strong)
+    assert "Seed: 11," in text  # A1111: the varied image's seed ...
+    assert "Variation seed: 99, Variation seed strength: 0.8" in text  # ... and the variation's
+    assert strong.seed == 99
+
+
+def test_count_varies_each_image_with_its_own_seed(party, author, first_image):
+    params = {**SMALL, "mode": "variation", "init_image": first_image.pk, "strength": 0.5}
+    render = render_now(party, author, **params, seed=40, count=2)
+    assert [i.seed for i in render.images.order_by("index")] == [40, 41]
+    alone = render_now(party, author, **params, seed=41).images.get()
+    assert np.abs(pixels(render.images.get(index=1)) - pixels(alone)).max() <= 2
+
+
+def test_every_diffusion_preset_offers_the_modes():
+    from generation.presets import all_presets
+
+    for preset in all_presets().values():
+        if preset.family == "diffusion":
+            assert {"txt2img", "img2img", "inpaint", "variation"} <= set(preset.modes)
+
+
+def test_refusal_leaves_no_render(party, author):
+    with pytest.raises(ApiError):
+        party.submit_prompt(author, "x", params={"mode": "img2img"})
+    assert not Render.objects.exists()
+    assert not Image.objects.exists()
