@@ -7,7 +7,7 @@ import threading
 
 from django.conf import settings
 
-from generation import modes, offline_model
+from generation import modes, offline_model, previews
 from generation.presets import OFFLINE, OVERHEAD_PROBE, default_preset
 from generation.samplers import make_scheduler
 
@@ -78,10 +78,15 @@ def generate(preset, prompt, params, on_step, should_stop):
     generators = [torch.Generator(device).manual_seed(s) for s in seeds]
     stopped = False
 
+    decoder = previews.get_decoder(preset)
+
     def step_end(pipeline, step, timestep, callback_kwargs):
         nonlocal stopped
+        latents = callback_kwargs["latents"]
+        # Decoded only if the reporter sends this step (it throttles to a few a second).
+        preview = (lambda: previews.data_url(decoder, latents)) if decoder else None
         # img2img and inpaint run only steps x strength of the schedule: report what runs.
-        on_step(step + 1, pipeline.num_timesteps)
+        on_step(step + 1, pipeline.num_timesteps, preview)
         if should_stop():
             stopped = True
             pipeline._interrupt = True

@@ -22,6 +22,8 @@ class Preset:
     defaults: dict = field(default_factory=dict)
     limits: dict = field(default_factory=dict)
     offline: bool = False  # needs no download: built or shipped with PartyHub
+    # TAESD for live previews: (folder under PARTYHUB_MODELS_DIR, hub id); () for none.
+    preview_decoder: tuple = ()
     note: str = ""
 
     def local_folder(self):
@@ -78,6 +80,7 @@ PRESETS = {
             },
             limits=_limits((64, 512), (1, 50), (0.0, 20.0)),
             offline=True,
+            preview_decoder=("offline-taesd", ""),
             note="A tiny Stable Diffusion pipeline with random weights: it runs anywhere with no "
             "download, and its images are noise. Point PartyHub at real weights to draw.",
         ),
@@ -86,6 +89,7 @@ PRESETS = {
             family="diffusion",
             pipeline="StableDiffusionPipeline",
             source="stabilityai/sd-turbo",
+            preview_decoder=("taesd", "madebyollin/taesd"),
             title="SD-Turbo",
             defaults=TURBO_DEFAULTS,
             limits=TURBO_LIMITS,
@@ -95,6 +99,7 @@ PRESETS = {
             family="diffusion",
             pipeline="StableDiffusionXLPipeline",
             source="stabilityai/sdxl-turbo",
+            preview_decoder=("taesdxl", "madebyollin/taesdxl"),
             title="SDXL-Turbo",
             defaults=TURBO_DEFAULTS,
             limits=TURBO_LIMITS,
@@ -104,6 +109,7 @@ PRESETS = {
             family="diffusion",
             pipeline="StableDiffusionPipeline",
             source="stable-diffusion-v1-5/stable-diffusion-v1-5",
+            preview_decoder=("taesd", "madebyollin/taesd"),
             title="Stable Diffusion 1.5",
             defaults={
                 "width": 512,

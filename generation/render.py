@@ -90,16 +90,23 @@ def _progress_reporter(render):
     group = party_group(render.party_id)
     last_sent = 0.0
 
-    def report(step, steps):
+    def report(step, steps, preview=None):
         nonlocal last_sent
         now = time.monotonic()
         if step < steps and now - last_sent < PROGRESS_INTERVAL:
             return
         last_sent = now
-        group_send(
-            group,
-            {"type": "render.progress", "render": render.pk, "step": step, "steps": steps},
-        )
+        message = {
+            "type": "render.progress",
+            "render": render.pk,
+            "step": step,
+            "steps": steps,
+            # After the last step the image is decoded: one-step models show little else.
+            "phase": "decoding" if step == steps else "running",
+        }
+        if preview is not None:
+            message["preview"] = preview()
+        group_send(group, message)
 
     return report
 

@@ -139,6 +139,8 @@ PARTYHUB_DEFAULT_MODEL = env_str(
 )
 # A preset whose folder exists here (e.g. var/models/sd-turbo) loads from it instead of its hub id.
 PARTYHUB_MODELS_DIR = Path(env_str("PARTYHUB_MODELS_DIR", str(VAR_DIR / "models")))
+# Live previews of running renders (TAESD), broadcast to the room with render.progress.
+PARTYHUB_PREVIEWS = env_bool("PARTYHUB_PREVIEWS", True)
 # The zero-cost model that only measures PartyHub's own overhead (bench/latency.py).
 PARTYHUB_OVERHEAD_PROBE = env_bool("PARTYHUB_OVERHEAD_PROBE", False)
 

@@ -158,7 +158,7 @@ def test_the_pipeline_interrupt_flag_ends_denoising_early(party, queued):
             get_preset("offline"),
             "a chair",
             {**queued.params, "steps": 6},
-            on_step=lambda step, total: steps.append(step),
+            on_step=lambda step, total, preview=None: steps.append(step),
             should_stop=lambda: len(steps) >= 1,
         )
     assert steps == [1]

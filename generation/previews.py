@@ -1,0 +1,94 @@
+"""Live previews: a running render's latents decoded by TAESD (diffusers' AutoencoderTiny), a
+decoder small enough to run between denoising steps, into a small WebP for the whole room.
+
+The decoder loads with `from_pretrained` from a folder under PARTYHUB_MODELS_DIR named after it
+(`taesd`, `taesdxl`) or from its hub id in the local cache; a preset whose decoder is on neither
+renders without previews. The offline model gets a tiny random one, built like the model itself.
+"""
+
+import base64
+import io
+import logging
+import threading
+from pathlib import Path
+
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+PREVIEW_SIDE = 192  # pixels on the longest side: enough to see a picture form, a few KB
+PREVIEW_QUALITY = 60
+
+_decoders = {}
+_lock = threading.Lock()
+
+
+def get_decoder(preset):
+    """The preset's preview decoder, loaded once per process; None when it has none."""
+    if not settings.PARTYHUB_PREVIEWS or not preset.preview_decoder:
+        return None
+    with _lock:
+        if preset.preview_decoder not in _decoders:
+            _decoders[preset.preview_decoder] = _load(preset)
+        return _decoders[preset.preview_decoder]
+
+
+def _load(preset):
+    import torch
+    from diffusers import AutoencoderTiny
+
+    folder_name, hub_id = preset.preview_decoder
+    folder = Path(settings.PARTYHUB_MODELS_DIR) / folder_name
+    if preset.offline and not (folder / "config.json").exists():
+        build_offline_decoder(folder)
+    if (folder / "config.json").exists():
+        source = folder
+    elif hub_id and _in_hub_cache(hub_id):
+        source = hub_id
+    else:
+        log.info("no preview decoder for %s (%s): renders go without previews", preset.name, hub_id)
+        return None
+    decoder = AutoencoderTiny.from_pretrained(
+        source, dtype=getattr(torch, settings.PARTYHUB_DTYPE)
+    )
+    return decoder.to(settings.PARTYHUB_DEVICE).eval()
+
+
+def _in_hub_cache(hub_id):
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(hub_id, "config.json"), str)
+
+
+def build_offline_decoder(folder, seed=0):
+    """A tiny AutoencoderTiny with random weights for the offline model: its previews are noise,
+    like its images, but they take the real path from latents to the room."""
+    import torch
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(seed)
+    decoder = AutoencoderTiny(
+        encoder_block_out_channels=(16, 16, 16, 16),
+        decoder_block_out_channels=(16, 16, 16, 16),
+        num_encoder_blocks=(1, 1, 1, 1),
+        num_decoder_blocks=(1, 1, 1, 1),
+        latent_channels=4,  # the offline UNet's
+    )
+    decoder.save_pretrained(folder)
+    return folder
+
+
+def data_url(decoder, latents):
+    """The first image of a batch of latents as a `data:image/webp;base64,...` URL."""
+    import torch
+    from PIL import Image
+
+    with torch.no_grad():
+        pixels = decoder.decode(latents[:1].to(decoder.device, decoder.dtype)).sample[0]
+    # AutoencoderTiny decodes to [-1, 1].
+    array = ((pixels.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu()
+    image = Image.fromarray(array.numpy())
+    image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+    buffer = io.BytesIO()
+    image.save(buffer, format="WEBP", quality=PREVIEW_QUALITY)
+    return "data:image/webp;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -1,0 +1,71 @@
+"""Live previews: TAESD decodes a running render's latents into small WebPs for the room."""
+
+import base64
+import io
+
+import pytest
+from PIL import Image as PILImage
+
+from generation import previews
+from generation.render import run_render
+from partyhub.models import Member
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def progress_frames(monkeypatch):
+    frames = []
+    monkeypatch.setattr(
+        "generation.render.group_send",
+        lambda group, message: (
+            frames.append(message) if message["type"] == "render.progress" else None
+        ),
+    )
+    return frames
+
+
+def render(party, host, **params):
+    author = Member.objects.get(session_key=host.session_key)
+    _, job = party.submit_prompt(author, "a planet", params={"width": 64, "height": 64, **params})
+    run_render(job.pk)
+    return job
+
+
+def test_progress_carries_a_webp_preview_of_the_forming_image(
+    party, host, progress_frames, settings, monkeypatch
+):
+    decoded = []
+    real = previews.data_url
+    monkeypatch.setattr(previews, "data_url", lambda *args: decoded.append(1) or real(*args))
+    render(party, host, steps=4)
+    assert (settings.PARTYHUB_MODELS_DIR / "offline-taesd" / "config.json").exists()
+    started, *steps = progress_frames
+    assert (started["step"], started["phase"], "preview" in started) == (0, "running", False)
+    assert steps and steps[-1]["step"] == steps[-1]["steps"] == 4
+    assert steps[-1]["phase"] == "decoding"
+    with_preview = [frame for frame in steps if "preview" in frame]
+    assert with_preview and len(decoded) == len(with_preview)  # decoded only when sent
+    header, data = with_preview[-1]["preview"].split(",", 1)
+    assert header == "data:image/webp;base64"
+    image = PILImage.open(io.BytesIO(base64.b64decode(data)))
+    assert image.format == "WEBP"
+    assert max(image.size) <= previews.PREVIEW_SIDE
+    assert image.size == (64, 64)  # the render's size, when it is smaller than the cap
+
+
+def test_previews_can_be_switched_off(party, host, progress_frames, settings):
+    settings.PARTYHUB_PREVIEWS = False
+    render(party, host, steps=2)
+    assert progress_frames and not any("preview" in frame for frame in progress_frames)
+
+
+def test_a_preset_without_a_decoder_renders_without_previews(settings, tmp_path):
+    from dataclasses import replace
+
+    from generation.presets import get_preset
+
+    settings.PARTYHUB_MODELS_DIR = tmp_path  # no taesd folder, nothing in the hub cache
+    preset = replace(get_preset("sd-turbo"), preview_decoder=("taesd", "nobody/no-such-taesd"))
+    previews._decoders.pop(preset.preview_decoder, None)
+    assert previews.get_decoder(preset) is None
