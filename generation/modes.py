@@ -31,7 +31,7 @@ def pipeline_for(pipe, mode):
 
 def call_arguments(pipe, params, seeds, device):
     """The keyword arguments of the pipeline call that depend on the mode."""
-    mode, count = params["mode"], params["count"]
+    mode, count = params["mode"], len(seeds)
     size = {"width": params["width"], "height": params["height"]}
     if mode == "txt2img":
         return size

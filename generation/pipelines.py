@@ -7,7 +7,7 @@ import threading
 
 from django.conf import settings
 
-from generation import modes, offline_model, previews
+from generation import decoding, modes, offline_model, previews
 from generation.presets import OFFLINE, OVERHEAD_PROBE, default_preset
 from generation.samplers import make_scheduler
 
@@ -23,6 +23,10 @@ class Cancelled(Exception):
 
 class Filtered(Exception):
     """The pipeline's safety checker flagged every image of the render."""
+
+
+class GpuOutOfMemory(Exception):
+    """The render did not fit in GPU memory, not even in halves."""
 
 
 def get_pipeline(preset):
@@ -63,48 +67,94 @@ def load_pipeline(preset):
 def generate(preset, prompt, params, on_step, should_stop):
     """Render `params["count"]` images for one prompt; image i uses seed `params["seed"] + i`.
 
-    `on_step(step, steps)` reports progress; when `should_stop()` turns true the pipeline's
-    interrupt flag ends denoising at the next step and Cancelled is raised.
+    `on_step(step, steps, preview)` reports progress; when `should_stop()` turns true the
+    pipeline's interrupt flag ends denoising at the next step and Cancelled is raised. Out of
+    GPU memory, the batch is tried once more in two halves (each image keeps its own generator,
+    so the images are the same), then GpuOutOfMemory is raised.
     """
     seeds = [params["seed"] + i for i in range(params["count"])]
     if preset.name == OVERHEAD_PROBE:
         return _blank_images(params, seeds), seeds
     import torch
 
-    device = settings.PARTYHUB_DEVICE
     pipe = modes.pipeline_for(get_pipeline(preset), params["mode"])
     pipe.scheduler = make_scheduler(params["sampler"], pipe.scheduler.config)
-    # One generator per image, so each image is what it would be alone with its seed.
-    generators = [torch.Generator(device).manual_seed(s) for s in seeds]
-    stopped = False
+    step_end = StepCallback(previews.get_decoder(preset), on_step, should_stop)
 
-    decoder = previews.get_decoder(preset)
+    def render(part):
+        return _render_batch(pipe, prompt, params, part, step_end)
 
-    def step_end(pipeline, step, timestep, callback_kwargs):
-        nonlocal stopped
+    try:
+        images, flags = render(seeds)
+    except torch.cuda.OutOfMemoryError:
+        _free_gpu_memory()
+        log.warning("out of GPU memory with %d images; trying again in halves", len(seeds))
+        try:
+            halves = [render(part) for part in _halves(seeds)]
+        except torch.cuda.OutOfMemoryError:
+            _free_gpu_memory()
+            raise GpuOutOfMemory() from None
+        images = [image for part_images, _ in halves for image in part_images]
+        flags = None if halves[0][1] is None else [f for _, part in halves for f in part]
+    if step_end.stopped:
+        raise Cancelled()
+    return drop_flagged(images, seeds, flags)
+
+
+class StepCallback:
+    """`callback_on_step_end`: reports progress with a lazy preview and raises the interrupt."""
+
+    def __init__(self, decoder, on_step, should_stop):
+        self.decoder, self.on_step, self.should_stop = decoder, on_step, should_stop
+        self.stopped = False
+
+    def __call__(self, pipeline, step, timestep, callback_kwargs):
         latents = callback_kwargs["latents"]
         # Decoded only if the reporter sends this step (it throttles to a few a second).
-        preview = (lambda: previews.data_url(decoder, latents)) if decoder else None
+        preview = (lambda: previews.data_url(self.decoder, latents)) if self.decoder else None
         # img2img and inpaint run only steps x strength of the schedule: report what runs.
-        on_step(step + 1, pipeline.num_timesteps, preview)
-        if should_stop():
-            stopped = True
+        self.on_step(step + 1, pipeline.num_timesteps, preview)
+        if self.should_stop():
+            self.stopped = True
             pipeline._interrupt = True
         return callback_kwargs
 
-    count = params["count"]
-    result = pipe(
+
+def _render_batch(pipe, prompt, params, seeds, step_end):
+    import torch
+
+    device = settings.PARTYHUB_DEVICE
+    # One generator per image, so each image is what it would be alone with its seed.
+    generators = [torch.Generator(device).manual_seed(seed) for seed in seeds]
+    count = len(seeds)
+    latents = pipe(
         prompt=[prompt] * count,
         negative_prompt=[params["negative"]] * count if params["negative"] else None,
         num_inference_steps=params["steps"],
         guidance_scale=params["guidance"],
         generator=generators,
         callback_on_step_end=step_end,
+        output_type="latent",  # decoded below, where bad output is caught
         **modes.call_arguments(pipe, params, seeds, device),
-    )
-    if stopped:
-        raise Cancelled()
-    return drop_flagged(result.images, seeds, getattr(result, "nsfw_content_detected", None))
+    ).images
+    if step_end.stopped:
+        return [], None
+    return decoding.decode(pipe, latents)
+
+
+def _halves(seeds):
+    middle = (len(seeds) + 1) // 2
+    return [part for part in (seeds[:middle], seeds[middle:]) if part]
+
+
+def _free_gpu_memory():
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def drop_flagged(images, seeds, flags):

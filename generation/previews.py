@@ -48,9 +48,7 @@ def _load(preset):
     else:
         log.info("no preview decoder for %s (%s): renders go without previews", preset.name, hub_id)
         return None
-    decoder = AutoencoderTiny.from_pretrained(
-        source, dtype=getattr(torch, settings.PARTYHUB_DTYPE)
-    )
+    decoder = AutoencoderTiny.from_pretrained(source, dtype=getattr(torch, settings.PARTYHUB_DTYPE))
     return decoder.to(settings.PARTYHUB_DEVICE).eval()
 
 

@@ -7,7 +7,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from generation import pngmeta
-from generation.pipelines import Cancelled, Filtered, generate
+from generation.decoding import BadOutput
+from generation.pipelines import Cancelled, Filtered, GpuOutOfMemory, generate
 from generation.presets import get_preset
 from partyhub.broadcast import group_send
 from partyhub.models import Render, party_group
@@ -43,6 +44,12 @@ def run_render(render_id, *, takeover=False):
         return
     except Filtered:
         render.finish_filtered(render.claim_token)
+        return
+    except GpuOutOfMemory:
+        render.fail(render.claim_token, "gpu_oom", "The render did not fit in GPU memory.")
+        return
+    except BadOutput:
+        render.fail(render.claim_token, "bad_output", "The model produced NaN or blank images.")
         return
     except Exception as exc:
         # Soft time limits and model errors alike end the render; the worker serves the next one.
