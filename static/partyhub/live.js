@@ -79,7 +79,7 @@
       renders: new Map(), // id -> {id, prompt, status, params, error, position, images: [ids]}
       images: new Map(), // id -> {id, render, url, seed, width, height, score, votes, voted, picked}
       associations: new Map(),
-      progress: new Map(), // render id -> {step, steps}; live only, never archived
+      progress: new Map(), // render id -> {step, steps, phase, preview}; live only, never archived
       lastSeq: 0,
     };
   }
@@ -181,7 +181,10 @@
     const render = state.renders.get(frame.render);
     if (!render || !["queued", "running"].includes(render.status)) return false;
     render.status = "running";
-    state.progress.set(frame.render, { step: frame.step, steps: frame.steps });
+    // Frames between two previews carry none: keep showing the last one.
+    const previous = state.progress.get(frame.render);
+    const preview = frame.preview || (previous && previous.preview) || null;
+    state.progress.set(frame.render, { step: frame.step, steps: frame.steps, phase: frame.phase, preview });
     return true;
   }
 

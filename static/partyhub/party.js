@@ -149,6 +149,7 @@
       ),
       h("p", { class: "card-meta" }, cardMeta(render, prompt)),
       active ? progressBar(render) : null,
+      active ? previewImage(render) : null,
       render.status === "failed" && render.error
         ? h("p", { class: "card-error" }, render.error.message || render.error.code)
         : null,
@@ -171,6 +172,7 @@
 
   function statusLabel(render) {
     const progress = state.progress.get(render.id);
+    if (render.status === "running" && progress && progress.phase === "decoding") return "decoding";
     if (render.status === "running" && progress) return `rendering ${progress.step}/${progress.steps}`;
     if (render.status === "running") return "rendering";
     return render.status;
@@ -186,6 +188,14 @@
     const parent = state.prompts.get(prompt.parent);
     if (parent) parts.push("refines “" + parent.text + "”");
     return parts.join(" · ");
+  }
+
+  /* The picture forming: a small WebP the worker decodes every few steps (TAESD). */
+  function previewImage(render) {
+    const progress = state.progress.get(render.id);
+    if (!progress || !progress.preview) return null;
+    const p = render.params || {};
+    return h("img", { class: "preview", src: progress.preview, alt: "preview of the image forming", width: String(p.width || 64), height: String(p.height || 64) });
   }
 
   function progressBar(render) {

@@ -56,5 +56,9 @@
     const waiting = active.length - 1;
     el.runningText.textContent = prompt.text + (waiting > 0 ? `  (+${waiting} waiting)` : "");
     el.progress.style.width = progress && progress.steps ? `${(100 * progress.step) / progress.steps}%` : "0%";
+    // While nothing newer is finished, the projector shows the picture forming.
+    if (progress && progress.preview && shownImage === null) {
+      el.image.replaceChildren(h("img", { class: "preview", src: progress.preview, alt: "the image forming" }));
+    }
   }
 })();
