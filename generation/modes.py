@@ -29,19 +29,38 @@ def pipeline_for(pipe, mode):
     return _derived[key]
 
 
-def call_arguments(pipe, params, seeds, device):
-    """The keyword arguments of the pipeline call that depend on the mode."""
-    mode, count = params["mode"], len(seeds)
-    size = {"width": params["width"], "height": params["height"]}
+def call_arguments(pipe, slots, device):
+    """The keyword arguments of the pipeline call that depend on the mode, one entry per image
+    where the pipeline takes a list. All slots share a batch key, so their mode, size and
+    strength agree."""
+    first = slots[0].params
+    mode = first["mode"]
+    size = {"width": first["width"], "height": first["height"]}
     if mode == "txt2img":
         return size
     if mode == "variation":
-        return {**size, "latents": variation_noise(pipe, params, seeds, device)}
-    source = [load_source(params)] * count
+        import torch
+
+        noise = [variation_noise(pipe, slot.params, slot.seed, device) for slot in slots]
+        return {**size, "latents": torch.cat(noise)}
+    images = _once_per_source(slots, load_source)
     if mode == "img2img":
-        return {"image": source, "strength": params["strength"]}
-    mask = [_open_stored(_upload_file(params["mask"])).convert("L")] * count
-    return {**size, "image": source, "mask_image": mask, "strength": params["strength"]}
+        return {"image": images, "strength": first["strength"]}
+    masks = _once_per_source(slots, lambda params: load_mask(params["mask"]))
+    return {**size, "image": images, "mask_image": masks, "strength": first["strength"]}
+
+
+def _once_per_source(slots, load):
+    # The images of one render share their source: read and decode it once.
+    loaded = {}
+    for slot in slots:
+        if id(slot.params) not in loaded:
+            loaded[id(slot.params)] = load(slot.params)
+    return [loaded[id(slot.params)] for slot in slots]
+
+
+def load_mask(upload_id):
+    return _open_stored(_upload_file(upload_id)).convert("L")
 
 
 def load_source(params):
@@ -71,8 +90,8 @@ def _open_stored(name):
     return image
 
 
-def variation_noise(pipe, params, seeds, device):
-    """Starting latents: the varied image's noise blended toward each seed's by `strength`."""
+def variation_noise(pipe, params, seed, device):
+    """Starting latents: the varied image's noise blended toward `seed`'s by `strength`."""
     import torch
     from diffusers.utils.torch_utils import randn_tensor
 
@@ -89,8 +108,7 @@ def variation_noise(pipe, params, seeds, device):
         generator = torch.Generator(device).manual_seed(seed)
         return randn_tensor(shape, generator=generator, device=torch.device(device))
 
-    base = noise(params["init_seed"])
-    return torch.cat([slerp(params["strength"], base, noise(seed)) for seed in seeds])
+    return slerp(params["strength"], noise(params["init_seed"]), noise(seed))
 
 
 def slerp(t, low, high):

@@ -208,3 +208,16 @@ def _preset(name):
             409,
         )
     return preset
+
+
+# What renders must share to run in one forward pass: everything the pipeline takes once per
+# call rather than once per image. Prompts, negatives, seeds and sources differ freely.
+BATCH_KEY_PARAMS = ("model", "mode", "width", "height", "steps", "sampler", "guidance", "strength")
+
+
+def batch_key(params):
+    def text(value):
+        # guidance 5 and 5.0 are the same request
+        return repr(float(value)) if _is_number(value) else str(value)
+
+    return "|".join(text(params.get(name)) for name in BATCH_KEY_PARAMS)

@@ -4,10 +4,11 @@ pipeline per preset."""
 
 import logging
 import threading
+from dataclasses import dataclass
 
 from django.conf import settings
 
-from generation import decoding, modes, offline_model, previews
+from generation import decoding, modes, offline_model
 from generation.presets import OFFLINE, OVERHEAD_PROBE, default_preset
 from generation.samplers import make_scheduler
 
@@ -64,33 +65,53 @@ def load_pipeline(preset):
     return pipe.to(settings.PARTYHUB_DEVICE)
 
 
-def generate(preset, prompt, params, on_step, should_stop):
-    """Render `params["count"]` images for one prompt; image i uses seed `params["seed"] + i`.
+@dataclass(frozen=True)
+class Slot:
+    """One image of a forward pass: its render's prompt and params, and its own seed."""
 
-    `on_step(step, steps, preview)` reports progress; when `should_stop()` turns true the
-    pipeline's interrupt flag ends denoising at the next step and Cancelled is raised. Out of
-    GPU memory, the batch is tried once more in two halves (each image keeps its own generator,
-    so the images are the same), then GpuOutOfMemory is raised.
+    prompt: str
+    params: dict
+    seed: int
+
+
+def generate(preset, prompt, params, on_step, should_stop):
+    """Render one render's `params["count"]` images; image i uses seed `params["seed"] + i`.
+
+    Returns (images, seeds) without the images a safety checker flagged.
     """
     seeds = [params["seed"] + i for i in range(params["count"])]
+    slots = [Slot(prompt, params, seed) for seed in seeds]
+    images, flags = generate_batch(preset, slots, on_step, should_stop)
+    return drop_flagged(images, seeds, flags)
+
+
+def generate_batch(preset, slots, on_step, should_stop):
+    """Render every slot in one forward pass; returns (images, safety flags or None) in order.
+
+    The slots may come from several renders with one batch key. Each image has its own
+    generator, so it is what it would be alone with its seed. `on_step(step, steps, latents)`
+    reports progress; when `should_stop()` turns true the pipeline's interrupt flag ends
+    denoising at the next step and Cancelled is raised. Out of GPU memory, the batch is tried
+    once more in two halves, then GpuOutOfMemory is raised.
+    """
     if preset.name == OVERHEAD_PROBE:
-        return _blank_images(params, seeds), seeds
+        return _blank_images(slots), None
     import torch
 
-    pipe = modes.pipeline_for(get_pipeline(preset), params["mode"])
-    pipe.scheduler = make_scheduler(params["sampler"], pipe.scheduler.config)
-    step_end = StepCallback(previews.get_decoder(preset), on_step, should_stop)
+    pipe = modes.pipeline_for(get_pipeline(preset), slots[0].params["mode"])
+    pipe.scheduler = make_scheduler(slots[0].params["sampler"], pipe.scheduler.config)
+    step_end = StepCallback(on_step, should_stop)
 
     def render(part):
-        return _render_batch(pipe, prompt, params, part, step_end)
+        return _render_batch(pipe, part, step_end)
 
     try:
-        images, flags = render(seeds)
+        images, flags = render(slots)
     except torch.cuda.OutOfMemoryError:
         _free_gpu_memory()
-        log.warning("out of GPU memory with %d images; trying again in halves", len(seeds))
+        log.warning("out of GPU memory with %d images; trying again in halves", len(slots))
         try:
-            halves = [render(part) for part in _halves(seeds)]
+            halves = [render(part) for part in _halves(slots)]
         except torch.cuda.OutOfMemoryError:
             _free_gpu_memory()
             raise GpuOutOfMemory() from None
@@ -98,53 +119,49 @@ def generate(preset, prompt, params, on_step, should_stop):
         flags = None if halves[0][1] is None else [f for _, part in halves for f in part]
     if step_end.stopped:
         raise Cancelled()
-    return drop_flagged(images, seeds, flags)
+    return images, flags
 
 
 class StepCallback:
-    """`callback_on_step_end`: reports progress with a lazy preview and raises the interrupt."""
+    """`callback_on_step_end`: reports progress with the latents and raises the interrupt."""
 
-    def __init__(self, decoder, on_step, should_stop):
-        self.decoder, self.on_step, self.should_stop = decoder, on_step, should_stop
+    def __init__(self, on_step, should_stop):
+        self.on_step, self.should_stop = on_step, should_stop
         self.stopped = False
 
     def __call__(self, pipeline, step, timestep, callback_kwargs):
-        latents = callback_kwargs["latents"]
-        # Decoded only if the reporter sends this step (it throttles to a few a second).
-        preview = (lambda: previews.data_url(self.decoder, latents)) if self.decoder else None
         # img2img and inpaint run only steps x strength of the schedule: report what runs.
-        self.on_step(step + 1, pipeline.num_timesteps, preview)
+        self.on_step(step + 1, pipeline.num_timesteps, callback_kwargs["latents"])
         if self.should_stop():
             self.stopped = True
             pipeline._interrupt = True
         return callback_kwargs
 
 
-def _render_batch(pipe, prompt, params, seeds, step_end):
+def _render_batch(pipe, slots, step_end):
     import torch
 
     device = settings.PARTYHUB_DEVICE
-    # One generator per image, so each image is what it would be alone with its seed.
-    generators = [torch.Generator(device).manual_seed(seed) for seed in seeds]
-    count = len(seeds)
+    negatives = [slot.params["negative"] for slot in slots]
     latents = pipe(
-        prompt=[prompt] * count,
-        negative_prompt=[params["negative"]] * count if params["negative"] else None,
-        num_inference_steps=params["steps"],
-        guidance_scale=params["guidance"],
-        generator=generators,
+        prompt=[slot.prompt for slot in slots],
+        # None unless someone wants one: then "" for the others, which is what None means.
+        negative_prompt=negatives if any(negatives) else None,
+        num_inference_steps=slots[0].params["steps"],
+        guidance_scale=slots[0].params["guidance"],
+        generator=[torch.Generator(device).manual_seed(slot.seed) for slot in slots],
         callback_on_step_end=step_end,
         output_type="latent",  # decoded below, where bad output is caught
-        **modes.call_arguments(pipe, params, seeds, device),
+        **modes.call_arguments(pipe, slots, device),
     ).images
     if step_end.stopped:
         return [], None
     return decoding.decode(pipe, latents)
 
 
-def _halves(seeds):
-    middle = (len(seeds) + 1) // 2
-    return [part for part in (seeds[:middle], seeds[middle:]) if part]
+def _halves(slots):
+    middle = (len(slots) + 1) // 2
+    return [part for part in (slots[:middle], slots[middle:]) if part]
 
 
 def _free_gpu_memory():
@@ -171,7 +188,8 @@ def drop_flagged(images, seeds, flags):
     return [image for image, _ in kept], [seed for _, seed in kept]
 
 
-def _blank_images(params, seeds):
+def _blank_images(slots):
     from PIL import Image
 
-    return [Image.new("RGB", (params["width"], params["height"]), "white") for _ in seeds]
+    size = (slots[0].params["width"], slots[0].params["height"])
+    return [Image.new("RGB", size, "white") for _ in slots]

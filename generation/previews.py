@@ -76,17 +76,21 @@ def build_offline_decoder(folder, seed=0):
     return folder
 
 
-def data_url(decoder, latents):
-    """The first image of a batch of latents as a `data:image/webp;base64,...` URL."""
+def data_urls(decoder, latents):
+    """Each image of a batch of latents as a `data:image/webp;base64,...` URL, decoded in one
+    call."""
     import torch
     from PIL import Image
 
     with torch.no_grad():
-        pixels = decoder.decode(latents[:1].to(decoder.device, decoder.dtype)).sample[0]
+        pixels = decoder.decode(latents.to(decoder.device, decoder.dtype)).sample
     # AutoencoderTiny decodes to [-1, 1].
-    array = ((pixels.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu()
-    image = Image.fromarray(array.numpy())
-    image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-    buffer = io.BytesIO()
-    image.save(buffer, format="WEBP", quality=PREVIEW_QUALITY)
-    return "data:image/webp;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    arrays = ((pixels.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu()
+    urls = []
+    for array in arrays.numpy():
+        image = Image.fromarray(array)
+        image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+        buffer = io.BytesIO()
+        image.save(buffer, format="WEBP", quality=PREVIEW_QUALITY)
+        urls.append("data:image/webp;base64," + base64.b64encode(buffer.getvalue()).decode())
+    return urls

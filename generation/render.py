@@ -1,14 +1,21 @@
-"""The render job: the one function that both the embedded worker and the Celery task call."""
+"""The render job: the one function that both the embedded worker and the Celery task call.
+
+A worker that claims a render also claims queued renders that can share its forward pass (the
+same batch key, from any party) up to PARTYHUB_MAX_BATCH images, renders them together, and
+then stores and announces each render on its own, as if it had run alone.
+"""
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from generation import pngmeta
+from generation import pngmeta, previews
 from generation.decoding import BadOutput
-from generation.pipelines import Cancelled, Filtered, GpuOutOfMemory, generate
+from generation.pipelines import Cancelled, GpuOutOfMemory, Slot, generate_batch
 from generation.presets import get_preset
 from partyhub.broadcast import group_send
 from partyhub.models import Render, party_group
@@ -17,51 +24,79 @@ log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.25  # at most 4 progress frames a second per render
 CANCEL_POLL_INTERVAL = 0.25
+# PNG encoding and storage writes run here, beside the model, not one after another.
+_storage_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="partyhub-store")
 
 
 def run_render(render_id, *, takeover=False):
-    """Claim, render, store and announce one render. Safe to call twice: only one run stores."""
-    render = Render.claim(render_id, takeover=takeover)
-    if render is None:
-        return
-    preset = get_preset(render.params["model"])
+    """Claim the render (and its batch companions), render, store and announce them.
+
+    Safe to call twice: only one run stores. Returns False when the render is running in
+    another worker's batch (its own delivery should come back later), else True.
+    """
+    leader = Render.claim(render_id, takeover=takeover)
+    if leader is None:
+        return not Render.objects.filter(pk=render_id, status=Render.Status.RUNNING).exists()
+    preset = get_preset(leader.params["model"])
     if preset is None:
-        render.fail(render.claim_token, "unknown_model", "The model is no longer configured.")
-        return
-    prompt = render.prompt
-    report_progress = _progress_reporter(render)
-    report_progress(0, render.params["steps"])  # tells the room the render has started
+        leader.fail(leader.claim_token, "unknown_model", "The model is no longer configured.")
+        return True
+    batch = [leader]
+    if preset.family == "diffusion":
+        batch += Render.claim_companions(leader, settings.PARTYHUB_MAX_BATCH)
+    run_batch(preset, batch)
+    return True
+
+
+def run_batch(preset, batch):
+    """Render claimed renders in one forward pass and end each in its own terminal state."""
+    slots, owners = [], []
+    for render in batch:
+        prompt = render.prompt.text
+        for index in range(render.params["count"]):
+            slots.append(Slot(prompt, render.params, render.params["seed"] + index))
+            owners.append(render)
+    progress = BatchProgress(preset, batch, owners)
+    cancels = CancelWatch(batch)
+    progress.started()
     try:
-        images, seeds = generate(
-            preset,
-            prompt.text,
-            render.params,
-            on_step=report_progress,
-            should_stop=_cancel_poller(render),
+        images, flags = generate_batch(
+            preset, slots, on_step=progress, should_stop=cancels.all_cancelled
         )
     except Cancelled:
-        render.finish_cancelled(render.claim_token)
-        return
-    except Filtered:
-        render.finish_filtered(render.claim_token)
-        return
+        return  # every render was cancelled, and CancelWatch has ended each
     except GpuOutOfMemory:
-        render.fail(render.claim_token, "gpu_oom", "The render did not fit in GPU memory.")
-        return
+        return _fail_all(batch, "gpu_oom", "The render did not fit in GPU memory.")
     except BadOutput:
-        render.fail(render.claim_token, "bad_output", "The model produced NaN or blank images.")
-        return
+        return _fail_all(batch, "bad_output", "The model produced NaN or blank images.")
     except Exception as exc:
-        # Soft time limits and model errors alike end the render; the worker serves the next one.
+        # Soft time limits and model errors alike end the renders; the worker serves the next.
         code = "timed_out" if type(exc).__name__ == "SoftTimeLimitExceeded" else "render_error"
-        log.exception("render %s failed", render.pk)
-        render.fail(render.claim_token, code, f"{type(exc).__name__}: {exc}")
-        return
-    stored = _store_images(render, prompt, images, seeds)
-    render.complete(render.claim_token, stored)
+        log.exception("renders %s failed", [render.pk for render in batch])
+        return _fail_all(batch, code, f"{type(exc).__name__}: {exc}")
+    flags = flags or [False] * len(slots)
+    for render in batch:
+        if render.pk in cancels.cancelled:
+            continue  # already ended, its images are dropped
+        mine = [
+            (image, slot.seed)
+            for image, slot, owner, flagged in zip(images, slots, owners, flags, strict=True)
+            if owner is render and not flagged
+        ]
+        if not mine:
+            render.finish_filtered(render.claim_token)
+            continue
+        stored = _store_images(render, [image for image, _ in mine], [seed for _, seed in mine])
+        render.complete(render.claim_token, stored)
 
 
-def _store_images(render, prompt, images, seeds):
+def _fail_all(batch, code, message):
+    for render in batch:
+        render.fail(render.claim_token, code, message)
+
+
+def _store_images(render, images, seeds):
+    prompt = render.prompt
     lineage = prompt.lineage()
     provenance = {
         "party": render.party.code,
@@ -71,8 +106,9 @@ def _store_images(render, prompt, images, seeds):
         "authors": [p.author.name for p in lineage],
         "votes": 0,
     }
-    stored = []
-    for index, (image, seed) in enumerate(zip(images, seeds, strict=True)):
+
+    def store(index):
+        image, seed = images[index], seeds[index]
         data = pngmeta.png_bytes(
             image, pngmeta.a1111_parameters(prompt.text, render.params, seed), provenance
         )
@@ -81,52 +117,74 @@ def _store_images(render, prompt, images, seeds):
         if default_storage.exists(name):
             default_storage.delete(name)
         saved = default_storage.save(name, ContentFile(data))
-        stored.append(
-            {
-                "index": index,
-                "file": saved,
-                "seed": seed,
-                "width": image.width,
-                "height": image.height,
-            }
-        )
-    return stored
+        return {
+            "index": index,
+            "file": saved,
+            "seed": seed,
+            "width": image.width,
+            "height": image.height,
+        }
+
+    return list(_storage_pool.map(store, range(len(images))))
 
 
-def _progress_reporter(render):
-    group = party_group(render.party_id)
-    last_sent = 0.0
+class BatchProgress:
+    """Progress for every render of a batch, each to its own party: at most 4 frames a second,
+    the final step always, with a TAESD preview of each render's first image."""
 
-    def report(step, steps, preview=None):
-        nonlocal last_sent
+    def __init__(self, preset, batch, owners):
+        self.batch = batch
+        self.decoder = previews.get_decoder(preset)
+        # Each render's first image in the batch is the one its room sees forming.
+        self.first_rows = [owners.index(render) for render in batch]
+        self.last_sent = 0.0
+
+    def started(self):
+        for render in self.batch:
+            self._send(render, 0, render.params["steps"], None)
+
+    def __call__(self, step, steps, latents=None):
         now = time.monotonic()
-        if step < steps and now - last_sent < PROGRESS_INTERVAL:
+        if step < steps and now - self.last_sent < PROGRESS_INTERVAL:
             return
-        last_sent = now
+        self.last_sent = now
+        urls = [None] * len(self.batch)
+        if self.decoder is not None and latents is not None:
+            urls = previews.data_urls(self.decoder, latents[self.first_rows])
+        for render, url in zip(self.batch, urls, strict=True):
+            self._send(render, step, steps, url)
+
+    def _send(self, render, step, steps, preview):
         message = {
             "type": "render.progress",
             "render": render.pk,
             "step": step,
             "steps": steps,
             # After the last step the image is decoded: one-step models show little else.
-            "phase": "decoding" if step == steps else "running",
+            "phase": "decoding" if step == steps and step > 0 else "running",
         }
         if preview is not None:
-            message["preview"] = preview()
-        group_send(group, message)
-
-    return report
+            message["preview"] = preview
+        group_send(party_group(render.party_id), message)
 
 
-def _cancel_poller(render):
-    last_polled = 0.0
+class CancelWatch:
+    """Polls the batch's cancel requests. A cancelled render ends at once; the batch runs on
+    for the others and is interrupted only when every render in it was cancelled."""
 
-    def should_stop():
-        nonlocal last_polled
+    def __init__(self, batch):
+        self.active = {render.pk: render for render in batch}
+        self.cancelled = set()
+        self.last_polled = 0.0
+
+    def all_cancelled(self):
         now = time.monotonic()
-        if now - last_polled < CANCEL_POLL_INTERVAL:
+        if now - self.last_polled < CANCEL_POLL_INTERVAL:
             return False
-        last_polled = now
-        return render.is_cancel_requested()
-
-    return should_stop
+        self.last_polled = now
+        asked = Render.objects.filter(pk__in=list(self.active), cancel_requested=True)
+        for pk in asked.values_list("pk", flat=True):
+            render = self.active.pop(pk)
+            render.finish_cancelled(render.claim_token)
+            self.cancelled.add(pk)
+        return not self.active

@@ -9,7 +9,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from generation.dispatch import enqueue_on_commit
-from generation.params import clean_prompt_text, resolve_params
+from generation.params import batch_key, clean_prompt_text, resolve_params
 from partyhub.broadcast import group_send_on_commit
 from partyhub.errors import ApiError
 
@@ -130,7 +130,9 @@ class Party(models.Model):
             prompt = Prompt.objects.create(
                 party=self, parent=parent, author=author, text=text, params=resolved
             )
-            render = Render.objects.create(party=self, prompt=prompt, params=resolved)
+            render = Render.objects.create(
+                party=self, prompt=prompt, params=resolved, batch_key=batch_key(resolved)
+            )
             self.record("prompt.added", prompt=prompt.as_dict())
             self.record(
                 "render.queued",
@@ -281,6 +283,8 @@ class Render(models.Model):
     party = models.ForeignKey(Party, on_delete=models.CASCADE, related_name="renders")
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="renders")
     params = models.JSONField()
+    # Renders with equal keys can share one forward pass (generation.params.batch_key).
+    batch_key = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     error_code = models.CharField(max_length=40, blank=True)
     error_message = models.CharField(max_length=500, blank=True)
@@ -301,7 +305,10 @@ class Render(models.Model):
     objects = RenderQuerySet.as_manager()
 
     class Meta:
-        indexes = [models.Index(fields=["status", "id"])]
+        indexes = [
+            models.Index(fields=["status", "id"]),
+            models.Index(fields=["status", "batch_key", "id"]),
+        ]
 
     def __str__(self):
         return f"render {self.pk} ({self.status})"
@@ -345,13 +352,43 @@ class Render(models.Model):
                     error=("worker_crashed", "The render stopped its worker too many times."),
                 )
                 return None
-            render.status = cls.Status.RUNNING
-            render.claim_token = uuid.uuid4().hex
-            render.attempts += 1
-            render.started_at = now
-            render.lease_until = now + timedelta(seconds=settings.RENDER_HARD_TIME_LIMIT + 30)
-            render.save()
+            render._start(now)
             return render
+
+    @classmethod
+    def claim_companions(cls, leader, max_images):
+        """Claim queued renders that can share `leader`'s forward pass, oldest first, from any
+        party, while their images and the leader's stay within `max_images`."""
+        room = max_images - leader.params["count"]
+        if room <= 0 or not leader.batch_key:
+            return []
+        now = timezone.now()
+        companions = []
+        with transaction.atomic():
+            candidates = (
+                cls.objects.select_for_update(skip_locked=True)
+                .filter(status=cls.Status.QUEUED, batch_key=leader.batch_key)
+                .filter(params__count__lte=room)
+                .exclude(pk=leader.pk)
+                .order_by("pk")[:room]  # every render brings at least one image
+            )
+            for render in candidates:
+                if render.params["count"] > room:
+                    continue
+                if render.attempts >= settings.RENDER_MAX_ATTEMPTS:
+                    continue  # its own delivery ends it as worker_crashed
+                render._start(now)
+                companions.append(render)
+                room -= render.params["count"]
+        return companions
+
+    def _start(self, now):
+        self.status = self.Status.RUNNING
+        self.claim_token = uuid.uuid4().hex
+        self.attempts += 1
+        self.started_at = now
+        self.lease_until = now + timedelta(seconds=settings.RENDER_HARD_TIME_LIMIT + 30)
+        self.save()
 
     def complete(self, token, images):
         """Store the rendered images' rows and end `done`; False if the claim was lost meanwhile.

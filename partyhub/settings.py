@@ -139,6 +139,9 @@ PARTYHUB_DEFAULT_MODEL = env_str(
 )
 # A preset whose folder exists here (e.g. var/models/sd-turbo) loads from it instead of its hub id.
 PARTYHUB_MODELS_DIR = Path(env_str("PARTYHUB_MODELS_DIR", str(VAR_DIR / "models")))
+# The most images one forward pass renders: compatible queued renders (same model, mode, size,
+# steps, sampler, guidance, strength) from any party are batched up to this many.
+PARTYHUB_MAX_BATCH = env_int("PARTYHUB_MAX_BATCH", 8, minimum=1)
 # Live previews of running renders (TAESD), broadcast to the room with render.progress.
 PARTYHUB_PREVIEWS = env_bool("PARTYHUB_PREVIEWS", True)
 # The zero-cost model that only measures PartyHub's own overhead (bench/latency.py).

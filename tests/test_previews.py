@@ -36,8 +36,8 @@ def test_progress_carries_a_webp_preview_of_the_forming_image(
     party, host, progress_frames, settings, monkeypatch
 ):
     decoded = []
-    real = previews.data_url
-    monkeypatch.setattr(previews, "data_url", lambda *args: decoded.append(1) or real(*args))
+    real = previews.data_urls
+    monkeypatch.setattr(previews, "data_urls", lambda *args: decoded.append(1) or real(*args))
     render(party, host, steps=4)
     assert (settings.PARTYHUB_MODELS_DIR / "offline-taesd" / "config.json").exists()
     started, *steps = progress_frames

@@ -71,7 +71,7 @@ def test_a_model_error_fails_the_render_with_its_reason(party, queued, monkeypat
     def broken(*args, **kwargs):
         raise RuntimeError("the GPU caught fire")
 
-    monkeypatch.setattr("generation.render.generate", broken)
+    monkeypatch.setattr("generation.render.generate_batch", broken)
     run_render(queued.pk)
     queued.refresh_from_db()
     assert (queued.status, queued.error_code) == (Render.Status.FAILED, "render_error")
@@ -104,7 +104,7 @@ def test_a_running_render_stops_at_the_next_step_when_cancelled(
                 raise pipelines.Cancelled()
         raise AssertionError("not stopped")
 
-    monkeypatch.setattr("generation.render.generate", stop_when_asked)
+    monkeypatch.setattr("generation.render.generate_batch", stop_when_asked)
     Render.objects.filter(pk=queued.pk).update(cancel_requested_by=prompt_master)
     run_render(queued.pk)
     queued.refresh_from_db()
@@ -128,9 +128,9 @@ def test_cancelling_a_running_render_records_who_asked(party, queued, prompt_mas
 
 def test_a_render_whose_images_are_all_flagged_ends_filtered(party, queued, monkeypatch):
     def flag_everything(*args, **kwargs):
-        return pipelines.drop_flagged(["a", "b"], [1, 2], [True, True])
+        return ["a", "b"], [True, True]  # the safety checker flagged both images
 
-    monkeypatch.setattr("generation.render.generate", flag_everything)
+    monkeypatch.setattr("generation.render.generate_batch", flag_everything)
     run_render(queued.pk)
     queued.refresh_from_db()
     assert queued.status == Render.Status.FILTERED
