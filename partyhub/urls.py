@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/parties/<str:code>", views.party_snapshot),
     path("api/parties/<str:code>/join", views.join_party),
     path("api/parties/<str:code>/events", views.party_events),
+    path("api/parties/<str:code>/uploads", views.upload_image),
     path("api/models", views.models),
     path("admin/", admin.site.urls),
 ]

@@ -10,6 +10,7 @@ from partyhub import export
 from partyhub.errors import ApiError
 from partyhub.models import Party
 from partyhub.snapshot import snapshot
+from partyhub.uploads import accept_upload, upload_dict
 
 MAX_EVENTS_PAGE = 1000
 
@@ -148,6 +149,16 @@ def party_events(request, code):
             "more": bool(events) and events[-1]["seq"] < party.last_seq,
         }
     )
+
+
+@api("POST")
+def upload_image(request, code):
+    party, member = get_party_for_member(request, code)
+    # Reading a public party is open to all; adding to it is for members only.
+    if member is None:
+        raise ApiError("not_a_member", "Join the party first.", 403)
+    upload = accept_upload(party, member, request.FILES.get("image"))
+    return JsonResponse(upload_dict(upload), status=201)
 
 
 @api("GET")
