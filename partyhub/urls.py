@@ -19,5 +19,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = "partyhub.views.bad_request"
+
 if settings.PARTYHUB_SERVE_MEDIA:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

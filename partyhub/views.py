@@ -3,6 +3,7 @@ import json
 
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views import defaults
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from generation.presets import all_presets, default_preset
@@ -37,6 +38,15 @@ def api(*methods):
 
 def error_response(error):
     return JsonResponse({"error": error.as_dict()}, status=error.status)
+
+
+def bad_request(request, exception=None):
+    """handler400: API clients get JSON, e.g. when a form field passes Django's size limits."""
+    if request.path.startswith("/api/"):
+        return error_response(
+            ApiError("bad_request", "The request could not be read: too large or malformed.")
+        )
+    return defaults.bad_request(request, exception)
 
 
 def csrf_failure(request, reason=""):

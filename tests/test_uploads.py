@@ -464,3 +464,12 @@ def data_upload_limits_are_below(size):
     return (
         settings.DATA_UPLOAD_MAX_MEMORY_SIZE < size and settings.FILE_UPLOAD_MAX_MEMORY_SIZE < size
     )
+
+
+def test_a_form_field_over_djangos_limit_is_a_json_error(party, host):
+    # Django refuses a non-file field over DATA_UPLOAD_MAX_MEMORY_SIZE before the view runs.
+    response = host.client.post(
+        f"/api/parties/{party.code}/uploads", {"note": "x" * (3 * 1024 * 1024)}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"
