@@ -6,14 +6,35 @@ varied image's own starting noise, spherically blended with the noise of a new s
 AUTOMATIC1111's "variation seed" does.
 """
 
+from dataclasses import dataclass
+
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 
 _derived = {}  # (id of the base pipeline, mode) -> a pipeline sharing its components
 
 
+@dataclass(frozen=True)
+class Slot:
+    """One image of a forward pass: its render's prompt and params, its own seed and, in a
+    walk, how far along the way it is (0 at the start, 1 at the end)."""
+
+    prompt: str
+    params: dict
+    seed: int
+    walk_t: float = 0.0
+
+
+def slots_for(prompt, params):
+    """The images one render asks for: `count` seeds, or a walk's `frames` positions."""
+    if params["mode"] == "walk":
+        last = params["frames"] - 1
+        return [Slot(prompt, params, params["seed"], i / last) for i in range(params["frames"])]
+    return [Slot(prompt, params, params["seed"] + i) for i in range(params["count"])]
+
+
 def pipeline_for(pipe, mode):
-    if mode in ("txt2img", "variation"):
+    if mode in ("txt2img", "variation", "walk"):
         return pipe
     key = (id(pipe), mode)
     if key not in _derived:
@@ -43,6 +64,8 @@ def call_arguments(pipe, slots, device):
 
         noise = [variation_noise(pipe, slot.params, slot.seed, device) for slot in slots]
         return {**size, "latents": torch.cat(noise)}
+    if mode == "walk":
+        return {**size, **walk_arguments(pipe, slots, device)}
     images = _once_per_source(slots, load_source)
     if mode == "img2img":
         return {"image": images, "strength": first["strength"]}
@@ -92,6 +115,42 @@ def _open_stored(name):
 
 def variation_noise(pipe, params, seed, device):
     """Starting latents: the varied image's noise blended toward `seed`'s by `strength`."""
+    noise = _noise(pipe, params, device, params["init_seed"])
+    return slerp(params["strength"], noise, _noise(pipe, params, device, seed))
+
+
+def walk_arguments(pipe, slots, device):
+    """Each frame's prompt embedding and starting noise, `walk_t` of the way from the start's
+    (prompt, seed) to the end's (walk_to, walk_seed): linear for embeddings, spherical for noise."""
+    import torch
+
+    guided = slots[0].params["guidance"] > 1  # as diffusers decides classifier-free guidance
+    embeds, negatives, latents = [], [], []
+    for slot in slots:
+        params = slot.params
+        start, negative = _embed(pipe, slot.prompt, params["negative"], device, guided)
+        end, _ = _embed(pipe, params["walk_to"] or slot.prompt, params["negative"], device, guided)
+        embeds.append(torch.lerp(start, end, slot.walk_t))
+        negatives.append(negative)
+        begin = _noise(pipe, params, device, params["seed"])
+        latents.append(slerp(slot.walk_t, begin, _noise(pipe, params, device, params["walk_seed"])))
+    return {
+        "prompt_embeds": torch.cat(embeds),
+        "negative_prompt_embeds": torch.cat(negatives) if guided else None,
+        "latents": torch.cat(latents),
+    }
+
+
+def _embed(pipe, text, negative, device, guided):
+    prompt_embeds, negative_embeds = pipe.encode_prompt(
+        text, device, 1, guided, negative_prompt=negative or None
+    )
+    return prompt_embeds, negative_embeds
+
+
+def _noise(pipe, params, device, seed):
+    """The starting noise the pipeline draws for one image of this seed (so a variation with a
+    tiny strength, or a walk's first frame, is the plain render of that seed)."""
     import torch
     from diffusers.utils.torch_utils import randn_tensor
 
@@ -101,14 +160,8 @@ def variation_noise(pipe, params, seed, device):
         params["height"] // pipe.vae_scale_factor,
         params["width"] // pipe.vae_scale_factor,
     )
-
-    def noise(seed):
-        # The same draw the pipeline makes for an image of this seed, so a tiny strength gives
-        # back the varied image itself.
-        generator = torch.Generator(device).manual_seed(seed)
-        return randn_tensor(shape, generator=generator, device=torch.device(device))
-
-    return slerp(params["strength"], noise(params["init_seed"]), noise(seed))
+    generator = torch.Generator(device).manual_seed(seed)
+    return randn_tensor(shape, generator=generator, device=torch.device(device))
 
 
 def slerp(t, low, high):

@@ -4,20 +4,24 @@ of range or of the wrong kind is refused with an error naming it, never clamped 
 import secrets
 
 from generation.presets import all_presets, default_preset, get_preset
-from generation.samplers import SAMPLERS
 from partyhub.errors import ApiError
 
 MAX_PROMPT_CHARS = 1000
 MAX_SEED = 2**32 - 1
+WALK_PARAMS = ("walk_to", "walk_seed", "frames")
+MAX_WALK_FRAMES = 32
 SOURCE_IMAGE_PARAMS = ("strength", "init_image", "init_upload", "mask")
-# The params each mode takes beyond txt2img's; any other source param is refused for it.
+# The params each mode takes beyond txt2img's; any other of these is refused for it.
 MODE_PARAMS = {
     "txt2img": (),
     "img2img": ("strength", "init_image", "init_upload"),
     "inpaint": ("strength", "init_image", "init_upload", "mask"),
     # A1111's "variation seed": the init image's noise blended with `seed`'s by `strength`.
     "variation": ("strength", "init_image"),
+    # Frames from (prompt, seed) to (walk_to, walk_seed): embeddings and noise interpolated.
+    "walk": WALK_PARAMS,
 }
+MODE_ONLY_PARAMS = SOURCE_IMAGE_PARAMS + WALK_PARAMS
 DEFAULT_STRENGTH = {"img2img": 0.6, "inpaint": 1.0, "variation": 0.3}
 KNOWN_PARAMS = {
     "mode",
@@ -30,7 +34,7 @@ KNOWN_PARAMS = {
     "seed",
     "negative",
     "count",
-    *SOURCE_IMAGE_PARAMS,
+    *MODE_ONLY_PARAMS,
 }
 
 
@@ -94,16 +98,19 @@ def resolve_params(params, party_defaults=None, find_source=None):
             f"{preset.name} renders {', '.join(preset.modes)}; mode {mode!r} is not "
             "available for it.",
         )
-    not_for_mode = [n for n in SOURCE_IMAGE_PARAMS if n in merged and n not in MODE_PARAMS[mode]]
+    not_for_mode = [n for n in MODE_ONLY_PARAMS if n in merged and n not in MODE_PARAMS[mode]]
     if not_for_mode:
         raise ApiError("invalid_param", f"{not_for_mode[0]} does not apply to {mode}.")
-    if mode != "txt2img":
+    if mode == "walk":
+        resolved.update({"walk_to": None, "walk_seed": None, "frames": 8})
+    elif mode != "txt2img":
         resolved.update(_source_defaults(mode, merged, find_source))
     resolved.update(merged)
-    if not isinstance(resolved["sampler"], str) or resolved["sampler"] not in SAMPLERS:
+    # Each preset names the samplers it has: an autoregressive model samples tokens instead.
+    if not isinstance(resolved["sampler"], str) or resolved["sampler"] not in preset.samplers:
         raise ApiError(
             "invalid_param",
-            f"sampler must be one of {list(SAMPLERS)}, not {resolved['sampler']!r}.",
+            f"sampler must be one of {list(preset.samplers)}, not {resolved['sampler']!r}.",
         )
     for name in ("width", "height"):
         value = resolved[name]
@@ -126,11 +133,34 @@ def resolve_params(params, party_defaults=None, find_source=None):
         raise ApiError(
             "invalid_param", f"negative must be a string of at most {MAX_PROMPT_CHARS} characters."
         )
+    if resolved["negative"] and preset.family == "autoregressive":
+        # Janus guides against its prompt blanked out; there is nowhere to put a negative one.
+        raise ApiError("invalid_param", f"{preset.name} takes no negative prompt.")
     if resolved["count"] > 1 and resolved["seed"] + resolved["count"] - 1 > MAX_SEED:
         raise ApiError("invalid_param", "seed + count - 1 must not pass 2^32 - 1.")
-    if mode != "txt2img":
+    if mode == "walk":
+        _check_walk_params(resolved)
+    elif mode != "txt2img":
         _check_source_params(mode, resolved)
     return resolved
+
+
+def _check_walk_params(resolved):
+    if resolved["count"] != 1:
+        raise ApiError("invalid_param", "A walk renders `frames` images; count must be 1.")
+    frames = resolved["frames"]
+    if not _is_int(frames) or not 2 <= frames <= MAX_WALK_FRAMES:
+        raise ApiError("invalid_param", f"frames must be 2 to {MAX_WALK_FRAMES}, not {frames!r}.")
+    if resolved["walk_to"] is not None:
+        resolved["walk_to"] = clean_prompt_text(resolved["walk_to"], "walk_to")
+    if resolved["walk_seed"] is not None:
+        if not _is_int(resolved["walk_seed"]):
+            raise ApiError("invalid_param", "walk_seed must be a whole number.")
+        _check_range("walk_seed", resolved["walk_seed"], (0, MAX_SEED))
+    if resolved["walk_to"] is None and resolved["walk_seed"] in (None, resolved["seed"]):
+        raise ApiError("invalid_param", "A walk needs somewhere to go: walk_to, walk_seed or both.")
+    if resolved["walk_seed"] is None:
+        resolved["walk_seed"] = resolved["seed"]  # a walk between two prompts on one noise
 
 
 def _source_defaults(mode, merged, find_source):
@@ -216,6 +246,8 @@ BATCH_KEY_PARAMS = ("model", "mode", "width", "height", "steps", "sampler", "gui
 
 
 def batch_key(params):
+    if params.get("mode") == "walk":
+        return ""  # a walk's frames are its batch
     def text(value):
         # guidance 5 and 5.0 are the same request
         return repr(float(value)) if _is_number(value) else str(value)

@@ -4,7 +4,6 @@ pipeline per preset."""
 
 import logging
 import threading
-from dataclasses import dataclass
 
 from django.conf import settings
 
@@ -50,6 +49,12 @@ def warm_up():
 
 def load_pipeline(preset):
     """`from_pretrained` from the preset's local folder if present, else from its hub id."""
+    if preset.family == "autoregressive":  # transformers, not diffusers
+        from generation import autoregressive
+
+        folder = preset.local_folder()
+        local = (folder / preset.index_file).exists()
+        return autoregressive.load(preset, folder if local else preset.source)
     import diffusers
     import torch
 
@@ -65,24 +70,14 @@ def load_pipeline(preset):
     return pipe.to(settings.PARTYHUB_DEVICE)
 
 
-@dataclass(frozen=True)
-class Slot:
-    """One image of a forward pass: its render's prompt and params, and its own seed."""
-
-    prompt: str
-    params: dict
-    seed: int
-
-
 def generate(preset, prompt, params, on_step, should_stop):
     """Render one render's `params["count"]` images; image i uses seed `params["seed"] + i`.
 
     Returns (images, seeds) without the images a safety checker flagged.
     """
-    seeds = [params["seed"] + i for i in range(params["count"])]
-    slots = [Slot(prompt, params, seed) for seed in seeds]
+    slots = modes.slots_for(prompt, params)
     images, flags = generate_batch(preset, slots, on_step, should_stop)
-    return drop_flagged(images, seeds, flags)
+    return drop_flagged(images, [slot.seed for slot in slots], flags)
 
 
 def generate_batch(preset, slots, on_step, should_stop):
@@ -96,6 +91,11 @@ def generate_batch(preset, slots, on_step, should_stop):
     """
     if preset.name == OVERHEAD_PROBE:
         return _blank_images(slots), None
+    if preset.family == "autoregressive":  # token by token, one image per seed; no safety flags
+        from generation import autoregressive
+
+        images = autoregressive.generate_slots(get_pipeline(preset), slots, on_step, should_stop)
+        return images, None
     import torch
 
     pipe = modes.pipeline_for(get_pipeline(preset), slots[0].params["mode"])
@@ -143,16 +143,18 @@ def _render_batch(pipe, slots, step_end):
 
     device = settings.PARTYHUB_DEVICE
     negatives = [slot.params["negative"] for slot in slots]
-    latents = pipe(
-        prompt=[slot.prompt for slot in slots],
+    arguments = modes.call_arguments(pipe, slots, device)
+    if "prompt_embeds" not in arguments:  # a walk brings its own interpolated embeddings
+        arguments["prompt"] = [slot.prompt for slot in slots]
         # None unless someone wants one: then "" for the others, which is what None means.
-        negative_prompt=negatives if any(negatives) else None,
+        arguments["negative_prompt"] = negatives if any(negatives) else None
+    latents = pipe(
         num_inference_steps=slots[0].params["steps"],
         guidance_scale=slots[0].params["guidance"],
         generator=[torch.Generator(device).manual_seed(slot.seed) for slot in slots],
         callback_on_step_end=step_end,
         output_type="latent",  # decoded below, where bad output is caught
-        **modes.call_arguments(pipe, slots, device),
+        **arguments,
     ).images
     if step_end.stopped:
         return [], None

@@ -28,6 +28,12 @@ def a1111_parameters(prompt, params, seed):
     mode = params.get("mode", "txt2img")
     if mode in ("img2img", "inpaint"):
         fields["Denoising strength"] = params["strength"]
+    elif mode == "walk":
+        # The frames go from (prompt, Seed) to (Walk to, Walk to seed); a frame's place in the
+        # walk is its index in the render, out of Walk frames.
+        fields["Walk to"] = params["walk_to"] or prompt
+        fields["Walk to seed"] = params["walk_seed"]
+        fields["Walk frames"] = params["frames"]
     elif mode == "variation":
         # A1111's variation fields: Seed is the varied image's, the image's own is the variation.
         fields["Seed"] = params["init_seed"]

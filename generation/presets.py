@@ -9,22 +9,31 @@ from generation.samplers import SAMPLERS
 
 OFFLINE = "offline"
 OVERHEAD_PROBE = "overhead-probe"
+# What an autoregressive model's PNG says it sampled with: tokens drawn from the softmax
+# (transformers calls it multinomial sampling), not a diffusion sampler.
+TOKEN_SAMPLER = "Multinomial"
 
 
 @dataclass(frozen=True)
 class Preset:
     name: str
     family: str  # "diffusion" or "autoregressive"
-    pipeline: str  # the diffusers pipeline class that loads it
+    pipeline: str  # the diffusers (or, autoregressive, transformers) class that loads it
     source: str  # a hub id; a folder of the same name under PARTYHUB_MODELS_DIR wins over it
     title: str
-    modes: tuple = ("txt2img", "img2img", "inpaint", "variation")  # every diffusers pipeline's
+    # What every Stable Diffusion pipeline here renders; SDXL has no walk (its prompt encoder
+    # gives pooled embeddings too, which the walk does not interpolate yet).
+    modes: tuple = ("txt2img", "img2img", "inpaint", "variation", "walk")
     defaults: dict = field(default_factory=dict)
     limits: dict = field(default_factory=dict)
     offline: bool = False  # needs no download: built or shipped with PartyHub
     # TAESD for live previews: (folder under PARTYHUB_MODELS_DIR, hub id); () for none.
     preview_decoder: tuple = ()
     note: str = ""
+    # The file that marks a folder of its weights: diffusers writes model_index.json,
+    # transformers config.json.
+    index_file: str = "model_index.json"
+    samplers: tuple = tuple(SAMPLERS)  # the `sampler` values it takes
 
     def local_folder(self):
         return Path(settings.PARTYHUB_MODELS_DIR) / self.name
@@ -33,11 +42,11 @@ class Preset:
         """Whether the weights are on this machine (nothing is ever downloaded to answer)."""
         if self.offline:
             return True
-        if (self.local_folder() / "model_index.json").exists():
+        if (self.local_folder() / self.index_file).exists():
             return True
         from huggingface_hub import try_to_load_from_cache
 
-        return isinstance(try_to_load_from_cache(self.source, "model_index.json"), str)
+        return isinstance(try_to_load_from_cache(self.source, self.index_file), str)
 
     def as_dict(self):
         return {
@@ -47,7 +56,7 @@ class Preset:
             "modes": list(self.modes),
             "defaults": self.defaults,
             "limits": {key: list(bounds) for key, bounds in self.limits.items()},
-            "samplers": list(SAMPLERS),
+            "samplers": list(self.samplers),
             "available": self.is_available(),
             "offline": self.offline,
             "note": self.note,
@@ -99,6 +108,7 @@ PRESETS = {
             family="diffusion",
             pipeline="StableDiffusionXLPipeline",
             source="stabilityai/sdxl-turbo",
+            modes=("txt2img", "img2img", "inpaint", "variation"),
             preview_decoder=("taesdxl", "madebyollin/taesdxl"),
             title="SDXL-Turbo",
             defaults=TURBO_DEFAULTS,
@@ -119,6 +129,29 @@ PRESETS = {
                 "sampler": "DPM++ 2M Karras",
             },
             limits=_limits((256, 1024), (1, 150), (0.0, 30.0)),
+        ),
+        Preset(
+            name="janus-pro-1b",
+            family="autoregressive",
+            pipeline="JanusForConditionalGeneration",
+            source="deepseek-community/Janus-Pro-1B",
+            index_file="config.json",
+            title="Janus-Pro 1B",
+            modes=("txt2img",),
+            # Fixed by the weights (autoregressive.geometry): 24x24 VQ tokens, 16 px each. One
+            # step is one token, so `steps` is the token count and progress counts tokens.
+            defaults={
+                "width": 384,
+                "height": 384,
+                "steps": 576,
+                "guidance": 5.0,  # the checkpoint's own generation_config
+                "sampler": TOKEN_SAMPLER,
+            },
+            limits=_limits((384, 384), (576, 576), (1.0, 10.0)),
+            samplers=(TOKEN_SAMPLER,),
+            note="Autoregressive: writes a 384x384 image as 576 image tokens, sampled one at a "
+            "time from the full softmax with classifier-free guidance against a blanked prompt. "
+            "Size and steps (the token count) are fixed; no negative prompt.",
         ),
     ]
 }

@@ -13,9 +13,10 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from generation import pngmeta, previews
+from generation import pngmeta, previews, scoring
 from generation.decoding import BadOutput
-from generation.pipelines import Cancelled, GpuOutOfMemory, Slot, generate_batch
+from generation.modes import slots_for
+from generation.pipelines import Cancelled, GpuOutOfMemory, generate_batch
 from generation.presets import get_preset
 from partyhub.broadcast import group_send
 from partyhub.models import Render, party_group
@@ -52,10 +53,9 @@ def run_batch(preset, batch):
     """Render claimed renders in one forward pass and end each in its own terminal state."""
     slots, owners = [], []
     for render in batch:
-        prompt = render.prompt.text
-        for index in range(render.params["count"]):
-            slots.append(Slot(prompt, render.params, render.params["seed"] + index))
-            owners.append(render)
+        mine = slots_for(render.prompt.text, render.params)
+        slots += mine
+        owners += [render] * len(mine)
     progress = BatchProgress(preset, batch, owners)
     cancels = CancelWatch(batch)
     progress.started()
@@ -86,7 +86,11 @@ def run_batch(preset, batch):
         if not mine:
             render.finish_filtered(render.claim_token)
             continue
-        stored = _store_images(render, [image for image, _ in mine], [seed for _, seed in mine])
+        kept = [image for image, _ in mine]
+        stored = _store_images(render, kept, [seed for _, seed in mine])
+        # CLIP scores against the prompt and the topic; null ones when scoring is off or fails.
+        scores = scoring.image_scores(kept, render.prompt.text, render.party.topic)
+        stored = [{**row, **score} for row, score in zip(stored, scores, strict=True)]
         render.complete(render.claim_token, stored)
 
 

@@ -62,6 +62,7 @@ def build_manifest(party):
                 "width": image.width,
                 "height": image.height,
                 "score": image.score,
+                "topic_score": image.topic_score,
                 "votes": len(voters.get(image.pk, [])),
                 "voters": voters.get(image.pk, []),
                 "picked": image.picked_at is not None,

@@ -509,6 +509,7 @@ class Image(models.Model):
             "width": self.width,
             "height": self.height,
             "score": self.score,
+            "topic_score": self.topic_score,
         }
 
     def vote(self, member, value):

@@ -146,6 +146,13 @@ PARTYHUB_MAX_BATCH = env_int("PARTYHUB_MAX_BATCH", 8, minimum=1)
 PARTYHUB_PREVIEWS = env_bool("PARTYHUB_PREVIEWS", True)
 # The zero-cost model that only measures PartyHub's own overhead (bench/latency.py).
 PARTYHUB_OVERHEAD_PROBE = env_bool("PARTYHUB_OVERHEAD_PROBE", False)
+# CLIP scores (generation/scoring.py, open_clip): off unless PARTYHUB_CLIP_PRETRAINED names
+# weights on disk, a checkpoint file or a pretrained tag already in the local Hugging Face cache,
+# because nothing is downloaded at run time. PARTYHUB_CLIP_CONFIG registers a model config JSON
+# that is not built into open_clip; PARTYHUB_CLIP_MODEL must then be that file's name.
+PARTYHUB_CLIP_MODEL = env_str("PARTYHUB_CLIP_MODEL", "ViT-B-32")
+PARTYHUB_CLIP_PRETRAINED = env_str("PARTYHUB_CLIP_PRETRAINED")
+PARTYHUB_CLIP_CONFIG = env_str("PARTYHUB_CLIP_CONFIG")
 
 # "embedded": a worker inside the server process; "celery": Celery workers through REDIS_URL.
 PARTYHUB_RENDER_WORKER = env_choice(

@@ -206,3 +206,40 @@ def test_refusal_leaves_no_render(party, author):
         party.submit_prompt(author, "x", params={"mode": "img2img"})
     assert not Render.objects.exists()
     assert not Image.objects.exists()
+
+
+def test_walk_params_are_checked(party, author):
+    assert refused(party, author, mode="walk") == "invalid_param"  # nowhere to go
+    assert refused(party, author, mode="walk", walk_seed=5, seed=5) == "invalid_param"
+    assert refused(party, author, mode="walk", walk_to="x", frames=1) == "invalid_param"
+    assert refused(party, author, mode="walk", walk_to="x", frames=33) == "invalid_param"
+    assert refused(party, author, mode="walk", walk_to="x", count=2) == "invalid_param"
+    assert refused(party, author, mode="walk", walk_to="   ") == "invalid_prompt"
+    assert refused(party, author, mode="walk", walk_seed=-1) == "invalid_param"
+    assert refused(party, author, walk_to="x") == "invalid_param"  # not for txt2img
+    _, render = party.submit_prompt(author, "x", params={"mode": "walk", "walk_to": " y "})
+    assert (render.params["walk_to"], render.params["frames"]) == ("y", 8)
+    assert render.params["walk_seed"] == render.params["seed"]
+
+
+def test_a_walk_starts_at_the_plain_render_and_ends_at_its_goal(party, author):
+    start = render_now(party, author, "a red planet", **SMALL, seed=3).images.get()
+    goal = render_now(party, author, "a blue moon", **SMALL, seed=8).images.get()
+    walk = render_now(
+        party,
+        author,
+        "a red planet",
+        **SMALL,
+        seed=3,
+        mode="walk",
+        walk_to="a blue moon",
+        walk_seed=8,
+        frames=3,
+    )
+    frames = list(walk.images.order_by("index"))
+    assert len(frames) == 3
+    assert np.abs(pixels(frames[0]) - pixels(start)).max() <= 2
+    assert np.abs(pixels(frames[2]) - pixels(goal)).max() <= 2
+    middle = pixels(frames[1])
+    assert np.abs(middle - pixels(start)).mean() > 1 and np.abs(middle - pixels(goal)).mean() > 1
+    assert "Walk to: a blue moon, Walk to seed: 8, Walk frames: 3" in parameters_text(frames[1])

@@ -177,7 +177,7 @@ def test_models_lists_the_presets_and_what_is_on_disk(client):
         True,
         True,
     )
-    assert offline["modes"] == ["txt2img", "img2img", "inpaint", "variation"]
+    assert offline["modes"] == ["txt2img", "img2img", "inpaint", "variation", "walk"]
     assert offline["limits"]["count"] == [1, 8]
     assert presets["sd-turbo"]["available"] is False  # no weights on this machine
     assert presets["sd-turbo"]["limits"]["steps"] == [1, 4]

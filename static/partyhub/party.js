@@ -16,6 +16,7 @@
     parent: null, // the prompt id the composer refines, or null
     touched: new Set(), // parameter fields the user changed since the model's defaults were set
     cards: new Map(), // render id -> its card element
+    sort: "newest", // "newest", or the image field a card's best image is ranked by
   };
   const el = {
     composer: document.getElementById("composer"),
@@ -26,6 +27,7 @@
     modelNotice: document.getElementById("model-notice"),
     toasts: document.getElementById("toasts"),
     renders: document.getElementById("renders"),
+    renderSort: document.getElementById("render-sort"),
     rendersEmpty: document.getElementById("renders-empty"),
     members: document.getElementById("members"),
     tree: document.getElementById("prompt-tree"),
@@ -116,24 +118,62 @@
     for (const id of newestFirst) updateCard(id);
   }
 
-  /* Create or redraw the card of one render, keeping the grid newest first. */
+  /* Create or redraw the card of one render, in its place in the grid's order. A redrawn card
+   * is placed again: render.done brings the scores a score order ranks it by. */
   function updateCard(id) {
     const render = state.renders.get(id);
     if (!render) return;
     const card = buildCard(render);
     const old = ui.cards.get(id);
-    if (old) old.replaceWith(card);
-    else el.renders.insertBefore(card, firstCardOlderThan(id));
+    if (old) old.remove();
+    el.renders.insertBefore(card, firstCardAfter(id));
     ui.cards.set(id, card);
     el.rendersEmpty.hidden = ui.cards.size > 0;
   }
 
-  function firstCardOlderThan(id) {
+  function firstCardAfter(id) {
     for (const card of el.renders.children) {
-      if (Number(card.dataset.render) < id) return card;
+      if (comesBefore(id, Number(card.dataset.render))) return card;
     }
     return null;
   }
+
+  /* Newest first; by a score, higher first, cards without one last, newest first among equals. */
+  function comesBefore(a, b) {
+    if (ui.sort !== "newest") {
+      const scoreA = bestScore(a, ui.sort);
+      const scoreB = bestScore(b, ui.sort);
+      if (scoreA !== scoreB) {
+        if (scoreA === null || scoreB === null) return scoreB === null;
+        return scoreA > scoreB;
+      }
+    }
+    return a > b;
+  }
+
+  /* A render's score is its best image's; null when none of its images has one. */
+  function bestScore(renderId, field) {
+    const render = state.renders.get(renderId);
+    let best = null;
+    for (const imageId of render ? render.images : []) {
+      const image = state.images.get(imageId);
+      const score = image ? image[field] : null;
+      if (typeof score === "number" && (best === null || score > best)) best = score;
+    }
+    return best;
+  }
+
+  el.renderSort.addEventListener("click", (click) => {
+    const button = click.target.closest("button[data-sort]");
+    if (!button) return;
+    ui.sort = button.dataset.sort;
+    for (const option of el.renderSort.querySelectorAll("button[data-sort]")) {
+      const on = option === button;
+      option.classList.toggle("on", on);
+      option.setAttribute("aria-pressed", String(on));
+    }
+    renderCards();
+  });
 
   function buildCard(render) {
     const prompt = state.prompts.get(render.prompt) || { text: "", author: null, parent: null };
@@ -222,6 +262,11 @@
         h("img", { src: image.url, width: String(image.width), height: String(image.height), alt: prompt ? prompt.text : "", loading: "lazy" }),
       ),
       h(
+        "p",
+        { class: "shot-scores", title: "CLIP similarity of this image to its prompt and to the party's topic (–: not scored)" },
+        `prompt ${formatScore(image.score)} · topic ${formatScore(image.topic_score)}`,
+      ),
+      h(
         "figcaption",
         { class: "shot-actions" },
         h(
@@ -253,6 +298,10 @@
         h("button", { type: "button", class: "small", onclick: () => refine(render.prompt) }, "Refine"),
       ),
     );
+  }
+
+  function formatScore(score) {
+    return typeof score === "number" ? score.toFixed(2) : "–";
   }
 
   function mayCancel(prompt) {

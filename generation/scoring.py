@@ -1,0 +1,185 @@
+"""CLIP scores (open_clip): how well each rendered image matches its prompt and the party's topic.
+
+A score is the raw cosine similarity between the L2-normalised image embedding and the
+L2-normalised text embedding, a float in [-1, 1] (for real CLIP models about 0.1 to 0.4 in
+practice). It is stored as it is, not rescaled, so scores from one model compare across parties.
+
+Scoring is off unless PARTYHUB_CLIP_PRETRAINED names weights, and weights are only ever read from
+disk: a checkpoint file, or a pretrained tag's file already in the local Hugging Face cache.
+Scores are an extra: when scoring is off, the weights are missing or the model fails, images get
+null scores and the render goes on.
+
+torch and open_clip are imported lazily, like in generation/pipelines.py.
+"""
+
+import functools
+import logging
+import os
+import threading
+
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+TEXT_CACHE_SIZE = 1024  # prompts and topics seen recently; one embedding is a few KB
+_PRECISIONS = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
+
+_scorers = {}  # settings key -> Scorer, or None when it could not be loaded
+_load_lock = threading.Lock()
+
+
+class ScorerUnavailable(Exception):
+    """The configured CLIP model cannot be loaded from local files."""
+
+
+def image_scores(images, prompt, topic):
+    """[{"score": ..., "topic_score": ...}] for each PIL image: CLIP similarity to `prompt` and
+    to `topic`. Both are None when no scorer is configured or scoring failed."""
+    nothing = [{"score": None, "topic_score": None} for _ in images]
+    scorer = get_scorer()
+    if scorer is None or not images:
+        return nothing
+    try:
+        scores = scorer.score_images(images, [prompt, topic] if topic else [prompt])
+    except Exception:
+        log.exception("CLIP scoring failed; the images keep null scores")
+        return nothing
+    return [{"score": row[0], "topic_score": row[1] if topic else None} for row in scores]
+
+
+def get_scorer():
+    """The process's scorer for the current settings, loaded on first use; None if off or broken.
+
+    A failed load is remembered, so it is logged once, not at every render.
+    """
+    key = _settings_key()
+    if key is None:
+        return None
+    with _load_lock:
+        if key not in _scorers:
+            try:
+                _scorers[key] = load_scorer(*key)
+            except Exception:
+                log.exception("CLIP scoring is off: could not load %s from %s", key[0], key[1])
+                _scorers[key] = None
+        return _scorers[key]
+
+
+def _settings_key():
+    pretrained = settings.PARTYHUB_CLIP_PRETRAINED
+    if not pretrained:
+        return None
+    return (
+        settings.PARTYHUB_CLIP_MODEL,
+        pretrained,
+        settings.PARTYHUB_CLIP_CONFIG,
+        settings.PARTYHUB_DEVICE,
+        settings.PARTYHUB_DTYPE,
+    )
+
+
+def load_scorer(model_name, pretrained, config, device, dtype):
+    import open_clip
+
+    if config:
+        # open_clip registers a config JSON under its file name, next to its built-in models.
+        if os.path.splitext(os.path.basename(config))[0] != model_name:
+            raise ScorerUnavailable(
+                f"{config} registers a model named after the file, not {model_name}"
+            )
+        open_clip.add_model_config(config)
+    checkpoint, tag_cfg = resolve_weights(model_name, pretrained)
+    log.info("loading CLIP %s from %s on %s", model_name, checkpoint, device)
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        model_name,
+        pretrained=checkpoint,
+        precision=_PRECISIONS[dtype] if device != "cpu" else "fp32",
+        device=device,
+        # A tag's own preprocessing and activation, which open_clip applies itself for a tag but
+        # not for the file path we hand it.
+        force_quick_gelu=tag_cfg.get("quick_gelu", False),
+        image_mean=tag_cfg.get("mean"),
+        image_std=tag_cfg.get("std"),
+        image_interpolation=tag_cfg.get("interpolation"),
+        image_resize_mode=tag_cfg.get("resize_mode"),
+    )
+    model.eval()
+    return Scorer(model, preprocess, open_clip.get_tokenizer(model_name), device)
+
+
+def resolve_weights(model_name, pretrained):
+    """(a local checkpoint file, the tag's open_clip config or {}) for PARTYHUB_CLIP_PRETRAINED.
+
+    Given a tag, open_clip would call hf_hub_download, which may reach the network; instead the
+    tag's file is looked up in the local Hugging Face cache only.
+    """
+    if os.path.isfile(pretrained):
+        return pretrained, {}
+    import open_clip
+    from huggingface_hub import try_to_load_from_cache
+    from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+
+    tag_cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
+    if not tag_cfg:
+        raise ScorerUnavailable(
+            f"{pretrained!r} is neither a file nor a pretrained tag of {model_name}"
+        )
+    repo, filename = os.path.split(tag_cfg.get("hf_hub", ""))
+    if not repo:
+        raise ScorerUnavailable(
+            f"{model_name} {pretrained} is not on the Hugging Face hub; download it and set "
+            "PARTYHUB_CLIP_PRETRAINED to the file's path"
+        )
+    # The same files, in the same order of preference, as open_clip's download_pretrained_from_hf.
+    filename = filename or HF_WEIGHTS_NAME
+    candidates = [filename]
+    if filename == HF_WEIGHTS_NAME:
+        candidates.insert(0, HF_SAFE_WEIGHTS_NAME)
+    elif filename.endswith((".bin", ".pth")):
+        candidates.insert(0, filename[:-4] + ".safetensors")
+    for name in candidates:
+        path = try_to_load_from_cache(repo, name)
+        if isinstance(path, str):
+            return path, tag_cfg
+    raise ScorerUnavailable(
+        f"{model_name} {pretrained} is not in the local Hugging Face cache; "
+        f"fetch it once with: hf download {repo} {filename}"
+    )
+
+
+class Scorer:
+    """One loaded CLIP model. Text embeddings are cached: a party renders the same prompt and
+    topic again and again, and the topic for every image."""
+
+    def __init__(self, model, preprocess, tokenizer, device):
+        self.model, self.preprocess, self.tokenizer = model, preprocess, tokenizer
+        self.device = device
+        self.dtype = next(model.parameters()).dtype
+        # Renders of several parties may run side by side (embedded worker threads).
+        self.lock = threading.Lock()
+        self.text_embedding = functools.lru_cache(maxsize=TEXT_CACHE_SIZE)(self._encode_text)
+
+    def score_images(self, images, texts):
+        """For each PIL image, a tuple of its cosine similarity with each of `texts`."""
+        import torch
+
+        with self.lock, torch.inference_mode():
+            pixels = torch.stack([self.preprocess(image.convert("RGB")) for image in images])
+            encoded = self.model.encode_image(pixels.to(self.device, dtype=self.dtype))
+            image_embeddings = _normalized(encoded)
+            text_embeddings = torch.stack([self.text_embedding(text) for text in texts])
+            similarities = image_embeddings @ text_embeddings.T
+        return [tuple(row) for row in similarities.cpu().tolist()]
+
+    def _encode_text(self, text):
+        import torch
+
+        with torch.inference_mode():
+            tokens = self.tokenizer([text]).to(self.device)
+            return _normalized(self.model.encode_text(tokens))[0]
+
+
+def _normalized(embeddings):
+    # In float32 whatever the model's precision, so the cosine is not rounded to fp16.
+    embeddings = embeddings.float()
+    return embeddings / embeddings.norm(dim=-1, keepdim=True)

@@ -1,0 +1,202 @@
+"""CLIP scores with a tiny open_clip model built here (random weights, nothing downloaded) and
+loaded through the app's own path: a config JSON registered with open_clip, a checkpoint file."""
+
+import json
+import logging
+
+import numpy as np
+import open_clip
+import pytest
+import torch
+from PIL import Image as PILImage
+
+from generation import scoring
+from generation.render import run_render
+from partyhub.models import Event, Image, Member
+
+TINY = "partyhub-tiny-clip"  # open_clip names a registered config after its file
+TINY_CONFIG = {
+    "embed_dim": 16,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory):
+    """The tiny model's config and checkpoint files, and the model itself as the reference."""
+    folder = tmp_path_factory.mktemp("clip")
+    config = folder / f"{TINY}.json"
+    config.write_text(json.dumps(TINY_CONFIG))
+    open_clip.add_model_config(config)
+    torch.manual_seed(0)
+    model, _, preprocess = open_clip.create_model_and_transforms(TINY)
+    checkpoint = folder / "tiny-clip.pt"
+    torch.save(model.state_dict(), checkpoint)
+    return {
+        "config": config,
+        "checkpoint": checkpoint,
+        "model": model.eval(),
+        "preprocess": preprocess,
+    }
+
+
+@pytest.fixture
+def clip_on(settings, tiny_clip):
+    settings.PARTYHUB_CLIP_MODEL = TINY
+    settings.PARTYHUB_CLIP_CONFIG = str(tiny_clip["config"])
+    settings.PARTYHUB_CLIP_PRETRAINED = str(tiny_clip["checkpoint"])
+    return tiny_clip
+
+
+def pictures(count, size=64):
+    rng = np.random.default_rng(count)
+    return [
+        PILImage.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+        for _ in range(count)
+    ]
+
+
+def reference_scores(tiny_clip, images, texts):
+    """Cosine similarities computed directly with open_clip, not through generation.scoring."""
+    model, preprocess = tiny_clip["model"], tiny_clip["preprocess"]
+    tokenizer = open_clip.get_tokenizer(TINY)
+    with torch.no_grad():
+        image_features = model.encode_image(torch.stack([preprocess(i) for i in images]))
+        text_features = model.encode_text(tokenizer(texts))
+    image_features = image_features / image_features.norm(dim=-1, keepdim=True)
+    text_features = text_features / text_features.norm(dim=-1, keepdim=True)
+    return (image_features @ text_features.T).tolist()
+
+
+def test_scores_are_the_cosine_similarities_open_clip_computes(clip_on):
+    images = pictures(3)
+    texts = ["two old people on a bench", "loneliness"]
+    scores = scoring.image_scores(images, *texts)
+    # The reference is the model that was saved: the app's model, initialised anew and then
+    # loaded from the checkpoint, scores the same only if it really loaded those weights.
+    expected = reference_scores(clip_on, images, texts)
+    assert [[s["score"], s["topic_score"]] for s in scores] == [
+        pytest.approx(row, abs=1e-5) for row in expected
+    ]
+    assert all(-1 <= value <= 1 for s in scores for value in s.values())
+
+
+def test_text_embeddings_are_encoded_once(clip_on, monkeypatch):
+    scorer = scoring.get_scorer()
+    encoded = []
+    original = scorer.model.encode_text
+
+    def counting(tokens, *args, **kwargs):
+        encoded.append(tokens.shape[0])
+        return original(tokens, *args, **kwargs)
+
+    monkeypatch.setattr(scorer.model, "encode_text", counting)
+    first = scoring.image_scores(pictures(2), "a chair nobody sits on", "empty rooms")
+    assert sum(encoded) == 2  # the prompt and the topic
+    again = scoring.image_scores(pictures(2), "a chair nobody sits on", "empty rooms")
+    assert sum(encoded) == 2
+    assert again == first
+    scoring.image_scores(pictures(1), "a different prompt", "empty rooms")
+    assert sum(encoded) == 3  # only the new prompt
+
+
+def test_one_scorer_per_process(clip_on):
+    assert scoring.get_scorer() is scoring.get_scorer()
+
+
+def test_scoring_is_off_without_weights(settings):
+    settings.PARTYHUB_CLIP_PRETRAINED = ""
+    assert scoring.get_scorer() is None
+    assert (
+        scoring.image_scores(pictures(2), "a prompt", "a topic")
+        == [{"score": None, "topic_score": None}] * 2
+    )
+
+
+def test_weights_that_cannot_load_leave_scores_null_and_are_logged_once(
+    clip_on, settings, tmp_path, caplog
+):
+    settings.PARTYHUB_CLIP_PRETRAINED = str(tmp_path / "missing.pt")
+    with caplog.at_level(logging.ERROR, logger="generation.scoring"):
+        for _ in range(2):
+            scores = scoring.image_scores(pictures(1), "a prompt", "a topic")
+            assert scores == [{"score": None, "topic_score": None}]
+    assert len([r for r in caplog.records if "could not load" in r.getMessage()]) == 1
+
+
+def test_a_tag_is_read_from_the_local_hugging_face_cache_only(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(scoring.ScorerUnavailable, match="hf download laion/CLIP-ViT-B-32"):
+        scoring.resolve_weights("ViT-B-32", "laion2b_s34b_b79k")
+    # The layout `hf download` leaves behind: refs/main names the snapshot holding the file.
+    repo = tmp_path / "models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0123abcd")
+    weights = repo / "snapshots" / "0123abcd" / "open_clip_model.safetensors"
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"")
+    path, tag_cfg = scoring.resolve_weights("ViT-B-32", "laion2b_s34b_b79k")
+    assert path == str(weights)
+    assert tag_cfg["hf_hub"].startswith("laion/CLIP-ViT-B-32-laion2B-s34B-b79K")
+
+
+def test_an_unknown_tag_is_refused(clip_on):
+    with pytest.raises(scoring.ScorerUnavailable, match="neither a file nor a pretrained tag"):
+        scoring.resolve_weights(TINY, "no-such-tag")
+
+
+# --- The render job ---------------------------------------------------------------------------
+
+SMALL = {"width": 64, "height": 64, "steps": 2, "count": 2}
+
+
+@pytest.fixture
+def rendered(party, host):
+    """Render a prompt with the offline model; returns the render and its render.done event."""
+
+    def render():
+        author = Member.objects.get(session_key=host.session_key)
+        _, queued = party.submit_prompt(author, "an empty chair", params=SMALL)
+        run_render(queued.pk)
+        done = Event.objects.get(party=party, type="render.done", payload__render=queued.pk)
+        return queued, done.payload
+
+    return render
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_render_stores_and_announces_both_scores(clip_on, rendered, party):
+    render, done = rendered()
+    rows = list(Image.objects.filter(render=render).order_by("index"))
+    assert len(rows) == 2
+    pixels = [PILImage.open(row.file.path) for row in rows]
+    expected = reference_scores(clip_on, pixels, ["an empty chair", party.topic])
+    for row, announced, (score, topic_score) in zip(rows, done["images"], expected, strict=True):
+        assert row.score == pytest.approx(score, abs=1e-5)
+        assert row.topic_score == pytest.approx(topic_score, abs=1e-5)
+        assert (announced["score"], announced["topic_score"]) == (row.score, row.topic_score)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_scorer_a_render_keeps_null_scores(rendered, settings):
+    settings.PARTYHUB_CLIP_PRETRAINED = ""
+    render, done = rendered()
+    assert [(i.score, i.topic_score) for i in Image.objects.filter(render=render)] == [
+        (None, None)
+    ] * 2
+    assert [(i["score"], i["topic_score"]) for i in done["images"]] == [(None, None)] * 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_scorer_that_fails_never_fails_the_render(clip_on, rendered, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("CLIP fell over")
+
+    monkeypatch.setattr(scoring.get_scorer(), "score_images", broken)
+    render, done = rendered()
+    render.refresh_from_db()
+    assert render.status == render.Status.DONE
+    assert [(i["score"], i["topic_score"]) for i in done["images"]] == [(None, None)] * 2
