@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.25  # at most 4 progress frames a second per render
 CANCEL_POLL_INTERVAL = 0.25
+WALK_FRAME_MS = 120  # how long each frame of a walk's animation shows
 # PNG encoding and storage writes run here, beside the model, not one after another.
 _storage_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="partyhub-store")
 
@@ -91,7 +92,8 @@ def run_batch(preset, batch):
         # CLIP scores against the prompt and the topic; null ones when scoring is off or fails.
         scores = scoring.image_scores(kept, render.prompt.text, render.party.topic)
         stored = [{**row, **score} for row, score in zip(stored, scores, strict=True)]
-        render.complete(render.claim_token, stored)
+        animation = _store_animation(render, kept) if render.params["mode"] == "walk" else ""
+        render.complete(render.claim_token, stored, animation=animation)
 
 
 def _fail_all(batch, code, message):
@@ -130,6 +132,27 @@ def _store_images(render, images, seeds):
         }
 
     return list(_storage_pool.map(store, range(len(images))))
+
+
+def _store_animation(render, frames):
+    """A walk's frames as one looping animated WebP beside them (there and back again)."""
+    import io
+
+    loop = frames + frames[-2:0:-1]
+    buffer = io.BytesIO()
+    loop[0].save(
+        buffer,
+        format="WEBP",
+        save_all=True,
+        append_images=loop[1:],
+        duration=WALK_FRAME_MS,
+        loop=0,
+        quality=85,
+    )
+    name = f"parties/{render.party.code}/r{render.pk}-walk.webp"
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    return default_storage.save(name, ContentFile(buffer.getvalue()))
 
 
 class BatchProgress:

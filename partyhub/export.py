@@ -30,6 +30,9 @@ def build_zip(party):
                 with_partyhub_chunk(data, image["provenance"]),
                 compress_type=zipfile.ZIP_STORED,
             )
+        for render in party.renders.exclude(animation="").order_by("pk"):
+            with default_storage.open(render.animation.name) as stored:
+                zf.writestr(animation_path(render), stored.read(), compress_type=zipfile.ZIP_STORED)
         for image in manifest["images"]:
             del image["stored_as"], image["provenance"]
         zf.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
@@ -91,11 +94,19 @@ def build_manifest(party):
         "members": [m.as_dict() for m in members.values()],
         "prompts": [p.as_dict() for p in prompts],
         "prompt_tree": prompt_tree(prompts),
-        "renders": [r.as_dict() for r in party.renders.order_by("pk")],
+        "renders": [
+            {**r.as_dict(), "animation": animation_path(r) if r.animation else None}
+            for r in party.renders.order_by("pk")
+        ],
         "images": images,
         "associations": [a.as_dict() for a in party.associations.order_by("pk")],
         "events": [e.as_message() for e in party.events.order_by("seq")],
     }
+
+
+def animation_path(render):
+    """Where a walk's animated WebP lies inside the ZIP."""
+    return f"images/r{render.pk}-walk.webp"
 
 
 def gallery(manifest):

@@ -294,6 +294,8 @@ class Render(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
+    # A walk's frames as one animated WebP (the frames are its images too).
+    animation = models.FileField(max_length=200, blank=True)
     # Who asked to cancel a running render, archived once the worker has stopped.
     cancel_requested_by = models.ForeignKey(
         "Member", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -322,6 +324,7 @@ class Render(models.Model):
             "error": {"code": self.error_code, "message": self.error_message}
             if self.status == self.Status.FAILED
             else None,
+            "animation": self.animation.url if self.animation else None,
         }
 
     def queue_position(self):
@@ -390,15 +393,17 @@ class Render(models.Model):
         self.lease_until = now + timedelta(seconds=settings.RENDER_HARD_TIME_LIMIT + 30)
         self.save()
 
-    def complete(self, token, images):
+    def complete(self, token, images, animation=""):
         """Store the rendered images' rows and end `done`; False if the claim was lost meanwhile.
 
-        `images` are dicts with index, file (a storage name), seed, width and height.
+        `images` are dicts with index, file (a storage name), seed, width and height;
+        `animation` is the storage name of a walk's animated WebP.
         """
         with transaction.atomic():
             render = self._locked_if_claimed(token)
             if render is None:
                 return False
+            render.animation = animation
             rows = Image.objects.bulk_create(
                 Image(render=render, party_id=render.party_id, **image) for image in images
             )
@@ -457,7 +462,8 @@ class Render(models.Model):
             self.error_code, self.error_message = error
         self.save()
         details = {
-            self.Status.DONE: {"images": images},
+            self.Status.DONE: {"images": images}
+            | ({"animation": self.animation.url} if self.animation else {}),
             self.Status.FAILED: {"error": {"code": self.error_code, "message": self.error_message}},
             self.Status.CANCELLED: {"by": self.cancel_requested_by_id},
             self.Status.FILTERED: {},

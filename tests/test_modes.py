@@ -2,6 +2,7 @@
 offline pipeline."""
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -243,3 +244,21 @@ def test_a_walk_starts_at_the_plain_render_and_ends_at_its_goal(party, author):
     middle = pixels(frames[1])
     assert np.abs(middle - pixels(start)).mean() > 1 and np.abs(middle - pixels(goal)).mean() > 1
     assert "Walk to: a blue moon, Walk to seed: 8, Walk frames: 3" in parameters_text(frames[1])
+
+
+def test_a_walk_is_also_an_animated_webp_in_the_event_and_the_export(party, author, host):
+    import zipfile
+
+    from partyhub.export import build_zip
+    from partyhub.models import Event
+
+    walk = render_now(party, author, "a red planet", **SMALL, mode="walk", walk_seed=7, frames=4)
+    with default_storage.open(walk.animation.name) as stored:
+        animation = PILImage.open(stored)
+        assert (animation.format, animation.n_frames, animation.size) == ("WEBP", 6, (64, 64))
+    done = Event.objects.filter(party=party, type="render.done").last()
+    assert done.payload["animation"] == walk.animation.url
+    with zipfile.ZipFile(build_zip(party)) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        path = next(r["animation"] for r in manifest["renders"] if r["id"] == walk.pk)
+        assert path == f"images/r{walk.pk}-walk.webp" and path in archive.namelist()
