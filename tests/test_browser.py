@@ -194,3 +194,56 @@ def test_it_runs_a_party_from_home_page_to_export(server, browser, screenshots):
 
     assert page_errors == []
     context.close()
+
+
+def test_the_composer_redraws_repaints_and_walks(server, browser, screenshots):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page_errors = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    page.goto(server + "/")
+    page.fill("#start-form [name=topic]", "distant planets")
+    page.fill("#start-form [name=name]", "Ann")
+    page.click("#start-form button[type=submit]")
+    page.wait_for_url("**/p/*/")
+    done = page.locator('#renders .card[data-status="done"]')
+
+    page.fill("#prompt-text", "a ringed planet")
+    page.click("#composer button[type=submit]")
+    expect(done).to_have_count(1, timeout=RENDER_TIMEOUT_MS)
+
+    # "Use" makes the image the source of a redraw.
+    page.locator(".shot").first.get_by_role("button", name="Use").click()
+    expect(page.locator("#source-img")).to_be_visible()
+    page.fill("#prompt-text", "a ringed planet in winter")
+    page.click("#composer button[type=submit]")
+    expect(done).to_have_count(2, timeout=RENDER_TIMEOUT_MS)
+    expect(page.locator("#renders .card").first.locator(".card-meta")).to_contain_text("redrawn")
+
+    # A repaint needs a painted mask: refused in the browser without one, rendered with one.
+    page.check("input[name=mode][value=inpaint]")
+    page.fill("#prompt-text", "a ringed planet with a moon")
+    page.click("#composer button[type=submit]")
+    expect(page.locator("#toasts")).to_contain_text("Paint over")
+    box = page.locator("#mask-canvas").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.6, steps=5)
+    page.mouse.up()
+    page.click("#composer button[type=submit]")
+    expect(done).to_have_count(3, timeout=RENDER_TIMEOUT_MS)
+    expect(page.locator("#renders .card").first.locator(".card-meta")).to_contain_text("repainted")
+
+    # A walk shows its frames and their animation.
+    page.check("input[name=mode][value=walk]")
+    page.fill("#prompt-text", "a ringed planet")
+    page.fill("#composer [name=walk_to]", "a blue moon")
+    page.fill("#composer [name=frames]", "3")
+    page.click("#composer button[type=submit]")
+    expect(done).to_have_count(4, timeout=RENDER_TIMEOUT_MS)
+    newest = page.locator("#renders .card").first
+    expect(newest.locator("img.animation")).to_be_visible()
+    expect(newest.locator(".shot img")).to_have_count(3)
+    page.screenshot(path=screenshots / "modes.png", full_page=True)
+    assert page_errors == []
+    context.close()

@@ -150,6 +150,8 @@
     },
     "render.done": (state, event) => {
       finishRender(state, event.render, "done");
+      const render = state.renders.get(event.render);
+      if (render && event.animation) render.animation = event.animation; // a walk's WebP
       for (const image of event.images) addImage(state, { render: event.render, ...image });
     },
     "render.failed": (state, event) => finishRender(state, event.render, "failed", { error: event.error }),
@@ -330,6 +332,7 @@
   window.PartyHub = {
     h,
     api,
+    cookie,
     createState,
     applyEvent,
     follow,

@@ -17,6 +17,9 @@
     touched: new Set(), // parameter fields the user changed since the model's defaults were set
     cards: new Map(), // render id -> its card element
     sort: "newest", // "newest", or the image field a card's best image is ranked by
+    mode: "txt2img",
+    source: null, // {kind: "image" | "upload", id, url, width, height} for the source modes
+    maskPainted: false,
   };
   const el = {
     composer: document.getElementById("composer"),
@@ -35,6 +38,16 @@
     associations: document.getElementById("associations"),
     associationForm: document.getElementById("association-form"),
     connection: document.getElementById("connection"),
+    source: document.getElementById("source"),
+    sourceEmpty: document.getElementById("source-empty"),
+    sourceFrame: document.getElementById("source-frame"),
+    sourceImg: document.getElementById("source-img"),
+    sourceUpload: document.getElementById("source-upload"),
+    sourceFile: document.getElementById("source-file"),
+    maskCanvas: document.getElementById("mask-canvas"),
+    maskClear: document.getElementById("mask-clear"),
+    maskHint: document.getElementById("mask-hint"),
+    walk: document.getElementById("walk"),
   };
   const PARAM_FIELDS = ["model", "sampler", "width", "height", "steps", "guidance", "seed", "count", "negative"];
   const INT_FIELDS = new Set(["width", "height", "steps", "seed", "count"]);
@@ -190,6 +203,9 @@
       h("p", { class: "card-meta" }, cardMeta(render, prompt)),
       active ? progressBar(render) : null,
       active ? previewImage(render) : null,
+      render.animation
+        ? h("img", { class: "animation", src: render.animation, alt: "the walk, animated", loading: "lazy" })
+        : null,
       render.status === "failed" && render.error
         ? h("p", { class: "card-error" }, render.error.message || render.error.code)
         : null,
@@ -221,6 +237,7 @@
   function cardMeta(render, prompt) {
     const p = render.params || {};
     const parts = ["by " + PH.memberName(state, prompt.author)];
+    if (p.mode && p.mode !== "txt2img") parts.push(MODE_NAMES[p.mode] || p.mode);
     if (p.model) parts.push(p.model);
     if (p.width && p.height) parts.push(`${p.width}×${p.height}`);
     if (p.steps) parts.push(`${p.steps} steps`);
@@ -296,6 +313,11 @@
             ? h("span", { class: "badge status-done" }, "★ picked")
             : null,
         h("button", { type: "button", class: "small", onclick: () => refine(render.prompt) }, "Refine"),
+        h(
+          "button",
+          { type: "button", class: "small", title: "Use this image as the source of a redraw, repaint or variation", onclick: () => useImage(image, render) },
+          "Use",
+        ),
       ),
     );
   }
@@ -434,12 +456,17 @@
 
   document.getElementById("refining-clear").addEventListener("click", clearRefine);
 
-  el.composer.addEventListener("submit", (submit) => {
+  el.composer.addEventListener("submit", async (submit) => {
     submit.preventDefault();
     const text = el.text.value.trim();
     if (!text) return showToast({ code: "invalid_prompt", message: "Write a prompt first." });
     const params = collectParams();
     if (!params) return;
+    try {
+      Object.assign(params, await modeParams());
+    } catch (error) {
+      return showToast({ code: error.code, message: error.message });
+    }
     const message = { type: "prompt.submit", text };
     if (ui.parent !== null) message.parent = ui.parent;
     if (Object.keys(params).length) message.params = params;
@@ -546,6 +573,157 @@
     field("model").value = defaultFor("model");
     applyModel();
   });
+
+  // --- Modes: a source image, a painted mask, a walk ------------------------------------------
+
+  const SOURCE_MODES = new Set(["img2img", "inpaint", "variation"]);
+  const MODE_NAMES = { img2img: "redrawn", inpaint: "repainted", variation: "varied", walk: "walk" };
+  // The server's default strength per mode (generation/params.py), shown as the placeholder.
+  const DEFAULT_STRENGTH = { img2img: 0.6, inpaint: 1.0, variation: 0.3 };
+
+  for (const radio of el.composer.elements.mode) {
+    radio.addEventListener("change", () => setMode(radio.value));
+  }
+
+  function setMode(mode) {
+    ui.mode = mode;
+    el.composer.elements.mode.value = mode;
+    el.source.hidden = !SOURCE_MODES.has(mode);
+    el.walk.hidden = mode !== "walk";
+    // A variation varies an image of the party (it needs its seed); uploads have none.
+    el.sourceUpload.hidden = mode === "variation";
+    if (mode === "variation" && ui.source && ui.source.kind !== "image") setSource(null);
+    field("strength").placeholder = DEFAULT_STRENGTH[mode] ?? "";
+    field("strength").value = "";
+    showSource();
+  }
+
+  function useImage(image, render) {
+    setSource({ kind: "image", id: image.id, url: image.url, width: image.width, height: image.height });
+    if (!SOURCE_MODES.has(ui.mode)) setMode("img2img");
+    const prompt = state.prompts.get(render.prompt);
+    if (prompt && !el.text.value.trim()) el.text.value = prompt.text;
+    el.composer.scrollIntoView({ behavior: "smooth", block: "start" });
+  }
+
+  function setSource(source) {
+    ui.source = source;
+    showSource();
+  }
+
+  function showSource() {
+    const source = ui.source;
+    el.sourceEmpty.hidden = !!source;
+    el.sourceFrame.hidden = !source;
+    const painting = !!source && ui.mode === "inpaint";
+    el.maskCanvas.hidden = !painting;
+    el.maskClear.hidden = !painting;
+    el.maskHint.hidden = !painting;
+    if (!source) return;
+    if (el.sourceImg.getAttribute("src") !== source.url) {
+      el.sourceImg.src = source.url;
+      // The mask is painted at the source's own size, whatever size it is shown at.
+      el.maskCanvas.width = source.width;
+      el.maskCanvas.height = source.height;
+      clearMask();
+    }
+  }
+
+  el.sourceFile.addEventListener("change", async () => {
+    const file = el.sourceFile.files[0];
+    if (!file) return;
+    try {
+      const upload = await uploadImage(file);
+      setSource({ kind: "upload", id: upload.upload, url: upload.url, width: upload.width, height: upload.height });
+    } catch (error) {
+      showToast({ code: error.code, message: error.message });
+    } finally {
+      el.sourceFile.value = "";
+    }
+  });
+
+  async function uploadImage(blob, name = "image.png") {
+    const form = new FormData();
+    form.append("image", blob, blob.name || name);
+    const response = await fetch(`/api/parties/${room.dataset.code}/uploads`, {
+      method: "POST",
+      body: form,
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": PH.cookie("csrftoken"), Accept: "application/json" },
+    });
+    const data = await response.json().catch(() => null);
+    if (!response.ok) {
+      const error = (data && data.error) || { code: "http_" + response.status, message: response.statusText };
+      throw Object.assign(new Error(error.message), { code: error.code });
+    }
+    return data;
+  }
+
+  // Painting: white strokes on a transparent canvas over the image; sent as white on black.
+  function clearMask() {
+    el.maskCanvas.getContext("2d").clearRect(0, 0, el.maskCanvas.width, el.maskCanvas.height);
+    ui.maskPainted = false;
+  }
+
+  function paintAt(pointer) {
+    const canvas = el.maskCanvas;
+    const box = canvas.getBoundingClientRect();
+    const x = ((pointer.clientX - box.left) / box.width) * canvas.width;
+    const y = ((pointer.clientY - box.top) / box.height) * canvas.height;
+    const context = canvas.getContext("2d");
+    context.fillStyle = "rgba(255, 255, 255, 1)";
+    context.beginPath();
+    context.arc(x, y, Math.max(canvas.width, canvas.height) / 16, 0, 2 * Math.PI);
+    context.fill();
+    ui.maskPainted = true;
+  }
+
+  el.maskCanvas.addEventListener("pointerdown", (pointer) => {
+    el.maskCanvas.setPointerCapture(pointer.pointerId);
+    paintAt(pointer);
+  });
+  el.maskCanvas.addEventListener("pointermove", (pointer) => {
+    if (pointer.buttons) paintAt(pointer);
+  });
+  el.maskClear.addEventListener("click", clearMask);
+
+  function maskBlob() {
+    const mask = document.createElement("canvas");
+    mask.width = el.maskCanvas.width;
+    mask.height = el.maskCanvas.height;
+    const context = mask.getContext("2d");
+    context.fillStyle = "#000";
+    context.fillRect(0, 0, mask.width, mask.height);
+    context.drawImage(el.maskCanvas, 0, 0);
+    return new Promise((resolve) => mask.toBlob(resolve, "image/png"));
+  }
+
+  /* The params of the chosen mode; uploads the painted mask first for a repaint. */
+  async function modeParams() {
+    const mode = ui.mode;
+    if (mode === "txt2img") return {};
+    const refuse = (message) => Promise.reject(Object.assign(new Error(message), { code: "invalid_param" }));
+    const params = { mode };
+    if (mode === "walk") {
+      const walkTo = field("walk_to").value.trim();
+      const walkSeed = field("walk_seed").value.trim();
+      if (walkTo) params.walk_to = walkTo;
+      if (walkSeed) params.walk_seed = Number(walkSeed);
+      params.frames = Number(field("frames").value);
+      return params;
+    }
+    if (!ui.source) return refuse("Pick a source image first: “Use” on an image, or upload one.");
+    params[ui.source.kind === "image" ? "init_image" : "init_upload"] = ui.source.id;
+    const strength = field("strength").value.trim();
+    if (strength) params.strength = Number(strength);
+    if (mode === "inpaint") {
+      if (!ui.maskPainted) return refuse("Paint over the part of the image to repaint.");
+      params.mask = (await uploadImage(await maskBlob(), "mask.png")).upload;
+    }
+    // With a source the size follows it, unless someone set it on purpose.
+    for (const name of ["width", "height"]) if (!ui.touched.has(name)) delete params[name];
+    return params;
+  }
 
   // --- Toasts ---------------------------------------------------------------------------------
 
