@@ -6,6 +6,7 @@ varied image's own starting noise, spherically blended with the noise of a new s
 AUTOMATIC1111's "variation seed" does.
 """
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from django.core.files.storage import default_storage
@@ -23,6 +24,15 @@ class Slot:
     params: dict
     seed: int
     walk_t: float = 0.0
+
+
+def forget(pipe):
+    """Drop what was derived from an unloaded pipeline, so its weights can be freed."""
+    for key in [key for key in _derived if key[0] == id(pipe)]:
+        del _derived[key]
+    encoder = id(getattr(pipe, "text_encoder", None))
+    for key in [key for key in _embeddings if key[0] == encoder]:
+        del _embeddings[key]
 
 
 def slots_for(prompt, params):
@@ -124,28 +134,67 @@ def walk_arguments(pipe, slots, device):
     (prompt, seed) to the end's (walk_to, walk_seed): linear for embeddings, spherical for noise."""
     import torch
 
-    guided = slots[0].params["guidance"] > 1  # as diffusers decides classifier-free guidance
-    embeds, negatives, latents = [], [], []
+    embeds, latents = [], []
     for slot in slots:
         params = slot.params
-        start, negative = _embed(pipe, slot.prompt, params["negative"], device, guided)
-        end, _ = _embed(pipe, params["walk_to"] or slot.prompt, params["negative"], device, guided)
+        start = embedding(pipe, slot.prompt, device)
+        end = embedding(pipe, params["walk_to"] or slot.prompt, device)
         embeds.append(torch.lerp(start, end, slot.walk_t))
-        negatives.append(negative)
         begin = _noise(pipe, params, device, params["seed"])
         latents.append(slerp(slot.walk_t, begin, _noise(pipe, params, device, params["walk_seed"])))
     return {
+        **_negative_embeddings(pipe, slots, device),
         "prompt_embeds": torch.cat(embeds),
-        "negative_prompt_embeds": torch.cat(negatives) if guided else None,
         "latents": torch.cat(latents),
     }
 
 
-def _embed(pipe, text, negative, device, guided):
-    prompt_embeds, negative_embeds = pipe.encode_prompt(
-        text, device, 1, guided, negative_prompt=negative or None
-    )
-    return prompt_embeds, negative_embeds
+def prompt_arguments(pipe, slots, device):
+    """The prompts as cached embeddings where the pipeline takes them (Stable Diffusion 1 and 2;
+    SDXL's pooled embeddings are left to the pipeline), else as text."""
+    import inspect
+
+    import torch
+
+    accepted = inspect.signature(pipe.__call__).parameters
+    if "prompt_embeds" not in accepted or "pooled_prompt_embeds" in accepted:
+        negatives = [slot.params["negative"] for slot in slots]
+        # None unless someone wants one: then "" for the others, which is what None means.
+        return {
+            "prompt": [slot.prompt for slot in slots],
+            "negative_prompt": negatives if any(negatives) else None,
+        }
+    embeds = torch.cat([embedding(pipe, slot.prompt, device) for slot in slots])
+    return {**_negative_embeddings(pipe, slots, device), "prompt_embeds": embeds}
+
+
+def _negative_embeddings(pipe, slots, device):
+    import torch
+
+    if slots[0].params["guidance"] <= 1:  # as diffusers decides: no classifier-free guidance
+        return {"negative_prompt_embeds": None}
+    negatives = [embedding(pipe, slot.params["negative"], device) for slot in slots]
+    return {"negative_prompt_embeds": torch.cat(negatives)}
+
+
+# (text encoder, text) -> its embedding: a party refines the same prompts again and again, and
+# `count` images of one render share theirs. Read and written by one render at a time.
+_embeddings = OrderedDict()
+MAX_CACHED_EMBEDDINGS = 512
+
+
+def embedding(pipe, text, device):
+    """The text's prompt embedding (batch of one), from the cache when it was seen before. The
+    empty text is the unconditional embedding of classifier-free guidance, as diffusers makes it."""
+    key = (id(pipe.text_encoder), text)
+    if key in _embeddings:
+        _embeddings.move_to_end(key)
+        return _embeddings[key]
+    embeds, _ = pipe.encode_prompt(text, device, 1, False)
+    _embeddings[key] = embeds
+    if len(_embeddings) > MAX_CACHED_EMBEDDINGS:
+        _embeddings.popitem(last=False)
+    return embeds
 
 
 def _noise(pipe, params, device, seed):

@@ -4,6 +4,7 @@ pipeline per preset."""
 
 import logging
 import threading
+from collections import OrderedDict
 
 from django.conf import settings
 
@@ -13,7 +14,8 @@ from generation.samplers import make_scheduler
 
 log = logging.getLogger(__name__)
 
-_pipelines = {}
+# Preset name -> (pipeline, bytes of weights), least recently used first.
+_pipelines = OrderedDict()
 _load_lock = threading.Lock()
 
 
@@ -30,10 +32,69 @@ class GpuOutOfMemory(Exception):
 
 
 def get_pipeline(preset):
+    """The preset's warm pipeline, loaded once per process. Loading one more model unloads the
+    least recently used ones while the weights would pass PARTYHUB_MODEL_MEMORY_MB."""
     with _load_lock:
-        if preset.name not in _pipelines:
-            _pipelines[preset.name] = load_pipeline(preset)
-        return _pipelines[preset.name]
+        if preset.name in _pipelines:
+            _pipelines.move_to_end(preset.name)
+            return _pipelines[preset.name][0]
+        pipe = load_pipeline(preset)  # still in host memory: nothing on the GPU yet
+        size = weight_bytes(pipe)
+        _make_room(size, preset.name)
+        _pipelines[preset.name] = (_to_device(pipe), size)
+        return _pipelines[preset.name][0]
+
+
+def weight_bytes(pipe):
+    """Bytes of a loaded model's parameters and buffers, over all its torch modules."""
+    import torch
+
+    parts = pipe.components.values() if hasattr(pipe, "components") else pipe
+    modules = [part for part in parts if isinstance(part, torch.nn.Module)]
+    return sum(
+        tensor.numel() * tensor.element_size()
+        for module in modules
+        for tensor in (*module.parameters(), *module.buffers())
+    )
+
+
+def memory_budget():
+    """PARTYHUB_MODEL_MEMORY_MB in bytes; 0 means 70% of the GPU's memory, or no limit on CPU."""
+    if settings.PARTYHUB_MODEL_MEMORY_MB:
+        return settings.PARTYHUB_MODEL_MEMORY_MB * 1024 * 1024
+    if settings.PARTYHUB_DEVICE == "cuda":
+        import torch
+
+        return int(torch.cuda.get_device_properties(0).total_memory * 0.7)
+    return None
+
+
+def _make_room(size, name):
+    budget = memory_budget()
+    if budget is None:
+        return
+    while _pipelines and sum(held for _, held in _pipelines.values()) + size > budget:
+        evicted, (pipe, _) = _pipelines.popitem(last=False)
+        log.info("unloading %s to make room for %s", evicted, name)
+        modes.forget(pipe)
+        del pipe
+        _free_gpu_memory()
+
+
+def _to_device(pipe):
+    if isinstance(pipe, tuple):  # autoregressive: placed by its own loader
+        return pipe
+    pipe = pipe.to(settings.PARTYHUB_DEVICE)
+    if settings.PARTYHUB_DEVICE == "cuda":
+        import torch
+
+        # Convolutions run faster on NHWC tensors on tensor cores; attention already uses
+        # PyTorch's scaled_dot_product_attention (diffusers' default processor).
+        for name in ("unet", "vae"):
+            getattr(pipe, name).to(memory_format=torch.channels_last)
+        if settings.PARTYHUB_COMPILE:
+            pipe.unet = torch.compile(pipe.unet, mode="max-autotune-no-cudagraphs")
+    return pipe
 
 
 def warm_up():
@@ -67,7 +128,7 @@ def load_pipeline(preset):
     pipeline_class = getattr(diffusers, preset.pipeline)
     pipe = pipeline_class.from_pretrained(source, dtype=getattr(torch, settings.PARTYHUB_DTYPE))
     pipe.set_progress_bar_config(disable=True)
-    return pipe.to(settings.PARTYHUB_DEVICE)
+    return pipe
 
 
 def generate(preset, prompt, params, on_step, should_stop):
@@ -142,12 +203,9 @@ def _render_batch(pipe, slots, step_end):
     import torch
 
     device = settings.PARTYHUB_DEVICE
-    negatives = [slot.params["negative"] for slot in slots]
     arguments = modes.call_arguments(pipe, slots, device)
     if "prompt_embeds" not in arguments:  # a walk brings its own interpolated embeddings
-        arguments["prompt"] = [slot.prompt for slot in slots]
-        # None unless someone wants one: then "" for the others, which is what None means.
-        arguments["negative_prompt"] = negatives if any(negatives) else None
+        arguments.update(modes.prompt_arguments(pipe, slots, device))
     latents = pipe(
         num_inference_steps=slots[0].params["steps"],
         guidance_scale=slots[0].params["guidance"],

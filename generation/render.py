@@ -161,6 +161,8 @@ class BatchProgress:
 
     def __init__(self, preset, batch, owners):
         self.batch = batch
+        # An autoregressive render counts tokens over all its images, one image after another.
+        self.per_image = preset.family == "autoregressive"
         self.decoder = previews.get_decoder(preset)
         # Each render's first image in the batch is the one its room sees forming.
         self.first_rows = [owners.index(render) for render in batch]
@@ -168,7 +170,8 @@ class BatchProgress:
 
     def started(self):
         for render in self.batch:
-            self._send(render, 0, render.params["steps"], None)
+            steps = render.params["steps"] * (render.params["count"] if self.per_image else 1)
+            self._send(render, 0, steps, None)
 
     def __call__(self, step, steps, latents=None):
         now = time.monotonic()

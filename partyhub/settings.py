@@ -142,6 +142,11 @@ PARTYHUB_MODELS_DIR = Path(env_str("PARTYHUB_MODELS_DIR", str(VAR_DIR / "models"
 # The most images one forward pass renders: compatible queued renders (same model, mode, size,
 # steps, sampler, guidance, strength) from any party are batched up to this many.
 PARTYHUB_MAX_BATCH = env_int("PARTYHUB_MAX_BATCH", 8, minimum=1)
+# The weights a worker keeps loaded, in MB; loading past it unloads the least recently used
+# models. 0: 70% of the GPU's memory on CUDA, no limit elsewhere.
+PARTYHUB_MODEL_MEMORY_MB = env_int("PARTYHUB_MODEL_MEMORY_MB", 0, minimum=0)
+# torch.compile the UNet on CUDA: slower first renders, faster after.
+PARTYHUB_COMPILE = env_bool("PARTYHUB_COMPILE", False)
 # Live previews of running renders (TAESD), broadcast to the room with render.progress.
 PARTYHUB_PREVIEWS = env_bool("PARTYHUB_PREVIEWS", True)
 # The zero-cost model that only measures PartyHub's own overhead (bench/latency.py).
