@@ -248,6 +248,7 @@ BATCH_KEY_PARAMS = ("model", "mode", "width", "height", "steps", "sampler", "gui
 def batch_key(params):
     if params.get("mode") == "walk":
         return ""  # a walk's frames are its batch
+
     def text(value):
         # guidance 5 and 5.0 are the same request
         return repr(float(value)) if _is_number(value) else str(value)
