@@ -179,7 +179,8 @@ class BatchProgress:
             return
         self.last_sent = now
         urls = [None] * len(self.batch)
-        if self.decoder is not None and latents is not None:
+        # After the last step the real images follow at once: a preview then only costs time.
+        if self.decoder is not None and latents is not None and step < steps:
             urls = previews.data_urls(self.decoder, latents[self.first_rows])
         for render, url in zip(self.batch, urls, strict=True):
             self._send(render, step, steps, url)

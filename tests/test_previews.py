@@ -44,6 +44,7 @@ def test_progress_carries_a_webp_preview_of_the_forming_image(
     assert (started["step"], started["phase"], "preview" in started) == (0, "running", False)
     assert steps and steps[-1]["step"] == steps[-1]["steps"] == 4
     assert steps[-1]["phase"] == "decoding"
+    assert "preview" not in steps[-1]  # the images themselves come next
     with_preview = [frame for frame in steps if "preview" in frame]
     assert with_preview and len(decoded) == len(with_preview)  # decoded only when sent
     header, data = with_preview[-1]["preview"].split(",", 1)
