@@ -80,3 +80,18 @@ async def receive_until(communicator, event_type, timeout=30):
         frames.append(frame)
         if frame["type"] == event_type:
             return frames
+
+
+def stored_pixels(image):
+    """A stored image's RGB pixels as signed integers, so the difference of two cannot wrap."""
+    import numpy as np
+    from django.core.files.storage import default_storage
+    from PIL import Image as PILImage
+
+    with default_storage.open(image.file.name) as stored:
+        return np.asarray(PILImage.open(stored).convert("RGB"), dtype=np.int16)
+
+
+def render_pixels(render):
+    """The pixels of each of a render's stored images, in index order."""
+    return [stored_pixels(image) for image in render.images.order_by("index")]

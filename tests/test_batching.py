@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
-from django.core.files.storage import default_storage
-from PIL import Image as PILImage
 
 from generation.pipelines import get_pipeline
 from generation.presets import get_preset
 from generation.render import run_render
 from partyhub.models import Event, Member, Party, Render
+from tests.conftest import render_pixels
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,14 +44,6 @@ def queue(party, author, text, **params):
     return party.submit_prompt(author, text, params={**SMALL, **params})[1]
 
 
-def pixels(render):
-    out = []
-    for image in render.images.order_by("index"):
-        with default_storage.open(image.file.name) as stored:
-            out.append(np.asarray(PILImage.open(stored).convert("RGB"), dtype=np.int16))
-    return out
-
-
 def test_renders_of_two_parties_share_a_pass_and_match_their_solo_images(
     party, author, other_party, settings, forward_rows
 ):
@@ -73,7 +64,7 @@ def test_renders_of_two_parties_share_a_pass_and_match_their_solo_images(
         render.refresh_from_db()
         assert render.status == Render.Status.DONE
     for solo, batched in ((solo_a, batch_a), (solo_b, batch_b)):
-        for alone, together in zip(pixels(solo), pixels(batched), strict=True):
+        for alone, together in zip(render_pixels(solo), render_pixels(batched), strict=True):
             assert np.abs(alone - together).max() <= 2  # float noise of a larger matmul
     # b's delivery finds it finished and does nothing.
     assert run_render(batch_b.pk) is True

@@ -9,13 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from django.core.files.storage import default_storage
-from PIL import Image as PILImage
 
 from generation.pipelines import get_pipeline
 from generation.presets import get_preset
 from generation.render import run_render
 from partyhub.models import Member, Render
+from tests.conftest import render_pixels
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,16 +34,8 @@ def submit(party, host, **params):
     return render
 
 
-def pixels(render):
-    result = []
-    for image in render.images.order_by("index"):
-        with default_storage.open(image.file.name) as stored:
-            result.append(np.asarray(PILImage.open(stored).convert("RGB"), dtype=np.int16))
-    return result
-
-
 def test_out_of_memory_retries_in_halves_with_the_same_images(party, host, pipe, monkeypatch):
-    expected = pixels(submit(party, host, count=2))
+    expected = render_pixels(submit(party, host, count=2))
     real_forward = pipe.unet.forward
     batches = []
 
@@ -58,7 +49,7 @@ def test_out_of_memory_retries_in_halves_with_the_same_images(party, host, pipe,
     render = submit(party, host, count=2)
     assert render.status == Render.Status.DONE
     assert batches[0] == 4 and set(batches[1:]) == {2}
-    got = pixels(render)
+    got = render_pixels(render)
     assert all(np.abs(a - b).max() <= 1 for a, b in zip(got, expected, strict=True))
 
 
@@ -91,7 +82,7 @@ def test_nan_output_is_decoded_again_in_float32(party, host, pipe, monkeypatch):
     render = submit(party, host)
     assert render.status == Render.Status.DONE
     assert calls == [pipe.vae.dtype, torch.float32]
-    assert pixels(render)[0].std() > 0
+    assert render_pixels(render)[0].std() > 0
 
 
 @pytest.mark.parametrize("bad_value", [float("nan"), 0.0])

@@ -13,6 +13,7 @@ from PIL import Image as PILImage
 from generation.render import run_render
 from partyhub.errors import ApiError
 from partyhub.models import Image, Member, Party, Render, Upload
+from tests.conftest import stored_pixels
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,11 +31,6 @@ def render_now(party, author, text="an empty chair", **params):
     render.refresh_from_db()
     assert render.status == Render.Status.DONE, render.error_message
     return render
-
-
-def pixels(image_row):
-    with default_storage.open(image_row.file.name) as stored:
-        return np.asarray(PILImage.open(stored).convert("RGB"), dtype=np.float32)
 
 
 def parameters_text(image_row):
@@ -143,7 +139,7 @@ def test_img2img_renders_from_the_source_image(party, author, first_image):
         steps=4,
         sampler="Euler",
     ).images.get()
-    assert np.abs(pixels(image) - pixels(other)).mean() > 1.0
+    assert np.abs(stored_pixels(image) - stored_pixels(other)).mean() > 1.0
 
 
 def test_img2img_reports_the_steps_it_really_runs(party, author, first_image, monkeypatch):
@@ -178,8 +174,10 @@ def test_a_faint_variation_is_the_varied_image_and_a_strong_one_is_not(party, au
     params = {**SMALL, "mode": "variation", "init_image": first_image.pk, "seed": 99}
     faint = render_now(party, author, **params, strength=1e-6).images.get()
     strong = render_now(party, author, **params, strength=0.8).images.get()
-    assert np.abs(pixels(faint) - pixels(first_image)).max() <= 2  # rounding to 8 bits
-    assert np.abs(pixels(strong) - pixels(first_image)).mean() > 1.0
+    assert (
+        np.abs(stored_pixels(faint) - stored_pixels(first_image)).max() <= 2
+    )  # rounding to 8 bits
+    assert np.abs(stored_pixels(strong) - stored_pixels(first_image)).mean() > 1.0
     text = parameters_text(strong)
     assert "Seed: 11," in text  # A1111: the varied image's seed ...
     assert "Variation seed: 99, Variation seed strength: 0.8" in text  # ... and the variation's
@@ -191,7 +189,7 @@ def test_count_varies_each_image_with_its_own_seed(party, author, first_image):
     render = render_now(party, author, **params, seed=40, count=2)
     assert [i.seed for i in render.images.order_by("index")] == [40, 41]
     alone = render_now(party, author, **params, seed=41).images.get()
-    assert np.abs(pixels(render.images.get(index=1)) - pixels(alone)).max() <= 2
+    assert np.abs(stored_pixels(render.images.get(index=1)) - stored_pixels(alone)).max() <= 2
 
 
 def test_every_diffusion_preset_offers_the_modes():
@@ -239,10 +237,13 @@ def test_a_walk_starts_at_the_plain_render_and_ends_at_its_goal(party, author):
     )
     frames = list(walk.images.order_by("index"))
     assert len(frames) == 3
-    assert np.abs(pixels(frames[0]) - pixels(start)).max() <= 2
-    assert np.abs(pixels(frames[2]) - pixels(goal)).max() <= 2
-    middle = pixels(frames[1])
-    assert np.abs(middle - pixels(start)).mean() > 1 and np.abs(middle - pixels(goal)).mean() > 1
+    assert np.abs(stored_pixels(frames[0]) - stored_pixels(start)).max() <= 2
+    assert np.abs(stored_pixels(frames[2]) - stored_pixels(goal)).max() <= 2
+    middle = stored_pixels(frames[1])
+    assert (
+        np.abs(middle - stored_pixels(start)).mean() > 1
+        and np.abs(middle - stored_pixels(goal)).mean() > 1
+    )
     assert "Walk to: a blue moon, Walk to seed: 8, Walk frames: 3" in parameters_text(frames[1])
 
 
