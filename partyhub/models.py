@@ -12,6 +12,7 @@ from generation.dispatch import enqueue_on_commit
 from generation.params import batch_key, clean_prompt_text, resolve_params
 from partyhub.broadcast import group_send_on_commit
 from partyhub.errors import ApiError
+from partyhub.signals import render_done
 
 # Join codes avoid letters people confuse when reading them off a projector (0/O, 1/I/L).
 JOIN_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -471,6 +472,8 @@ class Render(models.Model):
         Party(pk=self.party_id).record(
             f"render.{status}", render=self.pk, prompt=self.prompt_id, **details
         )
+        if status == self.Status.DONE:
+            render_done.send(sender=Render, render=self, images=images)
 
 
 class ImageQuerySet(models.QuerySet):

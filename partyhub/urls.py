@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import path
 
 from partyhub import views
+from streams import views as stream_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -16,6 +17,8 @@ urlpatterns = [
     path("api/parties/<str:code>/events", views.party_events),
     path("api/parties/<str:code>/uploads", views.upload_image),
     path("api/models", views.models),
+    path("api/streams", stream_views.stream_list),
+    path("s/<slug:slug>/", stream_views.watch, name="stream"),
     path("admin/", admin.site.urls),
 ]
 

@@ -188,7 +188,13 @@ def export_zip(request, code):
 
 @ensure_csrf_cookie
 def home(request):
-    return render(request, "partyhub/home.html", {"default_model": default_preset()})
+    from streams.models import Stream  # the party core does not depend on streams otherwise
+
+    return render(
+        request,
+        "partyhub/home.html",
+        {"default_model": default_preset(), "streams": Stream.objects.filter(active=True)},
+    )
 
 
 @ensure_csrf_cookie

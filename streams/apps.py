@@ -2,5 +2,7 @@ from django.apps import AppConfig
 
 
 class StreamsConfig(AppConfig):
-    # Themed live streams arrive in a later issue; the app exists so the layout is settled.
     name = "streams"
+
+    def ready(self):
+        from streams import signals  # noqa: F401  (connects the receivers)

@@ -1,0 +1,73 @@
+/* Watching a stream: new images arrive at the top, live, for everyone; nothing is sent back.
+ * A reconnect asks for the images after the newest one shown, so none is missed or repeated. */
+(function () {
+  "use strict";
+  const PH = window.PartyHub;
+  const { h } = PH;
+  const root = document.getElementById("stream");
+  const grid = document.getElementById("stream-images");
+  const empty = document.getElementById("stream-empty");
+  const viewers = document.getElementById("viewers");
+  const connection = document.getElementById("connection");
+  const MAX_SHOWN = 200; // a wall left on all night keeps a bounded page
+
+  document.getElementById("fullscreen").addEventListener("click", () => {
+    if (document.fullscreenElement) document.exitFullscreen();
+    else root.requestFullscreen();
+  });
+
+  if (root.dataset.live !== "1") {
+    PH.showConnection(connection, "closed", "history");
+    return;
+  }
+
+  function newestShown() {
+    const first = grid.querySelector("[data-image]");
+    return first ? Number(first.dataset.image) : null;
+  }
+
+  function show(image) {
+    if (grid.querySelector(`[data-image="${image.id}"]`)) return;
+    grid.prepend(
+      h(
+        "figure",
+        { class: "stream-shot", dataset: { image: image.id } },
+        h("img", { src: image.url, alt: image.prompt }),
+        h(
+          "figcaption",
+          {},
+          h("span", { class: "stream-prompt" }, image.prompt),
+          " ",
+          h("span", { class: "stream-author" }, "by " + image.author + (image.autopilot ? " (autopilot)" : "")),
+        ),
+      ),
+    );
+    empty.hidden = true;
+    while (grid.children.length > MAX_SHOWN) grid.lastElementChild.remove();
+  }
+
+  let delay = 1;
+  function connect() {
+    const since = newestShown();
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const query = since === null ? "" : `?since=${since}`;
+    const socket = new WebSocket(`${scheme}://${location.host}/ws/streams/${root.dataset.slug}/${query}`);
+    PH.showConnection(connection, "connecting");
+    socket.onopen = () => {
+      delay = 1;
+      PH.showConnection(connection, "live");
+    };
+    socket.onmessage = (message) => {
+      const frame = JSON.parse(message.data);
+      if (frame.type === "stream.image") show(frame.image);
+      else if (frame.type === "stream.viewers") viewers.textContent = `${frame.count} watching`;
+    };
+    socket.onclose = (close) => {
+      if (close.code === 4404) return PH.showConnection(connection, "closed", "no such stream");
+      PH.showConnection(connection, "reconnecting", delay);
+      setTimeout(connect, delay * 1000);
+      delay = Math.min(delay * 2, 30);
+    };
+  }
+  connect();
+})();

@@ -1,0 +1,87 @@
+from urllib.parse import parse_qs
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from streams import viewers
+from streams.models import Stream, image_message
+
+CLOSE_BAD_REQUEST = 4400
+CLOSE_NO_STREAM = 4404
+CATCH_UP_LIMIT = 200  # a viewer back after a long absence gets the newest ones, not thousands
+
+
+class StreamConsumer(AsyncJsonWebsocketConsumer):
+    """A viewer of a stream: anyone may watch, nobody sends. `since=<image id>` catches up on
+    the images after that one, oldest first, before the live ones; none comes twice."""
+
+    async def connect(self):
+        self.stream_id = None
+        since = _parse_since(self.scope.get("query_string", b""))
+        stream = await _stream(self.scope["url_route"]["kwargs"]["slug"])
+        await self.accept()
+        if stream is None:
+            return await self.close(code=CLOSE_NO_STREAM)
+        if since is False:
+            return await self.close(code=CLOSE_BAD_REQUEST)
+        self.stream_id, self.group, self.sent_id = stream.pk, stream.group, since or 0
+        # Join before reading the archive: an image finished meanwhile comes live, and the
+        # id check below drops its second copy.
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        if since is not None:
+            for message in await _images_after(stream, since):
+                await self._send_image(message)
+        else:
+            self.sent_id = await _latest_image_id(stream)
+        count = await sync_to_async(viewers.change)(self.stream_id, 1)
+        await self.channel_layer.group_send(self.group, {"type": "stream.viewers", "count": count})
+
+    async def disconnect(self, close_code):
+        if self.stream_id is None:
+            return
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        count = await sync_to_async(viewers.change)(self.stream_id, -1)
+        await self.channel_layer.group_send(self.group, {"type": "stream.viewers", "count": count})
+
+    async def receive(self, text_data=None, bytes_data=None):
+        pass  # read-only: submissions go through the HTTP API
+
+    async def stream_image(self, message):
+        if message["image"]["id"] > self.sent_id:
+            await self._send_image(message)
+
+    async def stream_viewers(self, message):
+        await self.send_json(message)
+
+    async def _send_image(self, message):
+        self.sent_id = message["image"]["id"]
+        await self.send_json(message)
+
+
+def _parse_since(query_string):
+    """None when absent, False when malformed, else the image id."""
+    values = parse_qs(query_string.decode("latin-1")).get("since")
+    if not values:
+        return None
+    try:
+        since = int(values[-1])
+    except ValueError:
+        return False
+    return since if since >= 0 else False
+
+
+@database_sync_to_async
+def _stream(slug):
+    return Stream.objects.filter(slug=slug, active=True).first()
+
+
+@database_sync_to_async
+def _images_after(stream, since):
+    images = stream.images().filter(pk__gt=since).order_by("-pk")[:CATCH_UP_LIMIT]
+    return [image_message(image) for image in reversed(images)]
+
+
+@database_sync_to_async
+def _latest_image_id(stream):
+    return stream.images().order_by("-pk").values_list("pk", flat=True).first() or 0

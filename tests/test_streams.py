@@ -1,0 +1,128 @@
+"""Streams, first slice: seeded streams, creation, template binding, the list API, the watch
+page's history and the read-only WebSocket with `since` catch-up."""
+
+import importlib
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from generation.render import run_render
+from partyhub.asgi import application
+from partyhub.errors import ApiError
+from partyhub.models import Member
+from streams.consumers import CLOSE_BAD_REQUEST, CLOSE_NO_STREAM
+from streams.models import Stream
+from tests.conftest import ORIGIN
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def stream():
+    return Stream.create(slug="moons", title="Moons", topic="moons of giant planets")
+
+
+def render_for(stream, text):
+    """An image in the stream, through the real render path of its backing party."""
+    author, _ = Member.objects.get_or_create(
+        party=stream.party, session_key="autopilot", defaults={"name": "autopilot"}
+    )
+    _, render = stream.party.submit_prompt(
+        author, stream.bind(text), params={"width": 64, "height": 64, "steps": 1}
+    )
+    run_render(render.pk)
+    return render.images.get()
+
+
+def viewer(slug, since=None):
+    path = f"/ws/streams/{slug}/" + (f"?since={since}" if since is not None else "")
+    return WebsocketCommunicator(application, path, headers=[(b"origin", ORIGIN)])
+
+
+def test_a_fresh_install_has_two_streams_to_watch():
+    # Other tests empty the database between them, so run the seeding migration's step again
+    # (it adds only what is missing).
+    from django.apps import apps
+
+    importlib.import_module("streams.migrations.0002_seed_streams").seed(apps, None)
+    slugs = sorted(Stream.objects.values_list("slug", flat=True))
+    assert slugs == ["cats", "distant-planets"]
+    for stream in Stream.objects.all():
+        assert stream.party.public and "{prompt}" in stream.prompt_template
+    streams = Client().get("/api/streams").json()
+    assert {s["slug"] for s in streams} == {"cats", "distant-planets"}
+    assert set(streams[0]) == {"slug", "title", "topic", "viewers"}
+    assert "Live streams" in Client().get("/").content.decode()
+
+
+def test_the_template_binds_every_submission_to_the_topic(stream):
+    assert stream.bind("  a tiny moon ") == "a tiny moon, moons of giant planets"
+    stream.style = "photograph"
+    assert stream.bind("{topic} is not a field here") == (
+        "{topic} is not a field here, moons of giant planets, photograph"
+    )
+    for template in ("no submission here", "{prompt} {style}", "{prompt"):
+        with pytest.raises(ValidationError):
+            Stream.create(slug="bad", title="Bad", topic="x", prompt_template=template)
+
+
+def test_the_word_list_refuses_a_prompt(stream):
+    stream.blocked_words = "gore\nblood"
+    stream.refuse_blocked_words("a calm moon")
+    with pytest.raises(ApiError) as refused:
+        stream.refuse_blocked_words("a moon covered in Blood")
+    assert refused.value.code == "invalid_prompt"
+
+
+def test_the_command_creates_a_stream_and_refuses_a_bad_one():
+    call_command("create_stream", "comets", "--title", "Comets", "--topic", "comets")
+    assert Stream.objects.get(slug="comets").party.topic == "comets"
+    with pytest.raises(CommandError):
+        call_command("create_stream", "comets", "--title", "Again", "--topic", "comets")
+    with pytest.raises(CommandError):
+        call_command("create_stream", "x", "--title", "X", "--topic", "x", "--template", "bare")
+
+
+def test_the_watch_page_pages_back_through_the_history(stream, monkeypatch):
+    monkeypatch.setattr("streams.views.PAGE_SIZE", 2)
+    images = [render_for(stream, f"moon number {i}") for i in range(3)]
+    page = Client().get("/s/moons/").content.decode()
+    assert "moon number 2" in page and "moon number 1" in page and "moon number 0" not in page
+    assert f'href="?before={images[1].pk}"' in page
+    older = Client().get(f"/s/moons/?before={images[1].pk}").content.decode()
+    assert "moon number 0" in older and "moon number 2" not in older
+    assert Client().get("/s/nope/").status_code == 404
+
+
+async def test_a_viewer_sees_new_images_and_catches_up_after_since(stream):
+    first = await database_sync_to_async(render_for)(stream, "a moon")
+    live = viewer("moons")
+    assert (await live.connect())[0]
+    assert (await live.receive_json_from())["type"] == "stream.viewers"
+    second = await database_sync_to_async(render_for)(stream, "another moon")
+    frame = await live.receive_json_from(timeout=30)
+    assert frame["type"] == "stream.image"
+    assert frame["image"]["id"] == second.pk
+    assert frame["image"]["prompt"] == "another moon, moons of giant planets"
+    assert frame["image"]["url"].endswith(".png") and frame["image"]["autopilot"] is False
+
+    late = viewer("moons", since=first.pk)
+    assert (await late.connect())[0]
+    caught_up = await late.receive_json_from()
+    assert (caught_up["type"], caught_up["image"]["id"]) == ("stream.image", second.pk)
+    assert (await late.receive_json_from())["type"] == "stream.viewers"
+    assert await late.receive_nothing()
+    assert (await live.receive_json_from())["count"] == 2  # the second viewer arrived
+    await late.disconnect()
+    await live.disconnect()
+
+
+async def test_a_viewer_is_turned_away_from_an_unknown_stream_or_a_bad_since(stream):
+    for slug, since, code in (("nope", None, CLOSE_NO_STREAM), ("moons", "x", CLOSE_BAD_REQUEST)):
+        ws = viewer(slug, since)
+        await ws.connect()
+        assert (await ws.receive_output())["code"] == code
