@@ -40,9 +40,10 @@ format: $(INSTALLED)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# A Celery render worker for production mode (REDIS_URL and DATABASE_URL set).
+# A Celery render worker for production mode (REDIS_URL and DATABASE_URL set); QUEUES=renders
+# for one that serves parties only.
 worker: $(INSTALLED)
-	$(VENV)/bin/celery -A partyhub worker --queues renders --concurrency 1 --loglevel INFO
+	$(VENV)/bin/celery -A partyhub worker --queues $${QUEUES:-renders,streams} --concurrency 1 --loglevel INFO
 
 clean:
 	rm -rf $(VENV) var staticfiles

@@ -47,6 +47,18 @@ def image_scores(images, prompt, topic):
     return [{"score": row[0], "topic_score": row[1] if topic else None} for row in scores]
 
 
+def text_similarity(text, other):
+    """CLIP cosine similarity of two texts; None when no scorer is configured or it failed."""
+    scorer = get_scorer()
+    if scorer is None:
+        return None
+    try:
+        return scorer.text_similarity(text, other)
+    except Exception:
+        log.exception("CLIP text similarity failed")
+        return None
+
+
 def get_scorer():
     """The process's scorer for the current settings, loaded on first use; None if off or broken.
 
@@ -170,6 +182,12 @@ class Scorer:
             text_embeddings = torch.stack([self.text_embedding(text) for text in texts])
             similarities = image_embeddings @ text_embeddings.T
         return [tuple(row) for row in similarities.cpu().tolist()]
+
+    def text_similarity(self, text, other):
+        import torch
+
+        with self.lock, torch.inference_mode():
+            return float(self.text_embedding(text) @ self.text_embedding(other))
 
     def _encode_text(self, text):
         import torch

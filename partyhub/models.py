@@ -12,7 +12,7 @@ from generation.dispatch import enqueue_on_commit
 from generation.params import batch_key, clean_prompt_text, resolve_params
 from partyhub.broadcast import group_send_on_commit
 from partyhub.errors import ApiError
-from partyhub.signals import render_done
+from partyhub.signals import render_finished
 
 # Join codes avoid letters people confuse when reading them off a projector (0/O, 1/I/L).
 JOIN_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -118,8 +118,9 @@ class Party(models.Model):
             )
         return event
 
-    def submit_prompt(self, author, text, parent_id=None, params=None):
-        """Add a prompt (a refinement when it has a parent) and queue its render."""
+    def submit_prompt(self, author, text, parent_id=None, params=None, queue=None):
+        """Add a prompt (a refinement when it has a parent) and queue its render (on a Celery
+        `queue` other than the default one, for streams)."""
         text = clean_prompt_text(text)
         parent = None
         if parent_id is not None:
@@ -144,7 +145,7 @@ class Party(models.Model):
                     "params": resolved,
                 },
             )
-            enqueue_on_commit(render.pk)
+            enqueue_on_commit(render.pk, queue)
         return prompt, render
 
     def find_source(self, kind, pk):
@@ -260,12 +261,11 @@ class RenderQuerySet(models.QuerySet):
         return self.filter(status__in=[Render.Status.QUEUED, Render.Status.RUNNING])
 
     def next_queued_id(self):
-        return (
-            self.filter(status=Render.Status.QUEUED)
-            .order_by("pk")
-            .values_list("pk", flat=True)
-            .first()
+        """The oldest queued render, a party's before a stream's: a party's latency matters more."""
+        queued = (
+            self.filter(status=Render.Status.QUEUED).order_by("pk").values_list("pk", flat=True)
         )
+        return queued.filter(party__stream__isnull=True).first() or queued.first()
 
 
 class Render(models.Model):
@@ -472,8 +472,7 @@ class Render(models.Model):
         Party(pk=self.party_id).record(
             f"render.{status}", render=self.pk, prompt=self.prompt_id, **details
         )
-        if status == self.Status.DONE:
-            render_done.send(sender=Render, render=self, images=images)
+        render_finished.send(sender=Render, render=self, images=images)
 
 
 class ImageQuerySet(models.QuerySet):

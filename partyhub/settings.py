@@ -126,6 +126,11 @@ LOGOUT_REDIRECT_URL = "/"
 # layer dropped (it delivers at most once) arrives within this many seconds even if none follows.
 PARTYHUB_RESYNC_SECONDS = env_int("PARTYHUB_RESYNC_SECONDS", 10, minimum=1)
 
+# Prompts one signed-in user may submit to streams per minute (429 rate_limited beyond).
+PARTYHUB_STREAM_SUBMISSIONS_PER_MINUTE = env_int(
+    "PARTYHUB_STREAM_SUBMISSIONS_PER_MINUTE", 6, minimum=1
+)
+
 # --- Generation ------------------------------------------------------------------------------
 
 PARTYHUB_DEVICE = env_choice("PARTYHUB_DEVICE", ["cpu", "cuda", "mps"], "cpu")

@@ -2,5 +2,6 @@
 
 from django.dispatch import Signal
 
-# Sent inside the transaction that ends a render `done`, with `render` and `images` (as_dict).
-render_done = Signal()
+# Sent inside the transaction that ends a render, with `render` and, for a `done` one, `images`
+# (as_dict; None otherwise).
+render_finished = Signal()

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from partyhub import views
 from streams import views as stream_views
@@ -18,6 +18,9 @@ urlpatterns = [
     path("api/parties/<str:code>/uploads", views.upload_image),
     path("api/models", views.models),
     path("api/streams", stream_views.stream_list),
+    path("api/streams/<slug:slug>/prompts", stream_views.submit_prompt),
+    path("accounts/signup/", stream_views.sign_up, name="signup"),
+    path("accounts/", include("django.contrib.auth.urls")),
     path("s/<slug:slug>/", stream_views.watch, name="stream"),
     path("admin/", admin.site.urls),
 ]

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from generation.scoring import get_scorer
 from streams.models import Stream
 
 
@@ -8,4 +9,15 @@ class StreamAdmin(admin.ModelAdmin):
     list_display = ("title", "slug", "topic", "model", "cadence", "active")
     list_filter = ("active",)
     prepopulated_fields = {"slug": ("title",)}
-    readonly_fields = ("party", "created_at")  # the backing party is made with the stream
+    # The backing party is made with the stream.
+    readonly_fields = ("topic_guard", "party", "created_at")
+
+    @admin.display(description="Topic guard")
+    def topic_guard(self, stream=None):
+        # Said plainly: without CLIP weights no similarity check runs at all.
+        if get_scorer() is None:
+            return (
+                "Off: no CLIP weights are configured (PARTYHUB_CLIP_PRETRAINED), so prompts are "
+                "not checked for being on topic; only the template and the word list apply."
+            )
+        return "On: submissions below the minimum topic similarity are refused (off_topic)."

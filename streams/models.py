@@ -1,12 +1,17 @@
+import math
 import re
 import string
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
+from generation.params import clean_prompt_text
+from generation.scoring import text_similarity
 from partyhub.errors import ApiError
-from partyhub.models import Image, Party, new_join_code
+from partyhub.models import Image, Member, Party, Render, new_join_code
 
 
 def validate_template(value):
@@ -41,6 +46,12 @@ class Stream(models.Model):
     vocabulary = models.TextField(blank=True, help_text="autopilot words, one per line")
     blocked_words = models.TextField(blank=True, help_text="refused words, one per line")
     active = models.BooleanField(default=True)
+    min_topic_similarity = models.FloatField(
+        default=0.15, help_text="CLIP text similarity to the topic a submission needs"
+    )
+    max_in_flight = models.PositiveSmallIntegerField(
+        default=2, help_text="submissions rendering at once; the rest wait in the fair queue"
+    )
     party = models.OneToOneField(Party, on_delete=models.PROTECT, related_name="stream")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -77,6 +88,56 @@ class Stream(models.Model):
         """The stream's images, with what a viewer is shown about each."""
         return Image.objects.filter(party_id=self.party_id).select_related("render__prompt__author")
 
+    def submit(self, user, text):
+        """A signed-in user's prompt, checked and put in the fair queue; returns the submission
+        and its place in the queue (0: next)."""
+        try:
+            text = clean_prompt_text(text)
+        except ApiError as error:  # the streams API answers 422 for a prompt it cannot take
+            raise ApiError(error.code, error.message, 422) from None
+        self.refuse_blocked_words(text)
+        _refuse_over_rate(user)
+        similarity = text_similarity(text, self.topic)
+        if similarity is not None and similarity < self.min_topic_similarity:
+            raise ApiError(
+                "off_topic",
+                f"This stream is about {self.topic}; the prompt is too far from it.",
+                422,
+            )
+        submission = Submission.objects.create(stream=self, user=user, text=text)
+        self.dispatch()
+        submission.refresh_from_db()
+        waiting = self.fair_order()
+        return submission, waiting.index(submission) if submission in waiting else 0
+
+    def fair_order(self):
+        """Waiting submissions in the order they will render: round-robin across users, each
+        user's oldest first, users who waited longest since their last render first."""
+        waiting = list(self.submissions.filter(status=Submission.Status.WAITING).order_by("pk"))
+        last_sent = dict(
+            self.submissions.exclude(status=Submission.Status.WAITING)
+            .values("user")
+            .annotate(last=models.Max("pk"))
+            .values_list("user", "last")
+        )
+        queues = {}
+        for submission in waiting:
+            queues.setdefault(submission.user_id, []).append(submission)
+        users = sorted(queues, key=lambda user: (last_sent.get(user, 0), queues[user][0].pk))
+        order = []
+        while any(queues[user] for user in users):
+            order += [queues[user].pop(0) for user in users if queues[user]]
+        return order
+
+    def dispatch(self):
+        """Start renders for the next submissions while fewer than `max_in_flight` run."""
+        with transaction.atomic():
+            # The stream's row lock: two processes dispatching at once take turns.
+            Stream.objects.select_for_update().get(pk=self.pk)
+            running = self.party.renders.unfinished().count()
+            for submission in self.fair_order()[: max(self.max_in_flight - running, 0)]:
+                submission.start()
+
     def bind(self, submission):
         """The prompt actually rendered: the submission inside the stream's template and style."""
         prompt = self.prompt_template.format(prompt=submission.strip(), topic=self.topic)
@@ -86,7 +147,9 @@ class Stream(models.Model):
         words = set(re.findall(r"[\w']+", text.lower()))
         blocked = {w.strip().lower() for w in self.blocked_words.splitlines() if w.strip()}
         if words & blocked:
-            raise ApiError("invalid_prompt", "The prompt uses a word this stream does not allow.")
+            raise ApiError(
+                "invalid_prompt", "The prompt uses a word this stream does not allow.", 422
+            )
 
 
 def _free_code():
@@ -111,3 +174,60 @@ def image_message(image):
             "score": image.score,
         },
     }
+
+
+class Submission(models.Model):
+    """A signed-in user's prompt for a stream, waiting in the fair queue until it renders."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting"
+        RENDERING = "rendering"
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="submissions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    text = models.CharField(max_length=1000)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING)
+    render = models.OneToOneField(Render, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.text
+
+    def start(self):
+        stream = self.stream
+        author, _ = Member.objects.get_or_create(
+            party=stream.party,
+            session_key=f"user:{self.user_id}",
+            defaults={"name": self.user.get_username()},
+        )
+        params = {"negative": stream.negative} if stream.negative else {}
+        if stream.model:
+            params["model"] = stream.model
+        _, self.render = stream.party.submit_prompt(
+            author, stream.bind(self.text), params=params, queue="streams"
+        )
+        self.status = self.Status.RENDERING
+        self.save(update_fields=["render", "status"])
+
+
+def _refuse_over_rate(user):
+    limit = settings.PARTYHUB_STREAM_SUBMISSIONS_PER_MINUTE
+    since = timezone.now() - timedelta(minutes=1)
+    recent = list(
+        Submission.objects.filter(user=user, created_at__gt=since)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)[:limit]
+    )
+    if len(recent) >= limit:
+        # Free again once the oldest of the last `limit` leaves the minute.
+        wait = (recent[-1] + timedelta(minutes=1) - timezone.now()).total_seconds()
+        raise RateLimited(math.ceil(max(wait, 1)))
+
+
+class RateLimited(ApiError):
+    def __init__(self, retry_after):
+        super().__init__("rate_limited", f"Too many prompts; try again in {retry_after} s.", 429)
+        self.retry_after = retry_after
+
+    def as_dict(self):
+        return {**super().as_dict(), "retry_after": self.retry_after}

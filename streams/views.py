@@ -1,9 +1,12 @@
+from django.contrib.auth import login
+from django.contrib.auth.forms import UserCreationForm
 from django.http import JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 
-from partyhub.views import api
+from partyhub.errors import ApiError
+from partyhub.views import api, error_response, json_body
 from streams import viewers
-from streams.models import Stream, image_message
+from streams.models import RateLimited, Stream, image_message
 
 PAGE_SIZE = 24
 
@@ -44,3 +47,26 @@ def watch(request, slug):
             "viewers": viewers.count(stream.pk),
         },
     )
+
+
+@api("POST")
+def submit_prompt(request, slug):
+    stream = get_object_or_404(Stream, slug=slug, active=True)
+    if not request.user.is_authenticated:
+        raise ApiError("not_signed_in", "Sign in to submit prompts to a stream.", 401)
+    try:
+        submission, position = stream.submit(request.user, json_body(request).get("text"))
+    except RateLimited as limited:
+        response = error_response(limited)
+        response["Retry-After"] = str(limited.retry_after)
+        return response
+    return JsonResponse({"submission": submission.pk, "position": position}, status=202)
+
+
+def sign_up(request):
+    """An account to submit prompts to streams (parties never need one)."""
+    form = UserCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        login(request, form.save())
+        return redirect(request.GET.get("next") or "/")
+    return render(request, "registration/signup.html", {"form": form})

@@ -63,7 +63,10 @@ def build_tiny_janus(folder):
     # Every byte is a token (BPE without merges), so any prompt encodes; BOS is prepended as
     # Llama's tokenizer does, and Janus's guidance keeps it in the blanked prompt.
     specials = [BOS, EOS, PAD, IMAGE, BOI, EOI]
-    vocab = {token: i for i, token in enumerate(specials + pre_tokenizers.ByteLevel.alphabet())}
+    # Sorted: the alphabet comes from a hash set, in another order in every process.
+    vocab = {
+        token: i for i, token in enumerate(specials + sorted(pre_tokenizers.ByteLevel.alphabet()))
+    }
     backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()

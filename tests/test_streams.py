@@ -2,6 +2,7 @@
 page's history and the read-only WebSocket with `since` catch-up."""
 
 import importlib
+import json
 
 import pytest
 from channels.db import database_sync_to_async
@@ -17,6 +18,7 @@ from partyhub.models import Member
 from streams.consumers import CLOSE_BAD_REQUEST, CLOSE_NO_STREAM
 from streams.models import Stream
 from tests.conftest import ORIGIN
+from tests.test_scoring import clip_on, tiny_clip  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -126,3 +128,116 @@ async def test_a_viewer_is_turned_away_from_an_unknown_stream_or_a_bad_since(str
         ws = viewer(slug, since)
         await ws.connect()
         assert (await ws.receive_output())["code"] == code
+
+
+# --- Submitting -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def signed_in(db):
+    """A signed-in client for a new user, by name."""
+    from django.contrib.auth import get_user_model
+
+    def sign_in(name):
+        user = get_user_model().objects.create_user(name, password="not-a-secret-1")
+        client = Client()
+        client.force_login(user)
+        return user, client
+
+    return sign_in
+
+
+def submit(client, slug, text):
+    return client.post(
+        f"/api/streams/{slug}/prompts", json.dumps({"text": text}), content_type="application/json"
+    )
+
+
+def test_submitting_needs_an_account(stream):
+    response = submit(Client(), "moons", "a moon")
+    assert (response.status_code, response.json()["error"]["code"]) == (401, "not_signed_in")
+    assert not stream.submissions.exists()
+
+
+def test_sign_up_then_submit(stream):
+    client = Client()
+    page = client.post(
+        "/accounts/signup/",
+        {"username": "ann", "password1": "a-long-pass-123", "password2": "a-long-pass-123"},
+    )
+    assert page.status_code == 302
+    response = submit(client, "moons", "a small icy moon")
+    assert response.status_code == 202
+    assert response.json()["position"] == 0
+    submission = stream.submissions.get(pk=response.json()["submission"])
+    assert submission.render.prompt.text == "a small icy moon, moons of giant planets"
+    assert submission.render.prompt.author.name == "ann"
+
+
+def test_word_list_and_empty_prompts_are_refused(stream, signed_in):
+    stream.blocked_words = "gore"
+    stream.save()
+    _, client = signed_in("bob")
+    for text, code in (("a gore moon", "invalid_prompt"), ("   ", "invalid_prompt")):
+        response = submit(client, "moons", text)
+        assert (response.status_code, response.json()["error"]["code"]) == (422, code)
+    assert not stream.submissions.exists()
+
+
+def test_the_rate_limit_answers_429_with_retry_after(stream, signed_in, settings):
+    settings.PARTYHUB_STREAM_SUBMISSIONS_PER_MINUTE = 2
+    _, client = signed_in("cat")
+    assert [submit(client, "moons", f"moon {i}").status_code for i in range(2)] == [202, 202]
+    refused = submit(client, "moons", "one moon too many")
+    assert refused.status_code == 429
+    error = refused.json()["error"]
+    assert error["code"] == "rate_limited" and 1 <= error["retry_after"] <= 60
+    assert refused["Retry-After"] == str(error["retry_after"])
+    assert stream.submissions.count() == 2
+
+
+def test_one_persons_many_prompts_do_not_starve_anothers_one(stream, signed_in, settings):
+    settings.PARTYHUB_STREAM_SUBMISSIONS_PER_MINUTE = 10
+    stream.max_in_flight = 1
+    stream.save()
+    greedy, greedy_client = signed_in("greedy")
+    _, modest_client = signed_in("modest")
+    for i in range(5):
+        submit(greedy_client, "moons", f"greedy moon {i}")
+    response = submit(modest_client, "moons", "the modest moon")
+    assert response.json()["position"] == 0  # next, ahead of greedy's four waiting ones
+    order = [s.text for s in stream.fair_order()]
+    assert order[0] == "the modest moon" and order[1:] == [f"greedy moon {i}" for i in (1, 2, 3, 4)]
+
+
+def test_a_finished_render_lets_the_next_submission_go(stream, signed_in, settings):
+    stream.max_in_flight = 1
+    stream.save()
+    _, client = signed_in("dee")
+    first = submit(client, "moons", "first moon").json()["submission"]
+    second = submit(client, "moons", "second moon").json()["submission"]
+    first_render = stream.submissions.get(pk=first).render
+    assert stream.submissions.get(pk=second).render is None
+    run_render(first_render.pk)
+    assert stream.submissions.get(pk=second).render is not None
+
+
+def test_off_topic_prompts_are_refused_where_clip_can_judge(stream, signed_in, clip_on):  # noqa: F811
+    _, client = signed_in("eve")
+    stream.min_topic_similarity = 1.01  # nothing is that close: every prompt is off topic
+    stream.save()
+    response = submit(client, "moons", "a moon")
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "off_topic")
+    stream.min_topic_similarity = -1.0
+    stream.save()
+    assert submit(client, "moons", "a moon").status_code == 202
+
+
+def test_stream_renders_wait_for_party_renders(stream, party, host, signed_in):
+    from partyhub.models import Render
+
+    _, client = signed_in("fay")
+    submit(client, "moons", "a moon")
+    author = Member.objects.get(session_key=host.session_key)
+    _, party_render = party.submit_prompt(author, "a chair")
+    assert Render.objects.next_queued_id() == party_render.pk

@@ -16,6 +16,22 @@
     else root.requestFullscreen();
   });
 
+  const form = document.getElementById("submit-form");
+  if (form) {
+    form.addEventListener("submit", async (submit) => {
+      submit.preventDefault();
+      const status = document.getElementById("submit-status");
+      const input = form.elements.text;
+      try {
+        const answer = await PH.api("POST", `/api/streams/${root.dataset.slug}/prompts`, { text: input.value });
+        input.value = "";
+        status.textContent = answer.position ? `Queued: ${answer.position} ahead of yours.` : "Rendering next.";
+      } catch (error) {
+        status.textContent = error.message;
+      }
+    });
+  }
+
   if (root.dataset.live !== "1") {
     PH.showConnection(connection, "closed", "history");
     return;
