@@ -495,6 +495,8 @@ class Image(models.Model):
         Member, null=True, blank=True, on_delete=models.SET_NULL, related_name="picks"
     )
     picked_at = models.DateTimeField(null=True, blank=True)
+    # Hidden by a moderator: a stream shows it to nobody any more.
+    hidden = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = ImageQuerySet.as_manager()

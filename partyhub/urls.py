@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/models", views.models),
     path("api/streams", stream_views.stream_list),
     path("api/streams/<slug:slug>/prompts", stream_views.submit_prompt),
+    path("api/streams/<slug:slug>/images/<int:image_id>/hide", stream_views.hide_image),
     path("accounts/signup/", stream_views.sign_up, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("s/<slug:slug>/", stream_views.watch, name="stream"),

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from generation.scoring import get_scorer
-from streams.models import Stream
+from streams.models import Ban, Stream
 
 
 @admin.register(Stream)
@@ -21,3 +21,10 @@ class StreamAdmin(admin.ModelAdmin):
                 "not checked for being on topic; only the template and the word list apply."
             )
         return "On: submissions below the minimum topic similarity are refused (off_topic)."
+
+
+@admin.register(Ban)
+class BanAdmin(admin.ModelAdmin):
+    list_display = ("user", "reason", "created_at")
+    search_fields = ("user__username",)
+    raw_id_fields = ("user",)

@@ -51,6 +51,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         if message["image"]["id"] > self.sent_id:
             await self._send_image(message)
 
+    async def stream_hidden(self, message):
+        await self.send_json(message)
+
     async def stream_viewers(self, message):
         await self.send_json(message)
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from generation.params import clean_prompt_text
 from generation.scoring import text_similarity
+from partyhub.broadcast import group_send_on_commit
 from partyhub.errors import ApiError
 from partyhub.models import Image, Member, Party, Render, new_join_code
 
@@ -85,12 +86,24 @@ class Stream(models.Model):
         return stream
 
     def images(self):
-        """The stream's images, with what a viewer is shown about each."""
-        return Image.objects.filter(party_id=self.party_id).select_related("render__prompt__author")
+        """The stream's visible images, with what a viewer is shown about each."""
+        return Image.objects.filter(party_id=self.party_id, hidden=False).select_related(
+            "render__prompt__author"
+        )
+
+    def hide(self, image_id):
+        """A moderator hides an image: it leaves every viewer's screen at once."""
+        with transaction.atomic():
+            hidden = Image.objects.filter(party_id=self.party_id, pk=image_id).update(hidden=True)
+            if not hidden:
+                raise ApiError("unknown_image", f"No image {image_id} in this stream.", 404)
+            group_send_on_commit(self.group, {"type": "stream.hidden", "image": image_id})
 
     def submit(self, user, text):
         """A signed-in user's prompt, checked and put in the fair queue; returns the submission
         and its place in the queue (0: next)."""
+        if Ban.objects.filter(user=user).exists():
+            raise ApiError("banned", "A moderator stopped this account from submitting.", 403)
         try:
             text = clean_prompt_text(text)
         except ApiError as error:  # the streams API answers 422 for a prompt it cannot take
@@ -231,3 +244,14 @@ class RateLimited(ApiError):
 
     def as_dict(self):
         return {**super().as_dict(), "retry_after": self.retry_after}
+
+
+class Ban(models.Model):
+    """A user a moderator stopped from submitting to streams."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.user} ({self.reason or 'banned'})"

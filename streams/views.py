@@ -70,3 +70,12 @@ def sign_up(request):
         login(request, form.save())
         return redirect(request.GET.get("next") or "/")
     return render(request, "registration/signup.html", {"form": form})
+
+
+@api("POST")
+def hide_image(request, slug, image_id):
+    stream = get_object_or_404(Stream, slug=slug)
+    if not request.user.is_staff:
+        raise ApiError("forbidden", "Only staff hide images.", 403)
+    stream.hide(image_id)
+    return JsonResponse({"hidden": image_id})

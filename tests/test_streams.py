@@ -241,3 +241,40 @@ def test_stream_renders_wait_for_party_renders(stream, party, host, signed_in):
     author = Member.objects.get(session_key=host.session_key)
     _, party_render = party.submit_prompt(author, "a chair")
     assert Render.objects.next_queued_id() == party_render.pk
+
+
+# --- Moderation -------------------------------------------------------------------------------
+
+
+async def test_a_hidden_image_leaves_every_viewer_and_the_history(stream, signed_in):
+    image = await database_sync_to_async(render_for)(stream, "a moon")
+    ws = viewer("moons")
+    assert (await ws.connect())[0]
+    await ws.receive_json_from()  # stream.viewers
+    staff, staff_client = await database_sync_to_async(signed_in)("mod")
+    staff.is_staff = True
+    await database_sync_to_async(staff.save)()
+    _, user_client = await database_sync_to_async(signed_in)("someone")
+    path = f"/api/streams/moons/images/{image.pk}/hide"
+    refused = await database_sync_to_async(user_client.post)(path)
+    assert refused.status_code == 403
+    hidden = await database_sync_to_async(staff_client.post)(path)
+    assert hidden.status_code == 200
+    assert await ws.receive_json_from() == {"type": "stream.hidden", "image": image.pk}
+    await ws.disconnect()
+    page = await database_sync_to_async(Client().get)("/s/moons/")
+    assert image.file.url not in page.content.decode()
+    late = viewer("moons", since=0)
+    assert (await late.connect())[0]
+    assert (await late.receive_json_from())["type"] == "stream.viewers"  # nothing to catch up on
+    await late.disconnect()
+
+
+def test_a_banned_user_cannot_submit(stream, signed_in):
+    from streams.models import Ban
+
+    user, client = signed_in("troll")
+    Ban.objects.create(user=user, reason="spam")
+    response = submit(client, "moons", "a moon")
+    assert (response.status_code, response.json()["error"]["code"]) == (403, "banned")
+    assert not stream.submissions.exists()

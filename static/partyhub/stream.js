@@ -32,6 +32,18 @@
     });
   }
 
+  // Staff hide an image for every viewer; the socket's stream.hidden removes it here too.
+  grid.addEventListener("click", async (click) => {
+    const button = click.target.closest(".hide-image");
+    if (!button) return;
+    const id = button.closest("[data-image]").dataset.image;
+    try {
+      await PH.api("POST", `/api/streams/${root.dataset.slug}/images/${id}/hide`, {});
+    } catch (error) {
+      alert(error.message);
+    }
+  });
+
   if (root.dataset.live !== "1") {
     PH.showConnection(connection, "closed", "history");
     return;
@@ -55,6 +67,7 @@
           h("span", { class: "stream-prompt" }, image.prompt),
           " ",
           h("span", { class: "stream-author" }, "by " + image.author + (image.autopilot ? " (autopilot)" : "")),
+          root.dataset.staff === "1" ? [" ", h("button", { type: "button", class: "small hide-image" }, "Hide")] : null,
         ),
       ),
     );
@@ -76,6 +89,10 @@
     socket.onmessage = (message) => {
       const frame = JSON.parse(message.data);
       if (frame.type === "stream.image") show(frame.image);
+      else if (frame.type === "stream.hidden") {
+        const shot = grid.querySelector(`[data-image="${frame.image}"]`);
+        if (shot) shot.remove();
+      }
       else if (frame.type === "stream.viewers") viewers.textContent = `${frame.count} watching`;
     };
     socket.onclose = (close) => {
