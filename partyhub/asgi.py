@@ -22,8 +22,10 @@ class StartEmbeddedWorker:
     async def __call__(self, scope, receive, send):
         if settings.PARTYHUB_RENDER_WORKER == "embedded":
             from generation import embedded
+            from streams import autopilot
 
             embedded.ensure_running()
+            autopilot.ensure_running()
         return await self.app(scope, receive, send)
 
 

@@ -131,6 +131,9 @@ PARTYHUB_STREAM_SUBMISSIONS_PER_MINUTE = env_int(
     "PARTYHUB_STREAM_SUBMISSIONS_PER_MINUTE", 6, minimum=1
 )
 
+# The streams' autopilot: prompts of its own when nobody submits (see streams/autopilot.py).
+PARTYHUB_AUTOPILOT = env_bool("PARTYHUB_AUTOPILOT", True)
+
 # --- Generation ------------------------------------------------------------------------------
 
 PARTYHUB_DEVICE = env_choice("PARTYHUB_DEVICE", ["cpu", "cuda", "mps"], "cpu")
@@ -189,6 +192,15 @@ CELERY_TASK_TIME_LIMIT = RENDER_HARD_TIME_LIMIT
 # limit, or a render still running would be handed to a second worker.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": RENDER_HARD_TIME_LIMIT * 4}
 CELERY_TASK_DEFAULT_QUEUE = "renders"
+# `celery -A partyhub beat` runs the streams' autopilot; it only queues renders, so any worker
+# that serves the "streams" queue renders them.
+CELERY_BEAT_SCHEDULE = {
+    "streams-autopilot": {
+        "task": "streams.autopilot",
+        "schedule": 5.0,
+        "options": {"queue": "streams"},
+    }
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 

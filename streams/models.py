@@ -14,6 +14,9 @@ from partyhub.broadcast import group_send_on_commit
 from partyhub.errors import ApiError
 from partyhub.models import Image, Member, Party, Render, new_join_code
 
+# The backing party's member that the autopilot's prompts belong to.
+AUTOPILOT_KEY = "autopilot"
+
 
 def validate_template(value):
     try:
@@ -183,7 +186,7 @@ def image_message(image):
             "url": image.file.url,
             "prompt": prompt.text,
             "author": prompt.author.name,
-            "autopilot": False,
+            "autopilot": prompt.author.session_key == AUTOPILOT_KEY,
             "score": image.score,
         },
     }

@@ -21,6 +21,8 @@ def models_dir(tmp_path_factory):
 def isolated_files(settings, tmp_path, models_dir):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PARTYHUB_MODELS_DIR = models_dir
+    # The autopilot would render for streams in the middle of other tests; its own tests call it.
+    settings.PARTYHUB_AUTOPILOT = False
 
 
 def new_session_key():

@@ -31,7 +31,7 @@ def stream():
 def render_for(stream, text):
     """An image in the stream, through the real render path of its backing party."""
     author, _ = Member.objects.get_or_create(
-        party=stream.party, session_key="autopilot", defaults={"name": "autopilot"}
+        party=stream.party, session_key="tester", defaults={"name": "tester"}
     )
     _, render = stream.party.submit_prompt(
         author, stream.bind(text), params={"width": 64, "height": 64, "steps": 1}
@@ -278,3 +278,49 @@ def test_a_banned_user_cannot_submit(stream, signed_in):
     response = submit(client, "moons", "a moon")
     assert (response.status_code, response.json()["error"]["code"]) == (403, "banned")
     assert not stream.submissions.exists()
+
+
+# --- Autopilot --------------------------------------------------------------------------------
+
+
+def test_the_autopilot_fills_an_idle_stream_at_its_cadence(stream, settings, signed_in):
+    import random
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from partyhub.models import Render
+    from streams import autopilot
+
+    settings.PARTYHUB_AUTOPILOT = True
+    stream.cadence = 2  # an image every 30 s
+    stream.vocabulary = "a frozen moon\na volcanic moon"
+    stream.save()
+    Stream.objects.exclude(pk=stream.pk).update(active=False)
+    start = timezone.now()
+    assert autopilot.tick(start, random.Random(1)) == 1
+    render = Render.objects.get(party=stream.party)
+    assert render.prompt.text.endswith(", moons of giant planets")
+    assert any(word in render.prompt.text for word in ("frozen", "volcanic"))
+    assert autopilot.tick(start, random.Random(1)) == 0  # still rendering
+    run_render(render.pk)
+    assert autopilot.tick(start + timedelta(seconds=10)) == 0  # before the next slot
+    assert autopilot.tick(render.queued_at + timedelta(seconds=30)) == 1
+    image = Render.objects.filter(party=stream.party).first().images.get()
+    from streams.models import image_message
+
+    assert image_message(image)["image"]["autopilot"] is True
+    # A waiting submission comes before the autopilot.
+    _, client = signed_in("gus")
+    stream.max_in_flight = 0  # nothing may start: the submission waits
+    stream.save()
+    submit(client, "moons", "a moon of my own")
+    Render.objects.update(status=Render.Status.DONE)
+    assert autopilot.tick(start + timedelta(hours=1)) == 0
+
+
+def test_the_autopilot_is_off_when_switched_off(stream, settings):
+    from streams import autopilot
+
+    settings.PARTYHUB_AUTOPILOT = False
+    assert autopilot.tick() == 0

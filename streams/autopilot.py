@@ -1,0 +1,90 @@
+"""Never silent: when nobody submits, the autopilot renders prompts of its own at the stream's
+cadence, from the topic, the stream's vocabulary and what viewers submitted before."""
+
+import asyncio
+import logging
+import random
+from datetime import timedelta
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from partyhub.models import Member, Render
+from streams.models import AUTOPILOT_KEY, Stream, Submission
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 5
+
+_loop = None
+
+
+def compose(stream, rng=random):
+    """A prompt for the stream: vocabulary words, sometimes over what a viewer once asked for."""
+    words = [w.strip() for w in stream.vocabulary.splitlines() if w.strip()] or [stream.topic]
+    picked = rng.sample(words, k=min(len(words), rng.choice([1, 2])))
+    past = list(stream.submissions.order_by("-pk").values_list("text", flat=True)[:20])
+    if past and rng.random() < 0.3:
+        picked.insert(0, rng.choice(past))
+    return ", ".join(picked)
+
+
+def is_due(stream, now):
+    """Idle (nothing waiting, nothing rendering) and a cadence interval since the last render."""
+    if stream.submissions.filter(status=Submission.Status.WAITING).exists():
+        return False
+    renders = Render.objects.filter(party_id=stream.party_id)
+    if renders.unfinished().exists():
+        return False
+    last = renders.order_by("-queued_at").values_list("queued_at", flat=True).first()
+    return last is None or now - last >= timedelta(seconds=60 / stream.cadence)
+
+
+def tick(now=None, rng=random):
+    """Queue one autopilot render for every active stream that is due; returns how many."""
+    if not settings.PARTYHUB_AUTOPILOT:
+        return 0
+    now = now or timezone.now()
+    started = 0
+    for stream in Stream.objects.filter(active=True, cadence__gt=0):
+        if not is_due(stream, now):
+            continue
+        author, _ = Member.objects.get_or_create(
+            party=stream.party, session_key=AUTOPILOT_KEY, defaults={"name": "autopilot"}
+        )
+        params = {"negative": stream.negative} if stream.negative else {}
+        if stream.model:
+            params["model"] = stream.model
+        stream.party.submit_prompt(
+            author, stream.bind(compose(stream, rng)), params=params, queue="streams"
+        )
+        started += 1
+    return started
+
+
+def ensure_running():
+    """In the embedded mode, tick on the server's event loop (Celery deployments use beat)."""
+    global _loop
+    loop = asyncio.get_running_loop()
+    if loop is not _loop:
+        _loop = loop
+        loop.create_task(_run(), name="partyhub-autopilot")
+
+
+async def _run():
+    while True:
+        await asyncio.sleep(TICK_SECONDS)
+        try:
+            await sync_to_async(_tick_with_fresh_connection, thread_sensitive=False)()
+        except Exception:
+            log.exception("autopilot tick failed")
+
+
+def _tick_with_fresh_connection():
+    close_old_connections()
+    try:
+        tick()
+    finally:
+        close_old_connections()
