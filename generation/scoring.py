@@ -59,6 +59,19 @@ def text_similarity(text, other):
         return None
 
 
+def image_similarities(images, others):
+    """CLIP cosine similarity of each image to each of `others` (rows: images); None when no
+    scorer is configured or it failed."""
+    scorer = get_scorer()
+    if scorer is None or not images or not others:
+        return None
+    try:
+        return scorer.image_similarities(images, others)
+    except Exception:
+        log.exception("CLIP image similarity failed")
+        return None
+
+
 def get_scorer():
     """The process's scorer for the current settings, loaded on first use; None if off or broken.
 
@@ -182,6 +195,19 @@ class Scorer:
             text_embeddings = torch.stack([self.text_embedding(text) for text in texts])
             similarities = image_embeddings @ text_embeddings.T
         return [tuple(row) for row in similarities.cpu().tolist()]
+
+    def image_similarities(self, images, others):
+        import torch
+
+        with self.lock, torch.inference_mode():
+            embeddings = self._encode_images([*images, *others])
+            return (embeddings[: len(images)] @ embeddings[len(images) :].T).cpu().tolist()
+
+    def _encode_images(self, images):
+        import torch
+
+        pixels = torch.stack([self.preprocess(image.convert("RGB")) for image in images])
+        return _normalized(self.model.encode_image(pixels.to(self.device, dtype=self.dtype)))
 
     def text_similarity(self, text, other):
         import torch

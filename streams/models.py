@@ -53,6 +53,12 @@ class Stream(models.Model):
     min_topic_similarity = models.FloatField(
         default=0.15, help_text="CLIP text similarity to the topic a submission needs"
     )
+    min_image_topic_score = models.FloatField(
+        default=0.18, help_text="CLIP image-topic similarity below which an image is not shown"
+    )
+    duplicate_similarity = models.FloatField(
+        default=0.95, help_text="an autopilot image this close to a recent one is skipped"
+    )
     max_in_flight = models.PositiveSmallIntegerField(
         default=2, help_text="submissions rendering at once; the rest wait in the fair queue"
     )

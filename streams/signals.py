@@ -4,10 +4,11 @@ lets the next submission go."""
 from django.db import transaction
 from django.dispatch import receiver
 
-from partyhub.broadcast import group_send_on_commit
+from generation.scoring import image_similarities
+from partyhub.broadcast import group_send
 from partyhub.models import Image, Render
 from partyhub.signals import render_finished
-from streams.models import Stream, image_message
+from streams.models import AUTOPILOT_KEY, Stream, image_message
 
 
 @receiver(render_finished, sender=Render)
@@ -19,8 +20,59 @@ def on_stream_render_finished(sender, render, images, **kwargs):
     transaction.on_commit(stream.dispatch)
     if images is None:
         return
-    rows = Image.objects.filter(pk__in=[image["id"] for image in images]).select_related(
-        "render__prompt__author"
+    ids = [image["id"] for image in images]
+    # After the commit: the CLIP checks below must not hold the render's row locks.
+    transaction.on_commit(lambda: show_or_hide(stream, ids))
+
+
+def show_or_hide(stream, image_ids):
+    """Announce a finished stream render's images, except the off-topic ones and the
+    autopilot's near copies of recent images, which are hidden and never shown."""
+    rows = list(
+        Image.objects.filter(pk__in=image_ids)
+        .select_related("render__prompt__author")
+        .order_by("pk")
     )
-    for row in rows.order_by("pk"):
-        group_send_on_commit(stream.group, image_message(row))
+    shown = [row for row in rows if not _off_topic(stream, row)]
+    if rows and rows[0].render.prompt.author.session_key == AUTOPILOT_KEY:
+        shown = _without_near_duplicates(stream, shown)
+    Image.objects.filter(pk__in=[row.pk for row in rows if row not in shown]).update(hidden=True)
+    for row in shown:
+        group_send(stream.group, image_message(row))
+
+
+def _off_topic(stream, image):
+    # Only where CLIP scored the image: without weights there is no score and no filter.
+    return image.topic_score is not None and image.topic_score < stream.min_image_topic_score
+
+
+RECENT_FOR_DUPLICATES = 8
+
+
+def _without_near_duplicates(stream, images):
+    """The autopilot's images that are not a near copy of one of the stream's recent ones."""
+    if not images:
+        return images
+    recent = list(
+        stream.images()
+        .exclude(pk__in=[i.pk for i in images])
+        .order_by("-pk")[:RECENT_FOR_DUPLICATES]
+    )
+    similarities = image_similarities([_pil(i) for i in images], [_pil(i) for i in recent])
+    if similarities is None:
+        return images
+    return [
+        image
+        for image, row in zip(images, similarities, strict=True)
+        if max(row) < stream.duplicate_similarity
+    ]
+
+
+def _pil(image):
+    from django.core.files.storage import default_storage
+    from PIL import Image as PILImage
+
+    with default_storage.open(image.file.name) as stored:
+        picture = PILImage.open(stored, formats=["PNG"])
+        picture.load()
+    return picture

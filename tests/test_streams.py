@@ -324,3 +324,48 @@ def test_the_autopilot_is_off_when_switched_off(stream, settings):
 
     settings.PARTYHUB_AUTOPILOT = False
     assert autopilot.tick() == 0
+
+
+# --- Images that are never shown --------------------------------------------------------------
+
+
+def test_an_image_far_from_the_topic_is_never_shown(stream, clip_on, monkeypatch):  # noqa: F811
+    sent = []
+    monkeypatch.setattr("streams.signals.group_send", lambda group, message: sent.append(message))
+    stream.min_image_topic_score = 1.01  # no image is that close to its topic
+    stream.save()
+    far = render_for(stream, "a moon")
+    far.refresh_from_db()
+    assert far.topic_score is not None and far.hidden
+    assert not [m for m in sent if m["type"] == "stream.image"]
+    stream.min_image_topic_score = -1.0
+    stream.save()
+    near = render_for(stream, "another moon")
+    assert [m["image"]["id"] for m in sent if m["type"] == "stream.image"] == [near.pk]
+
+
+def test_the_autopilot_skips_a_near_copy_of_a_recent_image(stream, clip_on, monkeypatch):  # noqa: F811
+    from streams.models import AUTOPILOT_KEY
+
+    sent = []
+    monkeypatch.setattr("streams.signals.group_send", lambda group, message: sent.append(message))
+    stream.min_image_topic_score = -1.0
+    stream.save()
+    autopilot, _ = Member.objects.get_or_create(
+        party=stream.party, session_key=AUTOPILOT_KEY, defaults={"name": "autopilot"}
+    )
+
+    def autopilot_render(seed):
+        _, render = stream.party.submit_prompt(
+            autopilot,
+            stream.bind("a moon"),
+            params={"width": 64, "height": 64, "steps": 1, "seed": seed},
+        )
+        run_render(render.pk)
+        return render.images.get()
+
+    first = autopilot_render(5)
+    copy = autopilot_render(5)  # the same prompt and seed: the same picture
+    copy.refresh_from_db()
+    assert copy.hidden
+    assert [m["image"]["id"] for m in sent if m["type"] == "stream.image"] == [first.pk]
