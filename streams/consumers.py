@@ -48,8 +48,15 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         pass  # read-only: submissions go through the HTTP API
 
     async def stream_image(self, message):
-        if message["image"]["id"] > self.sent_id:
-            await self._send_image(message)
+        image_id = message["image"]["id"]
+        if image_id <= self.sent_id:
+            return  # sent already
+        if message.get("after", 0) > self.sent_id:
+            # Missed at least one (dropped while this viewer's queue was full): fill from the
+            # database first, so the viewer still sees every image once and in order.
+            for missed in await _images_between(self.stream_id, self.sent_id, image_id):
+                await self._send_image(missed)
+        await self._send_image({"type": message["type"], "image": message["image"]})
 
     async def stream_hidden(self, message):
         await self.send_json(message)
@@ -88,3 +95,9 @@ def _images_after(stream, since):
 @database_sync_to_async
 def _latest_image_id(stream):
     return stream.images().order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+@database_sync_to_async
+def _images_between(stream_id, after, before):
+    images = Stream.objects.get(pk=stream_id).images().filter(pk__gt=after, pk__lt=before)
+    return [image_message(image) for image in images.order_by("pk")[:CATCH_UP_LIMIT]]

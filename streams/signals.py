@@ -37,8 +37,20 @@ def show_or_hide(stream, image_ids):
     if rows and rows[0].render.prompt.author.session_key == AUTOPILOT_KEY:
         shown = _without_near_duplicates(stream, shown)
     Image.objects.filter(pk__in=[row.pk for row in rows if row not in shown]).update(hidden=True)
+    if not shown:
+        return
+    # Each image names the visible one before it, so a viewer that missed one (the channel
+    # layer drops messages for a viewer whose queue is full) can tell and fill the gap.
+    before = (
+        stream.images()
+        .filter(pk__lt=shown[0].pk)
+        .order_by("-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
     for row in shown:
-        group_send(stream.group, image_message(row))
+        group_send(stream.group, {**image_message(row), "after": before or 0})
+        before = row.pk
 
 
 def _off_topic(stream, image):

@@ -369,3 +369,55 @@ def test_the_autopilot_skips_a_near_copy_of_a_recent_image(stream, clip_on, monk
     copy.refresh_from_db()
     assert copy.hidden
     assert [m["image"]["id"] for m in sent if m["type"] == "stream.image"] == [first.pk]
+
+
+# --- Falling behind ---------------------------------------------------------------------------
+
+
+async def test_a_viewer_that_missed_an_image_gets_it_before_the_next(stream, monkeypatch):
+    import streams.signals
+
+    ws = viewer("moons")
+    assert (await ws.connect())[0]
+    await ws.receive_json_from()  # stream.viewers
+    real_send = streams.signals.group_send
+    monkeypatch.setattr(streams.signals, "group_send", lambda group, message: None)  # lost
+    missed = await database_sync_to_async(render_for)(stream, "a lost moon")
+    monkeypatch.setattr(streams.signals, "group_send", real_send)
+    latest = await database_sync_to_async(render_for)(stream, "a found moon")
+    first, second = await ws.receive_json_from(timeout=30), await ws.receive_json_from(timeout=30)
+    assert [first["image"]["id"], second["image"]["id"]] == [missed.pk, latest.pk]
+    assert "after" not in second  # internal to the server
+    assert await ws.receive_nothing()
+    await ws.disconnect()
+
+
+async def test_a_viewer_that_never_reads_does_not_hold_back_another(stream):
+    # In this harness a slow viewer is one whose socket output nobody reads; the fan-out to the
+    # other viewer goes on regardless, every image once and in order.
+    from channels.layers import get_channel_layer
+
+    slow, fast = viewer("moons"), viewer("moons")
+    assert (await slow.connect())[0] and (await fast.connect())[0]
+    layer = get_channel_layer()
+    ids = list(range(1_000_001, 1_000_031))
+    for previous, image_id in zip([0, *ids], ids, strict=False):
+        image = {
+            "id": image_id,
+            "url": f"/media/{image_id}.png",
+            "prompt": "p",
+            "author": "a",
+            "autopilot": True,
+            "score": None,
+        }
+        await layer.group_send(
+            stream.group, {"type": "stream.image", "image": image, "after": previous}
+        )
+    received = []
+    while len(received) < len(ids):
+        frame = await fast.receive_json_from(timeout=10)
+        if frame["type"] == "stream.image":
+            received.append(frame["image"]["id"])
+    assert received == ids
+    await slow.disconnect()
+    await fast.disconnect()
