@@ -1,0 +1,210 @@
+"""Stream fan-out: many viewers of one stream over two Daphne processes sharing Redis.
+
+    .venv/bin/python bench/stream_fanout.py [--viewers 100 500 1000] [--rate 10] [--seconds 60]
+        [--json PATH]
+
+For each viewer count it starts two Daphne processes on a fresh SQLite database (migrated, so
+the seeded `cats` stream exists) with REDIS_URL pointing at Redis (db 14 by default), opens the
+viewers' WebSockets spread over both, and publishes `stream.image` events into the stream's group
+through the Redis channel layer at `--rate` a second, each stamped with its publish time. Every
+viewer stamps what it receives. Reported: publish -> receive latency p50/p95/p99 over all
+deliveries, events lost per viewer, and both servers' resident memory at start and end.
+
+This is a benchmark, not a test. It needs a running Redis.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import websockets
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = REPO / ".venv" / "bin" / "python"
+ORIGIN = "http://127.0.0.1"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--viewers", type=int, nargs="+", default=[100, 500, 1000])
+    parser.add_argument("--rate", type=float, default=10.0, help="images published per second")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--json", type=Path)
+    return parser.parse_args(argv)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_mb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_servers(env, count=2):
+    ports, processes = [], []
+    for _ in range(count):
+        port = free_port()
+        processes.append(
+            subprocess.Popen(
+                [
+                    str(PYTHON),
+                    "-m",
+                    "daphne",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "partyhub.asgi:application",
+                ],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        ports.append(port)
+    for port in ports:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError(f"daphne on {port} did not start")
+    return ports, processes
+
+
+async def run_case(viewers, args, env, ports):
+    import django
+
+    os.environ.update(env)
+    django.setup()
+    from channels.layers import get_channel_layer
+
+    from streams.models import Stream
+
+    stream = await asyncio.to_thread(lambda: Stream.objects.get(slug="cats"))
+    layer = get_channel_layer()
+    received = [[] for _ in range(viewers)]
+
+    async def watch(index):
+        port = ports[index % len(ports)]
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}/ws/streams/cats/",
+            additional_headers={"Origin": f"{ORIGIN}:{port}"},
+            max_queue=None,
+        ) as ws:
+            async for raw in ws:
+                frame = json.loads(raw)
+                if frame["type"] == "stream.image":
+                    received[index].append(time.time() - frame["image"]["sent_at"])
+                    if frame["image"]["id"] == last_id:
+                        return
+
+    total = int(args.rate * args.seconds)
+    first_id = 10**9
+    last_id = first_id + total - 1
+    tasks = []
+    for index in range(viewers):
+        tasks.append(asyncio.create_task(watch(index)))
+        if index % 50 == 49:
+            await asyncio.sleep(0.05)  # do not stampede the accept queue
+    await asyncio.sleep(3)  # everyone joined the group
+    start = time.monotonic()
+    for n in range(total):
+        image_id = first_id + n
+        await layer.group_send(
+            stream.group,
+            {
+                "type": "stream.image",
+                "after": image_id - 1 if n else 0,
+                "image": {
+                    "id": image_id,
+                    "url": f"/media/bench/{image_id}.png",
+                    "prompt": "p",
+                    "author": "bench",
+                    "autopilot": True,
+                    "score": None,
+                    "sent_at": time.time(),
+                },
+            },
+        )
+        await asyncio.sleep(max(0, start + (n + 1) / args.rate - time.monotonic()))
+    done, pending = await asyncio.wait(tasks, timeout=30)
+    for task in pending:
+        task.cancel()
+    latencies = sorted(x * 1000 for r in received for x in r)
+    lost = [total - len(r) for r in received]
+
+    def pct(p):
+        return (
+            latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] if latencies else None
+        )
+
+    return {
+        "viewers": viewers,
+        "published": total,
+        "p50_ms": pct(50),
+        "p95_ms": pct(95),
+        "p99_ms": pct(99),
+        "lost_per_viewer_max": max(lost),
+        "lost_per_viewer_mean": statistics.mean(lost),
+        "viewers_finished": len(done),
+    }
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    sys.path.insert(0, str(REPO))
+    results = []
+    for viewers in args.viewers:
+        var = Path(tempfile.mkdtemp(prefix="partyhub-fanout-"))
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "partyhub.settings",
+            "DEBUG": "0",
+            "SECRET_KEY": "bench-only",
+            "PARTYHUB_VAR_DIR": str(var),
+            "REDIS_URL": args.redis,
+            "PARTYHUB_AUTOPILOT": "0",
+        }
+        env.pop("DATABASE_URL", None)
+        subprocess.run(
+            [str(PYTHON), "manage.py", "migrate", "-v", "0"], cwd=REPO, env=env, check=True
+        )
+        ports, processes = start_servers(env)
+        try:
+            start_rss = [rss_mb(p.pid) for p in processes]
+            result = asyncio.run(run_case(viewers, args, env, ports))
+            result["rss_mb_start"] = start_rss
+            result["rss_mb_end"] = [rss_mb(p.pid) for p in processes]
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait(timeout=10)
+        print(json.dumps(result), flush=True)
+        results.append(result)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
