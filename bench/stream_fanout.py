@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import redis
 import websockets
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,9 +56,9 @@ def rss_mb(pid):
     return float("nan")
 
 
-def start_servers(env, count=2):
+def start_servers(env, logs, count=2):
     ports, processes = [], []
-    for _ in range(count):
+    for index in range(count):
         port = free_port()
         processes.append(
             subprocess.Popen(
@@ -74,7 +75,7 @@ def start_servers(env, count=2):
                 cwd=REPO,
                 env=env,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=(logs / f"daphne-{index}.log").open("w"),
             )
         )
         ports.append(port)
@@ -189,7 +190,9 @@ def main(argv=None):
         subprocess.run(
             [str(PYTHON), "manage.py", "migrate", "-v", "0"], cwd=REPO, env=env, check=True
         )
-        ports, processes = start_servers(env)
+        # A fresh Redis db: group members left by the previous case's servers would be sent to.
+        redis.Redis.from_url(args.redis).flushdb()
+        ports, processes = start_servers(env, var)
         try:
             start_rss = [rss_mb(p.pid) for p in processes]
             result = asyncio.run(run_case(viewers, args, env, ports))

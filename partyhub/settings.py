@@ -93,7 +93,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 def redis_channel_layer(url):
     # redis-py 8 reads with a 5 s socket timeout by default, which aborts channels_redis's 5 s
     # blocking BZPOPMIN (channels_redis#422): keep the socket timeout well above it.
-    host = {"address": url, "socket_timeout": 15}
+    # redis-py 8 also caps a pool at 100 connections and then raises instead of waiting: a
+    # crowd of viewers arriving at once (each joining a group) needs more.
+    host = {"address": url, "socket_timeout": 15, "max_connections": 1000}
     return {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {"hosts": [host], "capacity": 500, "expiry": 30},

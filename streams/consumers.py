@@ -1,3 +1,4 @@
+import asyncio
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
@@ -9,7 +10,8 @@ from streams.models import Stream, image_message
 
 CLOSE_BAD_REQUEST = 4400
 CLOSE_NO_STREAM = 4404
-CATCH_UP_LIMIT = 200  # a viewer back after a long absence gets the newest ones, not thousands
+CATCH_UP_LIMIT = 200
+VIEWER_COUNT_SECONDS = 5  # a viewer back after a long absence gets the newest ones, not thousands
 
 
 class StreamConsumer(AsyncJsonWebsocketConsumer):
@@ -34,15 +36,27 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
                 await self._send_image(message)
         else:
             self.sent_id = await _latest_image_id(stream)
-        count = await sync_to_async(viewers.change)(self.stream_id, 1)
-        await self.channel_layer.group_send(self.group, {"type": "stream.viewers", "count": count})
+        self.shown_count = await sync_to_async(viewers.change)(self.stream_id, 1)
+        await self.send_json({"type": "stream.viewers", "count": self.shown_count})
+        self.counting = asyncio.create_task(self._follow_the_count())
 
     async def disconnect(self, close_code):
         if self.stream_id is None:
             return
+        self.counting.cancel()
         await self.channel_layer.group_discard(self.group, self.channel_name)
-        count = await sync_to_async(viewers.change)(self.stream_id, -1)
-        await self.channel_layer.group_send(self.group, {"type": "stream.viewers", "count": count})
+        await sync_to_async(viewers.change)(self.stream_id, -1)
+
+    async def _follow_the_count(self):
+        # Each viewer reads the count now and then instead of every join and leave being sent
+        # to every viewer: that would be a message per viewer per viewer, and with a thousand
+        # viewers arriving together, a storm.
+        while True:
+            await asyncio.sleep(VIEWER_COUNT_SECONDS)
+            count = await sync_to_async(viewers.count)(self.stream_id)
+            if count != self.shown_count:
+                self.shown_count = count
+                await self.send_json({"type": "stream.viewers", "count": count})
 
     async def receive(self, text_data=None, bytes_data=None):
         pass  # read-only: submissions go through the HTTP API
@@ -59,9 +73,6 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         await self._send_image({"type": message["type"], "image": message["image"]})
 
     async def stream_hidden(self, message):
-        await self.send_json(message)
-
-    async def stream_viewers(self, message):
         await self.send_json(message)
 
     async def _send_image(self, message):
