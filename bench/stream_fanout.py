@@ -131,21 +131,20 @@ async def run_case(viewers, args, env, ports):
     start = time.monotonic()
     for n in range(total):
         image_id = first_id + n
+        image = {
+            "id": image_id,
+            "url": f"/media/bench/{image_id}.png",
+            "prompt": "p",
+            "author": "bench",
+            "autopilot": True,
+            "score": None,
+            "sent_at": time.time(),
+        }
+        message = {"type": "stream.image", "image": image}
+        # As streams/signals.py publishes: the frame encoded once, and the image before it.
         await layer.group_send(
             stream.group,
-            {
-                "type": "stream.image",
-                "after": image_id - 1 if n else 0,
-                "image": {
-                    "id": image_id,
-                    "url": f"/media/bench/{image_id}.png",
-                    "prompt": "p",
-                    "author": "bench",
-                    "autopilot": True,
-                    "score": None,
-                    "sent_at": time.time(),
-                },
-            },
+            {**message, "after": image_id - 1 if n else 0, "frame": json.dumps(message)},
         )
         await asyncio.sleep(max(0, start + (n + 1) / args.rate - time.monotonic()))
     done, pending = await asyncio.wait(tasks, timeout=30)

@@ -70,7 +70,11 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             # database first, so the viewer still sees every image once and in order.
             for missed in await _images_between(self.stream_id, self.sent_id, image_id):
                 await self._send_image(missed)
-        await self._send_image({"type": message["type"], "image": message["image"]})
+        self.sent_id = image_id
+        if "frame" in message:
+            await self.send(text_data=message["frame"])
+        else:
+            await self.send_json({"type": message["type"], "image": message["image"]})
 
     async def stream_hidden(self, message):
         await self.send_json(message)

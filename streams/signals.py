@@ -1,6 +1,8 @@
 """A finished render of a stream's backing party becomes `stream.image` for its viewers and
 lets the next submission go."""
 
+import json
+
 from django.db import transaction
 from django.dispatch import receiver
 
@@ -49,7 +51,9 @@ def show_or_hide(stream, image_ids):
         .first()
     )
     for row in shown:
-        group_send(stream.group, {**image_message(row), "after": before or 0})
+        message = image_message(row)
+        # Encoded once here, not once per viewer.
+        group_send(stream.group, {**message, "after": before or 0, "frame": json.dumps(message)})
         before = row.pk
 
 
