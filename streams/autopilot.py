@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from partyhub.models import Member, Render
+from partyhub.models import Render
 from streams.models import AUTOPILOT_KEY, Stream, Submission
 
 log = logging.getLogger(__name__)
@@ -51,15 +51,7 @@ def tick(now=None, rng=random):
     for stream in Stream.objects.filter(active=True, cadence__gt=0):
         if not is_due(stream, now):
             continue
-        author, _ = Member.objects.get_or_create(
-            party=stream.party, session_key=AUTOPILOT_KEY, defaults={"name": "autopilot"}
-        )
-        params = {"negative": stream.negative} if stream.negative else {}
-        if stream.model:
-            params["model"] = stream.model
-        stream.party.submit_prompt(
-            author, stream.bind(compose(stream, rng)), params=params, queue="streams"
-        )
+        stream.queue_render(AUTOPILOT_KEY, "autopilot", compose(stream, rng))
         started += 1
     return started
 

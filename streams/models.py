@@ -160,6 +160,19 @@ class Stream(models.Model):
             for submission in self.fair_order()[: max(self.max_in_flight - running, 0)]:
                 submission.start()
 
+    def queue_render(self, author_key, author_name, text):
+        """Render `text`, bound to the stream, as its backing party's member `author_key`."""
+        author, _ = Member.objects.get_or_create(
+            party=self.party, session_key=author_key, defaults={"name": author_name}
+        )
+        params = {"negative": self.negative} if self.negative else {}
+        if self.model:
+            params["model"] = self.model
+        _, render = self.party.submit_prompt(
+            author, self.bind(text), params=params, queue="streams"
+        )
+        return render
+
     def bind(self, submission):
         """The prompt actually rendered: the submission inside the stream's template and style."""
         prompt = self.prompt_template.format(prompt=submission.strip(), topic=self.topic)
@@ -216,17 +229,8 @@ class Submission(models.Model):
         return self.text
 
     def start(self):
-        stream = self.stream
-        author, _ = Member.objects.get_or_create(
-            party=stream.party,
-            session_key=f"user:{self.user_id}",
-            defaults={"name": self.user.get_username()},
-        )
-        params = {"negative": stream.negative} if stream.negative else {}
-        if stream.model:
-            params["model"] = stream.model
-        _, self.render = stream.party.submit_prompt(
-            author, stream.bind(self.text), params=params, queue="streams"
+        self.render = self.stream.queue_render(
+            f"user:{self.user_id}", self.user.get_username(), self.text
         )
         self.status = self.Status.RENDERING
         self.save(update_fields=["render", "status"])
