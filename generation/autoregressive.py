@@ -43,20 +43,12 @@ def geometry(config):
     return side, config.vision_config.num_image_tokens
 
 
-def generate(model_and_processor, prompt, params, on_step, should_stop):
-    """Render `params["count"]` images of one prompt; image i uses seed `params["seed"] + i`.
-
-    Returns (images, seeds), like pipelines.generate. `on_step(tokens_done, tokens_total)`
-    counts image tokens over the whole render; when `should_stop()` turns true, sampling ends
-    at the next token and Cancelled is raised.
-    """
-    seeds = [params["seed"] + i for i in range(params["count"])]
-    renders = [(prompt, params, seed) for seed in seeds]
-    return _render(model_and_processor, renders, on_step, should_stop), seeds
-
-
 def generate_slots(model_and_processor, slots, on_step, should_stop):
-    """pipelines.generate_batch for this family: one image per slot (prompt, params, seed)."""
+    """pipelines.generate_batch for this family: one image per slot (prompt, params, seed).
+
+    `on_step(tokens_done, tokens_total)` counts image tokens over all the slots; when
+    `should_stop()` turns true, sampling ends at the next token and Cancelled is raised.
+    """
     renders = [(slot.prompt, slot.params, slot.seed) for slot in slots]
     return _render(model_and_processor, renders, on_step, should_stop)
 
