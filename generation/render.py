@@ -16,7 +16,13 @@ from django.core.files.storage import default_storage
 from generation import pngmeta, previews, scoring
 from generation.decoding import BadOutput
 from generation.modes import slots_for
-from generation.pipelines import Cancelled, GpuOutOfMemory, generate_batch
+from generation.pipelines import (
+    Cancelled,
+    Filtered,
+    GpuOutOfMemory,
+    drop_flagged,
+    generate_batch,
+)
 from generation.presets import get_preset
 from partyhub.broadcast import group_send
 from partyhub.models import Render, party_group
@@ -79,16 +85,15 @@ def run_batch(preset, batch):
     for render in batch:
         if render.pk in cancels.cancelled:
             continue  # already ended, its images are dropped
-        mine = [
-            (image, slot.seed)
-            for image, slot, owner, flagged in zip(images, slots, owners, flags, strict=True)
-            if owner is render and not flagged
-        ]
-        if not mine:
+        mine = [i for i, owner in enumerate(owners) if owner is render]
+        try:
+            kept, seeds = drop_flagged(
+                [images[i] for i in mine], [slots[i].seed for i in mine], [flags[i] for i in mine]
+            )
+        except Filtered:
             render.finish_filtered(render.claim_token)
             continue
-        kept = [image for image, _ in mine]
-        stored = _store_images(render, kept, [seed for _, seed in mine])
+        stored = _store_images(render, kept, seeds)
         # CLIP scores against the prompt and the topic; null ones when scoring is off or fails.
         scores = scoring.image_scores(kept, render.prompt.text, render.party.topic)
         stored = [{**row, **score} for row, score in zip(stored, scores, strict=True)]
