@@ -93,7 +93,7 @@ def _once_per_source(slots, load):
 
 
 def load_mask(upload_id):
-    return _open_stored(_upload_file(upload_id)).convert("L")
+    return open_stored_png(_upload_file(upload_id)).convert("L")
 
 
 def load_source(params):
@@ -104,7 +104,7 @@ def load_source(params):
         name = Image.objects.values_list("file", flat=True).get(pk=params["init_image"])
     else:
         name = _upload_file(params["init_upload"])
-    image = _open_stored(name).convert("RGB")
+    image = open_stored_png(name).convert("RGB")
     size = (params["width"], params["height"])
     return image if image.size == size else image.resize(size, PILImage.Resampling.LANCZOS)
 
@@ -115,7 +115,7 @@ def _upload_file(pk):
     return Upload.objects.values_list("file", flat=True).get(pk=pk)
 
 
-def _open_stored(name):
+def open_stored_png(name):
     # Only PNGs PartyHub wrote itself are ever opened here: uploads were re-encoded on arrival.
     with default_storage.open(name) as stored:
         image = PILImage.open(stored, formats=["PNG"])

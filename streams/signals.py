@@ -6,7 +6,8 @@ import json
 from django.db import transaction
 from django.dispatch import receiver
 
-from generation.scoring import image_similarities
+from generation.modes import open_stored_png
+from generation.scoring import get_scorer, image_similarities
 from partyhub.broadcast import group_send
 from partyhub.models import Image, Render
 from partyhub.signals import render_finished
@@ -67,14 +68,17 @@ RECENT_FOR_DUPLICATES = 8
 
 def _without_near_duplicates(stream, images):
     """The autopilot's images that are not a near copy of one of the stream's recent ones."""
-    if not images:
-        return images
+    if not images or get_scorer() is None:
+        return images  # nothing to compare with, or nothing to compare by: read no files
     recent = list(
         stream.images()
         .exclude(pk__in=[i.pk for i in images])
         .order_by("-pk")[:RECENT_FOR_DUPLICATES]
     )
-    similarities = image_similarities([_pil(i) for i in images], [_pil(i) for i in recent])
+    similarities = image_similarities(
+        [open_stored_png(i.file.name) for i in images],
+        [open_stored_png(i.file.name) for i in recent],
+    )
     if similarities is None:
         return images
     return [
@@ -82,13 +86,3 @@ def _without_near_duplicates(stream, images):
         for image, row in zip(images, similarities, strict=True)
         if max(row) < stream.duplicate_similarity
     ]
-
-
-def _pil(image):
-    from django.core.files.storage import default_storage
-    from PIL import Image as PILImage
-
-    with default_storage.open(image.file.name) as stored:
-        picture = PILImage.open(stored, formats=["PNG"])
-        picture.load()
-    return picture
