@@ -7,6 +7,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from partyhub import actions
+from partyhub.backpressure import send_window
 from partyhub.errors import ApiError
 from partyhub.models import Member, Party
 
@@ -23,12 +24,16 @@ class PartyConsumer(AsyncJsonWebsocketConsumer):
     Every archived event is sent exactly once and in seq order: events already sent are dropped,
     and a gap (a broadcast the channel layer lost, or two that arrived out of order) is filled
     from the archive before the newer event goes out. A lost event that no other follows is
-    caught by a periodic resync.
+    caught by a periodic resync. A member who reads too slowly is sent no events until the
+    connection drains, then what was missed from the archive; live progress in between is
+    dropped.
     """
 
     async def connect(self):
         self.member_id = None
         self.resync = None
+        self.window = send_window(self.scope)
+        self.window.on_reopen = self._ask_for_a_resync
         self.sent_seq = 0
         since = _parse_since(self.scope.get("query_string", b""))
         code = self.scope["url_route"]["kwargs"]["code"]
@@ -61,6 +66,13 @@ class PartyConsumer(AsyncJsonWebsocketConsumer):
             await asyncio.sleep(settings.PARTYHUB_RESYNC_SECONDS)
             await self.channel_layer.send(self.channel_name, {"type": "party.resync"})
 
+    def _ask_for_a_resync(self):
+        # Called by Twisted when a full connection has drained.
+        if self.member_id is not None:
+            self.resyncing = asyncio.ensure_future(
+                self.channel_layer.send(self.channel_name, {"type": "party.resync"})
+            )
+
     async def receive(self, text_data=None, bytes_data=None):
         if self.member_id is None:
             return
@@ -83,8 +95,8 @@ class PartyConsumer(AsyncJsonWebsocketConsumer):
 
     async def party_event(self, message):
         seq = message["seq"]
-        if seq <= self.sent_seq:
-            return  # already sent by the replay or a gap fill
+        if seq <= self.sent_seq or self.window.shut:
+            return  # already sent, or to be sent from the archive when the connection drains
         if seq > self.sent_seq + 1:
             await self._send_archive_until(seq)
         else:
@@ -94,12 +106,15 @@ class PartyConsumer(AsyncJsonWebsocketConsumer):
         await self._send_archive_until(None)
 
     async def render_progress(self, message):
-        await self.send_json(message)  # live only: not archived, no seq
+        if not self.window.shut:  # live only: not archived, no seq, not worth waiting for
+            await self.send_json(message)
 
     async def _send_archive_until(self, last_seq):
         while True:
             frames = await _archived(self.party_id, self.sent_seq, last_seq)
             for seq, frame in frames:
+                if self.window.shut:
+                    return  # the rest comes when the connection drains
                 await self._send_frame(seq, frame)
             if len(frames) < REPLAY_BATCH:
                 return

@@ -127,6 +127,9 @@ LOGOUT_REDIRECT_URL = "/"
 # A connected client is brought up to date from the archive this often, so an event the channel
 # layer dropped (it delivers at most once) arrives within this many seconds even if none follows.
 PARTYHUB_RESYNC_SECONDS = env_int("PARTYHUB_RESYNC_SECONDS", 10, minimum=1)
+# A WebSocket client with this much unread is sent nothing more until it has read it; then it is
+# caught up from the archive (partyhub/backpressure.py). The most a stalled client costs.
+PARTYHUB_WS_SEND_BUFFER_BYTES = env_int("PARTYHUB_WS_SEND_BUFFER_BYTES", 512 * 1024, minimum=1024)
 
 # Prompts one signed-in user may submit to streams per minute (429 rate_limited beyond).
 PARTYHUB_STREAM_SUBMISSIONS_PER_MINUTE = env_int(

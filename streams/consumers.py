@@ -5,21 +5,25 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from partyhub.backpressure import send_window
 from streams import viewers
 from streams.models import Stream, image_message
 
 CLOSE_BAD_REQUEST = 4400
 CLOSE_NO_STREAM = 4404
-CATCH_UP_LIMIT = 200
-VIEWER_COUNT_SECONDS = 5  # a viewer back after a long absence gets the newest ones, not thousands
+CATCH_UP_LIMIT = 200  # a viewer back after a long absence gets the newest ones, not thousands
+VIEWER_COUNT_SECONDS = 5
 
 
 class StreamConsumer(AsyncJsonWebsocketConsumer):
     """A viewer of a stream: anyone may watch, nobody sends. `since=<image id>` catches up on
-    the images after that one, oldest first, before the live ones; none comes twice."""
+    the images after that one, oldest first, before the live ones; none comes twice. A viewer
+    who reads too slowly is sent nothing until its connection drains, then what it missed."""
 
     async def connect(self):
         self.stream_id = None
+        self.window = send_window(self.scope)
+        self.window.on_reopen = self._ask_to_catch_up
         since = _parse_since(self.scope.get("query_string", b""))
         stream = await _stream(self.scope["url_route"]["kwargs"]["slug"])
         await self.accept()
@@ -33,6 +37,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         if since is not None:
             for message in await _images_after(stream, since):
+                if self.window.shut:
+                    break  # the rest comes when the connection drains
                 await self._send_image(message)
         else:
             self.sent_id = await _latest_image_id(stream)
@@ -54,30 +60,57 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         while True:
             await asyncio.sleep(VIEWER_COUNT_SECONDS)
             count = await sync_to_async(viewers.count)(self.stream_id)
-            if count != self.shown_count:
+            if count != self.shown_count and not self.window.shut:
                 self.shown_count = count
                 await self.send_json({"type": "stream.viewers", "count": count})
 
     async def receive(self, text_data=None, bytes_data=None):
         pass  # read-only: submissions go through the HTTP API
 
+    def _ask_to_catch_up(self):
+        # Called by Twisted when the connection drains. The catch-up travels as a message to
+        # this consumer, so it runs between the handlers of other messages, never beside one.
+        if self.stream_id is None:
+            return
+        self.catching_up = asyncio.ensure_future(
+            self.channel_layer.send(self.channel_name, {"type": "stream.catch_up"})
+        )
+
     async def stream_image(self, message):
         image_id = message["image"]["id"]
-        if image_id <= self.sent_id:
-            return  # sent already
+        if image_id <= self.sent_id or self.window.shut:
+            return  # sent already, or sent after the connection drains
         if message.get("after", 0) > self.sent_id:
-            # Missed at least one (dropped while this viewer's queue was full): fill from the
-            # database first, so the viewer still sees every image once and in order.
-            for missed in await _images_between(self.stream_id, self.sent_id, image_id):
-                await self._send_image(missed)
+            # Missed at least one (lost by the channel layer, or held back while the viewer's
+            # connection was full): fill from the database first, so the viewer still sees
+            # every image once and in order.
+            await self._send_images_before(image_id)
+            if self.window.shut:
+                return  # the catch-up brings this one too
         self.sent_id = image_id
         if "frame" in message:
             await self.send(text_data=message["frame"])
         else:
             await self.send_json({"type": message["type"], "image": message["image"]})
 
+    async def stream_catch_up(self, message):
+        await self._send_images_before(None)
+
     async def stream_hidden(self, message):
+        # Sent even to a full connection: hides are rare and small, and the archive has no
+        # record of them to catch a viewer up from.
         await self.send_json(message)
+
+    async def _send_images_before(self, before):
+        """The images after the last one sent, in order, until `before` or the window shuts."""
+        while not self.window.shut:
+            images = await _images_between(self.stream_id, self.sent_id, before)
+            for image in images:
+                if self.window.shut:
+                    return
+                await self._send_image(image)
+            if len(images) < CATCH_UP_LIMIT:
+                return
 
     async def _send_image(self, message):
         self.sent_id = message["image"]["id"]
@@ -114,5 +147,7 @@ def _latest_image_id(stream):
 
 @database_sync_to_async
 def _images_between(stream_id, after, before):
-    images = Stream.objects.get(pk=stream_id).images().filter(pk__gt=after, pk__lt=before)
+    images = Stream.objects.get(pk=stream_id).images().filter(pk__gt=after)
+    if before is not None:
+        images = images.filter(pk__lt=before)
     return [image_message(image) for image in images.order_by("pk")[:CATCH_UP_LIMIT]]

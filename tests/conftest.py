@@ -1,4 +1,10 @@
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from channels.testing import WebsocketCommunicator
@@ -9,6 +15,7 @@ from partyhub.asgi import application
 from partyhub.models import Party
 
 ORIGIN = b"http://localhost:8000"  # a host in the default ALLOWED_HOSTS
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
@@ -97,3 +104,84 @@ def stored_pixels(image):
 def render_pixels(render):
     """The pixels of each of a render's stored images, in index order."""
     return [stored_pixels(image) for image in render.images.order_by("index")]
+
+
+# --- Real services: Redis, and Daphne processes serving the test database ----------------------
+
+
+def test_database_url():
+    """The test database, for server and worker processes started by a test."""
+    from django.db import connection
+
+    assert connection.vendor == "postgresql", "run with DATABASE_URL pointing at PostgreSQL"
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+test_database_url.__test__ = False  # a helper, not a test
+
+
+@pytest.fixture
+def redis_url():
+    url = os.environ.get("PARTYHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    import redis
+
+    client = redis.Redis.from_url(url)
+    client.ping()  # fails loudly when Redis is not running: these tests need the real one
+    client.flushdb()
+    yield url
+    client.flushdb()
+
+
+@pytest.fixture
+def redis_layer(settings, redis_url):
+    """This process's channel layer is the Redis one that server and worker processes share."""
+    from partyhub.settings import redis_channel_layer
+
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_url)}
+
+
+@pytest.fixture
+def daphne(redis_layer, redis_url, settings, tmp_path):
+    """Starts Daphne processes on loopback serving the test database over the Redis channel
+    layer, as in production; returns each one's port. All are stopped after the test."""
+    started = []
+
+    def start():
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        env = {
+            **os.environ,
+            "DEBUG": "0",
+            "DATABASE_URL": test_database_url(),
+            "REDIS_URL": redis_url,
+            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "PARTYHUB_AUTOPILOT": "0",
+        }
+        log = tmp_path / f"daphne-{port}.log"
+        server = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+            + ["partyhub.asgi:application"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("w"),
+        )
+        started.append(server)
+        deadline = time.monotonic() + 60
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"daphne exited: {log.read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return port
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"daphne did not start: {log.read_text()}") from None
+                time.sleep(0.2)
+
+    yield start
+    for server in started:
+        server.terminate()
+        server.wait(timeout=30)

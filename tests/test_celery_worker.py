@@ -9,15 +9,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-import redis
 from channels.db import database_sync_to_async
-from django.db import connection
 
 from generation.tasks import render as render_task
 from partyhub.celery import app as celery_app
 from partyhub.models import Image, Render
-from partyhub.settings import redis_channel_layer
-from tests.conftest import receive_until
+from tests.conftest import receive_until, test_database_url
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -27,20 +24,8 @@ QUEUE = f"renders-test-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
-def redis_url():
-    url = os.environ.get("PARTYHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    client = redis.Redis.from_url(url)
-    client.ping()  # fails loudly when Redis is not running: these tests need the real one
-    client.flushdb()
-    yield url
-    client.flushdb()
-
-
-@pytest.fixture
-def production_mode(settings, redis_url):
-    assert connection.vendor == "postgresql", "run with DATABASE_URL pointing at PostgreSQL"
+def production_mode(settings, redis_layer, redis_url):
     settings.PARTYHUB_RENDER_WORKER = "celery"
-    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_url)}
     previous = celery_app.conf.broker_url, celery_app.conf.task_default_queue
     celery_app.conf.broker_url, celery_app.conf.task_default_queue = redis_url, QUEUE
     yield
@@ -49,10 +34,9 @@ def production_mode(settings, redis_url):
 
 @pytest.fixture
 def celery_worker(production_mode, redis_url, settings, models_dir, tmp_path):
-    db = connection.settings_dict
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": test_database_url(),
         "REDIS_URL": redis_url,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "PARTYHUB_MODELS_DIR": str(models_dir),

@@ -392,34 +392,3 @@ async def test_a_viewer_that_missed_an_image_gets_it_before_the_next(stream, mon
     assert "after" not in second  # internal to the server
     assert await ws.receive_nothing()
     await ws.disconnect()
-
-
-async def test_a_viewer_that_never_reads_does_not_hold_back_another(stream):
-    # In this harness a slow viewer is one whose socket output nobody reads; the fan-out to the
-    # other viewer goes on regardless, every image once and in order.
-    from channels.layers import get_channel_layer
-
-    slow, fast = viewer("moons"), viewer("moons")
-    assert (await slow.connect())[0] and (await fast.connect())[0]
-    layer = get_channel_layer()
-    ids = list(range(1_000_001, 1_000_031))
-    for previous, image_id in zip([0, *ids], ids, strict=False):
-        image = {
-            "id": image_id,
-            "url": f"/media/{image_id}.png",
-            "prompt": "p",
-            "author": "a",
-            "autopilot": True,
-            "score": None,
-        }
-        await layer.group_send(
-            stream.group, {"type": "stream.image", "image": image, "after": previous}
-        )
-    received = []
-    while len(received) < len(ids):
-        frame = await fast.receive_json_from(timeout=10)
-        if frame["type"] == "stream.image":
-            received.append(frame["image"]["id"])
-    assert received == ids
-    await slow.disconnect()
-    await fast.disconnect()
