@@ -1,14 +1,15 @@
 """Stream fan-out: many viewers of one stream over two Daphne processes sharing Redis.
 
     .venv/bin/python bench/stream_fanout.py [--viewers 100 500 1000] [--rate 10] [--seconds 60]
-        [--json PATH]
+        [--stalled 10] [--json PATH]
 
 For each viewer count it starts two Daphne processes on a fresh SQLite database (migrated, so
 the seeded `cats` stream exists) with REDIS_URL pointing at Redis (db 14 by default), opens the
-viewers' WebSockets spread over both, and publishes `stream.image` events into the stream's group
-through the Redis channel layer at `--rate` a second, each stamped with its publish time. Every
-viewer stamps what it receives. Reported: publish -> receive latency p50/p95/p99 over all
-deliveries, events lost per viewer, and both servers' resident memory at start and end.
+viewers' WebSockets spread over both, plus `--stalled` viewers that never read, and publishes
+`stream.image` events into the stream's group through the Redis channel layer at `--rate` a
+second, each stamped with its publish time. Every viewer that reads stamps what it receives.
+Reported: publish -> receive latency p50/p95/p99 over all deliveries, events lost per viewer,
+both servers' resident memory at start and end, and the servers' CPU time per frame delivered.
 
 This is a benchmark, not a test. It needs a running Redis.
 """
@@ -38,6 +39,9 @@ def parse_args(argv=None):
     parser.add_argument("--viewers", type=int, nargs="+", default=[100, 500, 1000])
     parser.add_argument("--rate", type=float, default=10.0, help="images published per second")
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--stalled", type=int, default=10, help="extra viewers that connect and never read"
+    )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--json", type=Path)
     return parser.parse_args(argv)
@@ -54,6 +58,12 @@ def rss_mb(pid):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time the process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_servers(env, logs, count=2):
@@ -119,6 +129,23 @@ async def run_case(viewers, args, env, ports):
                     if frame["image"]["id"] == last_id:
                         return
 
+    async def stall(index):
+        # A viewer on a link that takes nothing: a small socket buffer, one frame read ahead,
+        # and never a recv(). The server must not keep what it cannot send it.
+        port = ports[index % len(ports)]
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        sock.connect(("127.0.0.1", port))
+        ws = await websockets.connect(
+            f"ws://127.0.0.1:{port}/ws/streams/cats/",
+            sock=sock,
+            additional_headers={"Origin": f"{ORIGIN}:{port}"},
+            max_queue=1,
+        )
+        stalled.append(ws)
+
+    stalled = []
+    await asyncio.gather(*(stall(index) for index in range(args.stalled)))
     total = int(args.rate * args.seconds)
     first_id = 10**9
     last_id = first_id + total - 1
@@ -150,6 +177,8 @@ async def run_case(viewers, args, env, ports):
     done, pending = await asyncio.wait(tasks, timeout=30)
     for task in pending:
         task.cancel()
+    for ws in stalled:
+        ws.transport.abort()
     latencies = sorted(x * 1000 for r in received for x in r)
     lost = [total - len(r) for r in received]
 
@@ -160,12 +189,14 @@ async def run_case(viewers, args, env, ports):
 
     return {
         "viewers": viewers,
+        "stalled_viewers": len(stalled),
         "published": total,
         "p50_ms": pct(50),
         "p95_ms": pct(95),
         "p99_ms": pct(99),
         "lost_per_viewer_max": max(lost),
         "lost_per_viewer_mean": statistics.mean(lost),
+        "lost_total": sum(lost),
         "viewers_finished": len(done),
     }
 
@@ -194,9 +225,15 @@ def main(argv=None):
         ports, processes = start_servers(env, var)
         try:
             start_rss = [rss_mb(p.pid) for p in processes]
+            start_cpu = sum(cpu_seconds(p.pid) for p in processes)
             result = asyncio.run(run_case(viewers, args, env, ports))
             result["rss_mb_start"] = start_rss
             result["rss_mb_end"] = [rss_mb(p.pid) for p in processes]
+            # Server CPU per frame delivered (connecting the viewers included): what one
+            # Daphne process can fan out per second of a core is about 1 / this.
+            frames = viewers * result["published"] - result["lost_total"]
+            cpu = sum(cpu_seconds(p.pid) for p in processes) - start_cpu
+            result["server_cpu_us_per_frame"] = round(cpu / frames * 1e6, 1)
         finally:
             for process in processes:
                 process.terminate()

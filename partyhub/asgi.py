@@ -5,7 +5,6 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "partyhub.settings")
 django_asgi_app = get_asgi_application()  # sets Django up before the imports below touch models
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
@@ -35,7 +34,7 @@ application = StartEmbeddedWorker(
         {
             "http": django_asgi_app,
             "websocket": BackpressureMiddleware(
-                AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+                AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns))
             ),
         }
     )

@@ -2,8 +2,7 @@
 
 ASGI lets a server make `send` wait while a client is slow to read, and uvicorn does; Daphne
 does not: it hands every frame to Twisted, which buffers it without bound. A viewer on a stalled
-link would hold everything sent to it in the server's memory, and the channel layer's per-channel
-capacity never comes into play because the consumer keeps up with the layer. Twisted's own remedy
+link would hold everything sent to it in the server's memory. Twisted's own remedy
 is a streaming producer registered on the connection: Twisted pauses it when the connection's
 write buffer passes its `bufferSize` and resumes it once the buffer has drained.
 

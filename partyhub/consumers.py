@@ -3,12 +3,12 @@ import json
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from partyhub import actions
 from partyhub.backpressure import send_window
 from partyhub.errors import ApiError
+from partyhub.live import LiveConsumer
 from partyhub.models import Member, Party
 
 # Close codes (4000-4999 are the application's): the client can tell why it was turned away.
@@ -18,7 +18,7 @@ CLOSE_NO_PARTY = 4404
 REPLAY_BATCH = 500
 
 
-class PartyConsumer(AsyncJsonWebsocketConsumer):
+class PartyConsumer(LiveConsumer):
     """A member's live connection to a party: replays the archive after `since`, then streams.
 
     Every archived event is sent exactly once and in seq order: events already sent are dropped,

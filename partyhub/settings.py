@@ -91,14 +91,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
 def redis_channel_layer(url):
-    # redis-py 8 reads with a 5 s socket timeout by default, which aborts channels_redis's 5 s
-    # blocking BZPOPMIN (channels_redis#422): keep the socket timeout well above it.
-    # redis-py 8 also caps a pool at 100 connections and then raises instead of waiting: a
-    # crowd of viewers arriving at once (each joining a group) needs more.
+    # The pub/sub layer sends a group message once to each server process, which hands it to
+    # its own members; the core layer stores a copy per member in Redis and each is fetched on
+    # its own. For a stream watched by hundreds that costs a server process 357 µs of CPU per
+    # frame delivered instead of 223 (bench/stream_fanout.py, docs/performance.md).
+    # redis-py 8 caps a pool at 100 connections and then raises instead of waiting: a crowd of
+    # viewers arriving at once (each joining a group) needs more.
     host = {"address": url, "socket_timeout": 15, "max_connections": 1000}
     return {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [host], "capacity": 500, "expiry": 30},
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [host]},
     }
 
 

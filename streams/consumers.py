@@ -3,9 +3,9 @@ from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from partyhub.backpressure import send_window
+from partyhub.live import LiveConsumer
 from streams import viewers
 from streams.models import Stream, image_message
 
@@ -15,7 +15,7 @@ CATCH_UP_LIMIT = 200  # a viewer back after a long absence gets the newest ones,
 VIEWER_COUNT_SECONDS = 5
 
 
-class StreamConsumer(AsyncJsonWebsocketConsumer):
+class StreamConsumer(LiveConsumer):
     """A viewer of a stream: anyone may watch, nobody sends. `since=<image id>` catches up on
     the images after that one, oldest first, before the live ones; none comes twice. A viewer
     who reads too slowly is sent nothing until its connection drains, then what it missed."""

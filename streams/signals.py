@@ -43,7 +43,7 @@ def show_or_hide(stream, image_ids):
     if not shown:
         return
     # Each image names the visible one before it, so a viewer that missed one (the channel
-    # layer drops messages for a viewer whose queue is full) can tell and fill the gap.
+    # layer delivers at most once) can tell and fill the gap.
     before = (
         stream.images()
         .filter(pk__lt=shown[0].pk)
