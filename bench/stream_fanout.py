@@ -9,7 +9,8 @@ viewers' WebSockets spread over both, plus `--stalled` viewers that never read, 
 `stream.image` events into the stream's group through the Redis channel layer at `--rate` a
 second, each stamped with its publish time. Every viewer that reads stamps what it receives.
 Reported: publish -> receive latency p50/p95/p99 over all deliveries, events lost per viewer,
-both servers' resident memory at start and end, and the servers' CPU time per frame delivered.
+both servers' resident memory at start, with everyone connected and at the end, and the
+servers' CPU time per frame delivered.
 
 This is a benchmark, not a test. It needs a running Redis.
 """
@@ -30,7 +31,7 @@ import redis
 import websockets
 
 REPO = Path(__file__).resolve().parent.parent
-PYTHON = REPO / ".venv" / "bin" / "python"
+PYTHON = Path(sys.executable)  # run it with the project's .venv/bin/python
 ORIGIN = "http://127.0.0.1"
 
 
@@ -102,7 +103,7 @@ def start_servers(env, logs, count=2):
     return ports, processes
 
 
-async def run_case(viewers, args, env, ports):
+async def run_case(viewers, args, env, ports, pids):
     import django
 
     os.environ.update(env)
@@ -155,6 +156,7 @@ async def run_case(viewers, args, env, ports):
         if index % 50 == 49:
             await asyncio.sleep(0.05)  # do not stampede the accept queue
     await asyncio.sleep(3)  # everyone joined the group
+    connected_rss = [rss_mb(pid) for pid in pids]
     start = time.monotonic()
     for n in range(total):
         image_id = first_id + n
@@ -198,6 +200,7 @@ async def run_case(viewers, args, env, ports):
         "lost_per_viewer_mean": statistics.mean(lost),
         "lost_total": sum(lost),
         "viewers_finished": len(done),
+        "rss_mb_connected": connected_rss,
     }
 
 
@@ -226,7 +229,7 @@ def main(argv=None):
         try:
             start_rss = [rss_mb(p.pid) for p in processes]
             start_cpu = sum(cpu_seconds(p.pid) for p in processes)
-            result = asyncio.run(run_case(viewers, args, env, ports))
+            result = asyncio.run(run_case(viewers, args, env, ports, [p.pid for p in processes]))
             result["rss_mb_start"] = start_rss
             result["rss_mb_end"] = [rss_mb(p.pid) for p in processes]
             # Server CPU per frame delivered (connecting the viewers included): what one

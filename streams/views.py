@@ -2,6 +2,7 @@ from django.contrib.auth import login
 from django.contrib.auth.forms import UserCreationForm
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from partyhub.errors import ApiError
 from partyhub.views import api, error_response, json_body
@@ -68,7 +69,12 @@ def sign_up(request):
     form = UserCreationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         login(request, form.save())
-        return redirect(request.GET.get("next") or "/")
+        after = request.GET.get("next", "")
+        # Only back to a page of this site, as Django's own login view does.
+        safe = url_has_allowed_host_and_scheme(
+            after, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+        return redirect(after if safe else "/")
     return render(request, "registration/signup.html", {"form": form})
 
 

@@ -4,6 +4,7 @@ model)."""
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -247,3 +248,31 @@ def test_the_composer_redraws_repaints_and_walks(server, browser, screenshots):
     page.screenshot(path=screenshots / "modes.png", full_page=True)
     assert page_errors == []
     context.close()
+
+
+def test_a_new_user_watches_a_stream_signs_up_and_submits(server, browser, screenshots):
+    # An anonymous viewer watches the seeded stream while a new user signs up and submits.
+    watcher = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    watcher.goto(f"{server}/s/cats/")
+    expect(watcher.locator("#connection")).to_have_attribute("data-state", "live")
+    expect(watcher.locator("#submit-form")).to_have_count(0)  # anonymous: no form, a link
+
+    author = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    author.goto(f"{server}/s/cats/")
+    author.get_by_role("link", name="sign up").click()
+    author.fill("#id_username", "mia")
+    author.fill("#id_password1", "a long enough passphrase 42")
+    author.fill("#id_password2", "a long enough passphrase 42")
+    author.get_by_role("button", name="Create the account").click()
+    expect(author).to_have_url(f"{server}/s/cats/")
+    author.fill("#submit-text", "a kitten asleep in a teacup")
+    author.get_by_role("button", name="Submit").click()
+    expect(author.locator("#submit-status")).to_have_text(re.compile("Queued|Rendering next"))
+
+    # The image reaches the anonymous viewer live, bound to the topic, with its author.
+    shot = watcher.locator(".stream-shot", has_text="a kitten asleep in a teacup").first
+    expect(shot).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+    expect(shot.locator(".stream-author")).to_have_text("by mia")
+    expect(shot.locator("img")).to_have_js_property("complete", True)
+    expect(watcher.locator("#viewers")).to_contain_text("2 watching", timeout=15_000)
+    watcher.screenshot(path=screenshots / "stream-watcher.png")

@@ -161,6 +161,19 @@ def test_submitting_needs_an_account(stream):
     assert not stream.submissions.exists()
 
 
+def test_sign_up_goes_back_only_to_a_page_of_this_site():
+    form = {
+        "username": "zoe",
+        "password1": "a long passphrase 42",
+        "password2": "a long passphrase 42",
+    }
+    answer = Client().post("/accounts/signup/?next=https://evil.example/", form)
+    assert answer.status_code == 302 and answer["Location"] == "/"
+    form["username"] = "zed"
+    answer = Client().post("/accounts/signup/?next=/s/cats/", form)
+    assert answer["Location"] == "/s/cats/"
+
+
 def test_sign_up_then_submit(stream):
     client = Client()
     page = client.post(
