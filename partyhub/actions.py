@@ -13,6 +13,8 @@ MESSAGES = {
     "pick": ({"image"}, {"picked"}),
     "association.add": ({"text"}, set()),
     "role.set": ({"member", "role"}, set()),
+    "member.mute": ({"member", "muted"}, set()),
+    "member.remove": ({"member"}, set()),
 }
 
 
@@ -35,7 +37,10 @@ def handle(member_id, message):
 
     # Read the member afresh: a role may have changed since the socket connected.
     member = Member.objects.select_related("party").get(pk=member_id)
+    if member.removed:
+        raise ApiError("removed", "You were removed from this party.", 403)
     party = member.party
+    members = party.members.filter(removed=False)
     if kind == "prompt.submit":
         party.submit_prompt(member, message["text"], message.get("parent"), message.get("params"))
     elif kind == "render.cancel":
@@ -47,7 +52,11 @@ def handle(member_id, message):
     elif kind == "association.add":
         party.add_association(member, message["text"])
     elif kind == "role.set":
-        member.set_role(_get(party.members, message["member"], "member"), message["role"])
+        member.set_role(_get(members, message["member"], "member"), message["role"])
+    elif kind == "member.mute":
+        member.mute(_get(members, message["member"], "member"), message["muted"])
+    elif kind == "member.remove":
+        member.remove(_get(members, message["member"], "member"))
 
 
 def _is_id(value):

@@ -9,7 +9,7 @@ from partyhub import actions
 from partyhub.backpressure import send_window
 from partyhub.errors import ApiError
 from partyhub.live import LiveConsumer
-from partyhub.models import Member, Party
+from partyhub.models import Party
 
 # Close codes (4000-4999 are the application's): the client can tell why it was turned away.
 CLOSE_BAD_REQUEST = 4400
@@ -105,6 +105,11 @@ class PartyConsumer(LiveConsumer):
     async def party_resync(self, message):
         await self._send_archive_until(None)
 
+    async def member_removed(self, message):
+        if message["member"] == self.member_id:
+            await self._send_archive_until(None)  # the member.removed event itself, first
+            await self.close(code=CLOSE_NOT_MEMBER)
+
     async def render_progress(self, message):
         if not self.window.shut:  # live only: not archived, no seq, not worth waiting for
             await self.send_json(message)
@@ -141,7 +146,7 @@ def _party_and_member(code, session_key):
     party = Party.objects.by_code(code).first()
     if party is None or session_key is None:
         return party, None
-    return party, Member.objects.filter(party=party, session_key=session_key).first()
+    return party, party.members.filter(session_key=session_key, removed=False).first()
 
 
 @database_sync_to_async

@@ -86,6 +86,8 @@ class Party(models.Model):
                 session_key=session_key,
                 defaults={"name": name, "role": role or Member.Role.PARTICIPANT},
             )
+            if member.removed:
+                raise ApiError("removed", "You were removed from this party.", 403)
             if not created and member.name == name:
                 return member
             if not created:
@@ -121,6 +123,7 @@ class Party(models.Model):
     def submit_prompt(self, author, text, parent_id=None, params=None, queue=None):
         """Add a prompt (a refinement when it has a parent) and queue its render (on a Celery
         `queue` other than the default one, for streams)."""
+        author.check_may_add()
         text = clean_prompt_text(text)
         parent = None
         if parent_id is not None:
@@ -157,6 +160,7 @@ class Party(models.Model):
         return upload and {"width": upload.width, "height": upload.height, "seed": None}
 
     def add_association(self, author, text):
+        author.check_may_add()
         if not isinstance(text, str) or not 1 <= len(text.strip()) <= 100:
             raise ApiError("invalid_association", "text must be 1 to 100 characters.")
         with transaction.atomic():
@@ -182,6 +186,10 @@ class Member(models.Model):
     name = models.CharField(max_length=99)
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.PARTICIPANT)
     joined_at = models.DateTimeField(default=timezone.now)
+    # Set by a facilitator: a muted member still watches and votes but adds no prompts or
+    # associations; a removed one is out (kept, since what they made stays in the archive).
+    muted = models.BooleanField(default=False)
+    removed = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -192,7 +200,13 @@ class Member(models.Model):
         return f"{self.name} ({self.role})"
 
     def as_dict(self):
-        return {"id": self.pk, "name": self.name, "role": self.role}
+        return {
+            "id": self.pk,
+            "name": self.name,
+            "role": self.role,
+            "muted": self.muted,
+            "removed": self.removed,
+        }
 
     @property
     def is_prompt_master(self):
@@ -201,6 +215,45 @@ class Member(models.Model):
     @property
     def may_pick(self):
         return self.role in (self.Role.PROMPT_MASTER, self.Role.ART_EXPERT)
+
+    @property
+    def may_moderate(self):
+        return self.role in (self.Role.PROMPT_MASTER, self.Role.FACILITATOR)
+
+    def check_may_add(self):
+        """Refuses a muted member's prompts and associations."""
+        if self.muted:
+            raise ApiError("muted", "A facilitator muted you: you can watch and vote.", 403)
+
+    def mute(self, target, muted):
+        """A facilitator (or the Prompt Master) mutes or unmutes another member."""
+        if not isinstance(muted, bool):
+            raise ApiError("invalid_field", "muted must be true or false.")
+        self._check_may_moderate(target)
+        with transaction.atomic():
+            updated = Member.objects.filter(pk=target.pk).exclude(muted=muted).update(muted=muted)
+            if updated:
+                target.muted = muted
+                self.party.record("member.muted", member=target.as_dict(), by=self.pk)
+
+    def remove(self, target):
+        """A facilitator (or the Prompt Master) removes another member from the party: their
+        socket is closed and they cannot join again from that session."""
+        self._check_may_moderate(target)
+        with transaction.atomic():
+            if Member.objects.filter(pk=target.pk, removed=False).update(removed=True):
+                target.removed = True
+                self.party.record("member.removed", member=target.as_dict(), by=self.pk)
+                # Besides the archived event: tells the member's own connections to close.
+                group_send_on_commit(
+                    self.party.group, {"type": "member.removed", "member": target.pk}
+                )
+
+    def _check_may_moderate(self, target):
+        if not self.may_moderate:
+            raise ApiError("forbidden", "Only a facilitator or the Prompt Master does that.", 403)
+        if target.pk == self.pk or target.is_prompt_master:
+            raise ApiError("forbidden", "Not yourself, and not the Prompt Master.", 403)
 
     def set_role(self, target, role):
         """The Prompt Master gives `target` a role; giving Prompt Master away hands it over."""

@@ -276,3 +276,40 @@ def test_a_new_user_watches_a_stream_signs_up_and_submits(server, browser, scree
     expect(shot.locator("img")).to_have_js_property("complete", True)
     expect(watcher.locator("#viewers")).to_contain_text("2 watching", timeout=15_000)
     watcher.screenshot(path=screenshots / "stream-watcher.png")
+
+
+def test_a_facilitator_mutes_and_removes_people_in_the_room(server, browser, screenshots):
+    def person(name, url=None):
+        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        if url:
+            page.goto(url)
+            page.fill("#join-form [name=name]", name)
+            page.click("#join-form button[type=submit]")
+            expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+        return page
+
+    ann = person("Ann")
+    ann.goto(server + "/")
+    ann.fill("#start-form [name=topic]", "crowds")
+    ann.fill("#start-form [name=name]", "Ann")
+    ann.click("#start-form button[type=submit]")
+    ann.wait_for_url("**/p/*/")
+    fay, tom = person("Fay", ann.url), person("Tom", ann.url)
+
+    # Only the Prompt Master sees role menus; she makes Fay the facilitator.
+    expect(fay.locator(".role-select")).to_have_count(0)
+    ann.get_by_label("Role of Fay").select_option("facilitator")
+    tom_row = fay.locator("#members .member", has_text="Tom")
+    expect(tom_row.get_by_role("button", name="Mute")).to_be_visible()
+    expect(tom.locator("#members button")).to_have_count(0)  # a participant moderates no one
+
+    tom_row.get_by_role("button", name="Mute").click()
+    expect(tom.locator("#muted-note")).to_be_visible()
+    expect(tom.locator("#composer button[type=submit]")).to_be_disabled()
+    expect(ann.locator("#members .member", has_text="Tom")).to_contain_text("muted")
+    fay.screenshot(path=screenshots / "facilitator.png", full_page=True)
+
+    fay.on("dialog", lambda dialog: dialog.accept())
+    tom_row.get_by_role("button", name="Remove").click()
+    expect(ann.locator("#members .member", has_text="Tom")).to_have_count(0)
+    expect(tom.locator("#connection")).to_have_attribute("data-state", "closed")

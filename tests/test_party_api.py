@@ -78,7 +78,15 @@ def test_joining_again_from_the_same_session_keeps_the_member(party, guest):
     first = guest.post_json(f"/api/parties/{party.code}/join", {"name": "Bobby"})
     assert first.status_code == 200
     member = Member.objects.get(session_key=guest.session_key)
-    assert first.json() == {"member": {"id": member.pk, "name": "Bobby", "role": "participant"}}
+    assert first.json() == {
+        "member": {
+            "id": member.pk,
+            "name": "Bobby",
+            "role": "participant",
+            "muted": False,
+            "removed": False,
+        }
+    }
     assert party.members.count() == 2
     last = Event.objects.filter(party=party).last()
     assert (last.type, last.payload["member"]["name"]) == ("member.joined", "Bobby")

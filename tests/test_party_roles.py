@@ -160,3 +160,105 @@ def test_everyone_adds_associations_and_prompts(party, member, expert):
         },
     )
     assert party.prompts.get().author == expert
+
+
+# --- The facilitator: mute and remove --------------------------------------------------------
+
+
+@pytest.fixture
+def facilitator(party):
+    return party.join("facilitator-session", "Fay", role=Member.Role.FACILITATOR)
+
+
+def mute(target, muted=True):
+    return {"type": "member.mute", "member": target.pk, "muted": muted}
+
+
+ROLES = ["pm", "expert", "facilitator", "member"]
+# role -> (may mute and remove others, may pick, may set roles)
+MAY = {
+    "pm": (True, True, True),
+    "expert": (False, True, False),
+    "facilitator": (True, False, False),
+    "member": (False, False, False),
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_may_do_what_it_is_for_and_no_more(request, party, role, image):
+    actor = request.getfixturevalue(role)
+    other = party.join("other-session", "Otto")
+    moderates, picks, sets_roles = MAY[role]
+    for allowed, message in [
+        (moderates, mute(other)),
+        (picks, {"type": "pick", "image": image.pk}),
+        (sets_roles, {"type": "role.set", "member": other.pk, "role": "art_expert"}),
+    ]:
+        seq = party.events.count()
+        if allowed:
+            actions.handle(actor.pk, message)
+            assert party.events.count() == seq + 1
+        else:
+            assert refused(actor, message) == "forbidden"
+            assert party.events.count() == seq  # nothing half-applied
+    # Everyone not muted adds prompts and associations and votes.
+    actions.handle(actor.pk, {"type": "association.add", "text": "quiet"})
+    actions.handle(actor.pk, {"type": "vote", "image": image.pk, "value": 1})
+
+
+def test_a_muted_member_watches_and_votes_but_adds_nothing(party, facilitator, member, image):
+    actions.handle(facilitator.pk, mute(member))
+    event = last_event(party)
+    assert (event.type, event.payload["member"]["muted"], event.payload["by"]) == (
+        "member.muted",
+        True,
+        facilitator.pk,
+    )
+    seq = party.events.count()
+    assert refused(member, {"type": "prompt.submit", "text": "a shout"}) == "muted"
+    assert refused(member, {"type": "association.add", "text": "noise"}) == "muted"
+    assert party.events.count() == seq
+    actions.handle(member.pk, {"type": "vote", "image": image.pk, "value": 1})
+
+    actions.handle(facilitator.pk, mute(member, muted=False))
+    actions.handle(member.pk, {"type": "association.add", "text": "back"})
+    assert last_event(party).type == "association.added"
+
+
+def test_no_one_mutes_or_removes_the_prompt_master_or_themselves(party, pm, facilitator):
+    assert refused(facilitator, mute(pm)) == "forbidden"
+    assert refused(facilitator, {"type": "member.remove", "member": pm.pk}) == "forbidden"
+    assert refused(facilitator, mute(facilitator)) == "forbidden"
+    assert refused(facilitator, {"type": "member.mute", "member": pm.pk, "muted": 1}) == (
+        "invalid_field"
+    )
+
+
+async def test_a_removed_member_is_disconnected_and_stays_out(party, facilitator, member, guest):
+    from channels.db import database_sync_to_async
+
+    from tests.conftest import receive_until
+
+    ws = guest.websocket(party.code, since=party.last_seq)
+    assert (await ws.connect())[0]
+    await database_sync_to_async(actions.handle)(
+        facilitator.pk, {"type": "member.remove", "member": member.pk}
+    )
+    frames = await receive_until(ws, "member.removed")
+    assert frames[-1]["member"] == {**member.as_dict(), "removed": True}
+    assert (await ws.receive_output(timeout=10))["code"] == 4403  # closed: not a member
+    with pytest.raises(ApiError) as error:
+        await database_sync_to_async(actions.handle)(
+            member.pk, {"type": "association.add", "text": "still here?"}
+        )
+    assert error.value.code == "removed"
+    answer = await database_sync_to_async(guest.post_json)(
+        f"/api/parties/{party.code}/join", {"name": "Bob again"}
+    )
+    assert (answer.status_code, answer.json()["error"]["code"]) == (403, "removed")
+    snapshot = await database_sync_to_async(guest.client.get)(f"/api/parties/{party.code}")
+    assert snapshot.status_code == 403  # a private party: members only
+    # The next connection is refused outright.
+    again = guest.websocket(party.code, since=0)
+    await again.connect()
+    assert (await again.receive_output(timeout=10))["code"] == 4403

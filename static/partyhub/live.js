@@ -135,6 +135,8 @@
   const reducers = {
     "member.joined": (state, event) => setMember(state, event.member),
     "role.changed": (state, event) => setMember(state, event.member),
+    "member.muted": (state, event) => setMember(state, event.member),
+    "member.removed": (state, event) => setMember(state, event.member),
     "prompt.added": (state, event) => addPrompt(state, event.prompt),
     "render.queued": (state, event) => {
       const render = event.render;

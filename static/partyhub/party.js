@@ -87,8 +87,14 @@
     switch (event.type) {
       case "member.joined":
       case "role.changed":
+      case "member.muted":
         renderMembers();
         renderCards(); // names and what I may do (pick, cancel) show on every card
+        renderMyLimits();
+        break;
+      case "member.removed":
+        renderMembers();
+        if (state.me && event.member.id === state.me.id) showToast({ message: "A facilitator removed you from this party." });
         break;
       case "prompt.added":
         renderTree();
@@ -117,6 +123,7 @@
 
   function renderAll() {
     renderMembers();
+    renderMyLimits();
     renderCards();
     renderTree();
     renderAssociations();
@@ -339,17 +346,50 @@
 
   function renderMembers() {
     const iAmMaster = state.me && state.me.role === "prompt_master";
+    const iModerate = state.me && (state.me.role === "prompt_master" || state.me.role === "facilitator");
     el.members.replaceChildren(
-      ...[...state.members.values()].map((member) => {
-        const isMe = state.me && member.id === state.me.id;
-        return h(
-          "li",
-          { class: "member" },
-          h("span", { class: "member-name" }, member.name, isMe ? h("span", { class: "hint" }, " (you)") : null),
-          iAmMaster && !isMe ? roleSelect(member) : h("span", { class: "role role-" + member.role }, PH.ROLE_TITLES[member.role] || member.role),
-        );
-      }),
+      ...[...state.members.values()]
+        .filter((member) => !member.removed)
+        .map((member) => {
+          const isMe = state.me && member.id === state.me.id;
+          const moderated = iModerate && !isMe && member.role !== "prompt_master";
+          return h(
+            "li",
+            { class: "member", dataset: { member: member.id } },
+            h(
+              "span",
+              { class: "member-name" },
+              member.name,
+              isMe ? h("span", { class: "hint" }, " (you)") : null,
+              member.muted ? h("span", { class: "badge muted" }, "muted") : null,
+            ),
+            iAmMaster && !isMe ? roleSelect(member) : h("span", { class: "role role-" + member.role }, PH.ROLE_TITLES[member.role] || member.role),
+            moderated ? moderationButtons(member) : null,
+          );
+        }),
     );
+  }
+
+  /* A facilitator's (and the Prompt Master's) controls: the server refuses them to anyone else. */
+  function moderationButtons(member) {
+    const mute = h("button", { type: "button", class: "small" }, member.muted ? "Unmute" : "Mute");
+    mute.addEventListener("click", () => live.send({ type: "member.mute", member: member.id, muted: !member.muted }));
+    const remove = h("button", { type: "button", class: "small danger" }, "Remove");
+    remove.addEventListener("click", () => {
+      if (confirm(`Remove ${member.name} from the party?`)) live.send({ type: "member.remove", member: member.id });
+    });
+    return h("span", { class: "member-actions" }, mute, remove);
+  }
+
+  /* A muted member watches and votes; the composer and the association form say why they wait. */
+  function renderMyLimits() {
+    const muted = !!(state.me && state.me.muted);
+    for (const form of [el.composer, el.associationForm]) {
+      for (const control of form.querySelectorAll("button[type=submit], textarea, input[type=text], input:not([type])")) {
+        control.disabled = muted;
+      }
+    }
+    document.getElementById("muted-note").hidden = !muted;
   }
 
   function roleSelect(member) {
