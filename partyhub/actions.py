@@ -37,8 +37,7 @@ def handle(member_id, message):
 
     # Read the member afresh: a role may have changed since the socket connected.
     member = Member.objects.select_related("party").get(pk=member_id)
-    if member.removed:
-        raise ApiError("removed", "You were removed from this party.", 403)
+    member.check_not_removed()
     party = member.party
     members = party.members.filter(removed=False)
     if kind == "prompt.submit":

@@ -6,7 +6,6 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from partyhub import actions
-from partyhub.backpressure import send_window
 from partyhub.errors import ApiError
 from partyhub.live import LiveConsumer
 from partyhub.models import Party
@@ -32,8 +31,6 @@ class PartyConsumer(LiveConsumer):
     async def connect(self):
         self.member_id = None
         self.resync = None
-        self.window = send_window(self.scope)
-        self.window.on_reopen = self._ask_for_a_resync
         self.sent_seq = 0
         since = _parse_since(self.scope.get("query_string", b""))
         code = self.scope["url_route"]["kwargs"]["code"]
@@ -66,12 +63,9 @@ class PartyConsumer(LiveConsumer):
             await asyncio.sleep(settings.PARTYHUB_RESYNC_SECONDS)
             await self.channel_layer.send(self.channel_name, {"type": "party.resync"})
 
-    def _ask_for_a_resync(self):
-        # Called by Twisted when a full connection has drained.
+    def connection_drained(self):
         if self.member_id is not None:
-            self.resyncing = asyncio.ensure_future(
-                self.channel_layer.send(self.channel_name, {"type": "party.resync"})
-            )
+            self.ask_self("party.resync")
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.member_id is None:
@@ -146,7 +140,7 @@ def _party_and_member(code, session_key):
     party = Party.objects.by_code(code).first()
     if party is None or session_key is None:
         return party, None
-    return party, party.members.filter(session_key=session_key, removed=False).first()
+    return party, party.member_for_session(session_key)
 
 
 @database_sync_to_async

@@ -1,9 +1,32 @@
+import asyncio
+
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from partyhub.backpressure import send_window
+
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
-    """The base of PartyHub's WebSocket consumers, which pass many small messages on."""
+    """The base of PartyHub's WebSocket consumers, which pass many small messages on.
+
+    `self.window` says whether the client has room for more (partyhub/backpressure.py);
+    `connection_drained` is called when a full connection has room again.
+    """
+
+    async def websocket_connect(self, message):
+        self.window = send_window(self.scope)
+        self.window.on_reopen = self.connection_drained
+        await super().websocket_connect(message)
+
+    def connection_drained(self):
+        pass
+
+    def ask_self(self, message_type):
+        """Queue a message to this consumer: its handler then runs between the handlers of
+        other messages, never beside one. Callable from plain code, such as Twisted's."""
+        self.asked = asyncio.ensure_future(
+            self.channel_layer.send(self.channel_name, {"type": message_type})
+        )
 
     async def dispatch(self, message):
         # Channels closes stale database connections before handling each message, a hop to a

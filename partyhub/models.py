@@ -86,8 +86,7 @@ class Party(models.Model):
                 session_key=session_key,
                 defaults={"name": name, "role": role or Member.Role.PARTICIPANT},
             )
-            if member.removed:
-                raise ApiError("removed", "You were removed from this party.", 403)
+            member.check_not_removed()
             if not created and member.name == name:
                 return member
             if not created:
@@ -159,6 +158,12 @@ class Party(models.Model):
         upload = self.uploads.filter(pk=pk).first()
         return upload and {"width": upload.width, "height": upload.height, "seed": None}
 
+    def member_for_session(self, session_key):
+        """The member this browser session is, or None (also for one removed from the party)."""
+        if not session_key:
+            return None
+        return self.members.filter(session_key=session_key, removed=False).first()
+
     def add_association(self, author, text):
         author.check_may_add()
         if not isinstance(text, str) or not 1 <= len(text.strip()) <= 100:
@@ -219,6 +224,10 @@ class Member(models.Model):
     @property
     def may_moderate(self):
         return self.role in (self.Role.PROMPT_MASTER, self.Role.FACILITATOR)
+
+    def check_not_removed(self):
+        if self.removed:
+            raise ApiError("removed", "You were removed from this party.", 403)
 
     def check_may_add(self):
         """Refuses a muted member's prompts and associations."""

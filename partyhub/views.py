@@ -89,8 +89,7 @@ def clean_text(body, field, max_length, required):
 
 def member_of(party, request):
     """The member this browser session is in `party`, or None (also for one removed from it)."""
-    session_key = request.session.session_key or ""
-    return party.members.filter(session_key=session_key, removed=False).first()
+    return party.member_for_session(request.session.session_key)
 
 
 def get_party_for_member(request, code):

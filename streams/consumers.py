@@ -4,7 +4,6 @@ from urllib.parse import parse_qs
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
-from partyhub.backpressure import send_window
 from partyhub.live import LiveConsumer
 from streams import viewers
 from streams.models import Stream, image_message
@@ -22,8 +21,6 @@ class StreamConsumer(LiveConsumer):
 
     async def connect(self):
         self.stream_id = None
-        self.window = send_window(self.scope)
-        self.window.on_reopen = self._ask_to_catch_up
         since = _parse_since(self.scope.get("query_string", b""))
         stream = await _stream(self.scope["url_route"]["kwargs"]["slug"])
         await self.accept()
@@ -67,14 +64,9 @@ class StreamConsumer(LiveConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         pass  # read-only: submissions go through the HTTP API
 
-    def _ask_to_catch_up(self):
-        # Called by Twisted when the connection drains. The catch-up travels as a message to
-        # this consumer, so it runs between the handlers of other messages, never beside one.
-        if self.stream_id is None:
-            return
-        self.catching_up = asyncio.ensure_future(
-            self.channel_layer.send(self.channel_name, {"type": "stream.catch_up"})
-        )
+    def connection_drained(self):
+        if self.stream_id is not None:
+            self.ask_self("stream.catch_up")
 
     async def stream_image(self, message):
         image_id = message["image"]["id"]
