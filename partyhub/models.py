@@ -43,6 +43,13 @@ class Party(models.Model):
     defaults = models.JSONField(default=dict, blank=True)
     # The seq of the newest archived event; bumped under the row lock by Party.record().
     last_seq = models.PositiveBigIntegerField(default=0)
+    # A steered party renders only the Prompt Master's prompts; the others propose refinements,
+    # which the Prompt Master accepts (they render) or sets aside.
+    steered = models.BooleanField(default=False)
+    # The host's additions to the built-in palette of styles and artists: [{"kind", "text"}].
+    palette = models.JSONField(default=list, blank=True)
+    # Set while the read-only public gallery /g/<code>/ is published.
+    published_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = PartyQuerySet.as_manager()
@@ -287,6 +294,11 @@ class Member(models.Model):
 
 
 class Prompt(models.Model):
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted"  # rendered (or queued to render)
+        PROPOSED = "proposed"  # waiting for the Prompt Master of a steered party
+        SET_ASIDE = "set_aside"  # a proposal the Prompt Master did not render
+
     party = models.ForeignKey(Party, on_delete=models.CASCADE, related_name="prompts")
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
@@ -295,6 +307,7 @@ class Prompt(models.Model):
     text = models.CharField(max_length=1000)
     # Fully resolved generation parameters (model, size, steps, seed, ...), never partial.
     params = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SUBMITTED)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self):
@@ -307,6 +320,7 @@ class Prompt(models.Model):
             "parent": self.parent_id,
             "author": self.author_id,
             "params": self.params,
+            "status": self.status,
         }
 
     def lineage(self):
@@ -557,6 +571,13 @@ class Image(models.Model):
         Member, null=True, blank=True, on_delete=models.SET_NULL, related_name="picks"
     )
     picked_at = models.DateTimeField(null=True, blank=True)
+    # The picker's one line on why (shown beside the pick in the gallery and the post).
+    pick_note = models.CharField(max_length=200, blank=True)
+    # On the Art Expert's shortlist: the candidates the picks are chosen from.
+    shortlisted = models.BooleanField(default=False)
+    # The L2-normalised CLIP image embedding as float32 bytes, for search by meaning; null
+    # when no CLIP model was configured at render time.
+    embedding = models.BinaryField(null=True, blank=True, editable=False)
     # Hidden by a moderator: a stream shows it to nobody any more.
     hidden = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)

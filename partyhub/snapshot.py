@@ -41,6 +41,8 @@ def _snapshot(party, member):
         "url": party.get_absolute_url(),
         "ws": party.ws_path(),
         "defaults": party.defaults,
+        "steered": party.steered,
+        "published": party.published_at is not None,
         "me": member.as_dict() if member else None,
         "members": [m.as_dict() for m in party.members.order_by("pk")],
         "prompts": prompt_tree(prompts),
@@ -51,6 +53,9 @@ def _snapshot(party, member):
                 "votes": image.vote_count,
                 "voted": image.pk in my_votes,
                 "picked": image.picked_at is not None,
+                "picked_by": image.picked_by_id,
+                "note": image.pick_note,
+                "shortlisted": image.shortlisted,
             }
             for image in images
         ],
