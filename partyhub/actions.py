@@ -8,10 +8,16 @@ MAX_MESSAGE_BYTES = 64 * 1024
 # type -> (required fields, optional fields)
 MESSAGES = {
     "prompt.submit": ({"text"}, {"parent", "params"}),
+    "prompt.propose": ({"text"}, {"parent", "params"}),
+    "proposal.accept": ({"prompt"}, set()),
+    "proposal.set_aside": ({"prompt"}, set()),
     "render.cancel": ({"render"}, set()),
     "vote": ({"image", "value"}, set()),
-    "pick": ({"image"}, {"picked"}),
+    "pick": ({"image"}, {"picked", "note"}),
+    "shortlist": ({"image"}, {"shortlisted"}),
     "association.add": ({"text"}, set()),
+    "palette.add": ({"kind", "text"}, set()),
+    "party.steer": ({"steered"}, set()),
     "role.set": ({"member", "role"}, set()),
     "member.mute": ({"member", "muted"}, set()),
     "member.remove": ({"member"}, set()),
@@ -31,7 +37,7 @@ def handle(member_id, message):
         raise ApiError("missing_field", f"{kind} needs {', '.join(missing)}.")
     if unknown := sorted(fields - required - optional):
         raise ApiError("unknown_field", f"{kind} does not take {', '.join(unknown)}.")
-    for name in ("parent", "render", "image", "member"):
+    for name in ("parent", "prompt", "render", "image", "member"):
         if name in message and not _is_id(message[name]) and message[name] is not None:
             raise ApiError("invalid_field", f"{name} must be an id (a positive integer).")
 
@@ -42,14 +48,28 @@ def handle(member_id, message):
     members = party.members.filter(removed=False)
     if kind == "prompt.submit":
         party.submit_prompt(member, message["text"], message.get("parent"), message.get("params"))
+    elif kind == "prompt.propose":
+        party.propose(member, message["text"], message.get("parent"), message.get("params"))
+    elif kind == "proposal.accept":
+        _get(party.prompts, message["prompt"], "prompt").accept(member)
+    elif kind == "proposal.set_aside":
+        _get(party.prompts, message["prompt"], "prompt").set_aside(member)
     elif kind == "render.cancel":
         _get(party.renders, message["render"], "render").cancel(member)
     elif kind == "vote":
         _get(party.images, message["image"], "image").vote(member, message["value"])
     elif kind == "pick":
-        _get(party.images, message["image"], "image").pick(member, message.get("picked", True))
+        image = _get(party.images, message["image"], "image")
+        image.pick(member, message.get("picked", True), message.get("note"))
+    elif kind == "shortlist":
+        image = _get(party.images, message["image"], "image")
+        image.shortlist(member, message.get("shortlisted", True))
     elif kind == "association.add":
         party.add_association(member, message["text"])
+    elif kind == "palette.add":
+        party.add_to_palette(member, message["kind"], message["text"])
+    elif kind == "party.steer":
+        party.set_steered(member, message["steered"])
     elif kind == "role.set":
         member.set_role(_get(members, message["member"], "member"), message["role"])
     elif kind == "member.mute":

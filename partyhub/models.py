@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from generation.dispatch import enqueue_on_commit
 from generation.params import batch_key, clean_prompt_text, resolve_params
+from partyhub import palette
 from partyhub.broadcast import group_send_on_commit
 from partyhub.errors import ApiError
 from partyhub.signals import render_finished
@@ -64,13 +65,17 @@ class Party(models.Model):
         return f"/p/{self.code}/"
 
     @classmethod
-    def start(cls, *, topic, title="", public=False, session_key, host_name):
+    def start(cls, *, topic, title="", public=False, steered=False, session_key, host_name):
         """Create a party with a fresh join code; the creator joins as Prompt Master."""
         for _ in range(10):
             try:
                 with transaction.atomic():
                     party = cls.objects.create(
-                        code=new_join_code(), topic=topic, title=title, public=public
+                        code=new_join_code(),
+                        topic=topic,
+                        title=title,
+                        public=public,
+                        steered=steered,
                     )
                     host = party.join(session_key, host_name, role=Member.Role.PROMPT_MASTER)
                     return party, host
@@ -130,32 +135,43 @@ class Party(models.Model):
         """Add a prompt (a refinement when it has a parent) and queue its render (on a Celery
         `queue` other than the default one, for streams)."""
         author.check_may_add()
+        if self.steered and not author.is_prompt_master:
+            raise ApiError(
+                "steered", "The Prompt Master steers this party: propose your prompt instead.", 403
+            )
+        text, parent, resolved = self._clean_prompt(text, parent_id, params)
+        with transaction.atomic():
+            prompt = Prompt.objects.create(
+                party=self, parent=parent, author=author, text=text, params=resolved
+            )
+            self.record("prompt.added", prompt=prompt.as_dict())
+            render = prompt.queue_render(queue)
+        return prompt, render
+
+    def propose(self, author, text, parent_id=None, params=None):
+        """A prompt for the Prompt Master to accept (it renders) or set aside."""
+        author.check_may_add()
+        text, parent, resolved = self._clean_prompt(text, parent_id, params)
+        with transaction.atomic():
+            prompt = Prompt.objects.create(
+                party=self,
+                parent=parent,
+                author=author,
+                text=text,
+                params=resolved,
+                status=Prompt.Status.PROPOSED,
+            )
+            self.record("prompt.proposed", prompt=prompt.as_dict())
+        return prompt
+
+    def _clean_prompt(self, text, parent_id, params):
         text = clean_prompt_text(text)
         parent = None
         if parent_id is not None:
             parent = self.prompts.filter(pk=parent_id).first()
             if parent is None:
                 raise ApiError("unknown_prompt", f"Prompt {parent_id} is not in this party.", 404)
-        resolved = resolve_params(params, self.defaults, self.find_source)
-        with transaction.atomic():
-            prompt = Prompt.objects.create(
-                party=self, parent=parent, author=author, text=text, params=resolved
-            )
-            render = Render.objects.create(
-                party=self, prompt=prompt, params=resolved, batch_key=batch_key(resolved)
-            )
-            self.record("prompt.added", prompt=prompt.as_dict())
-            self.record(
-                "render.queued",
-                render={
-                    "id": render.pk,
-                    "prompt": prompt.pk,
-                    "position": render.queue_position(),
-                    "params": resolved,
-                },
-            )
-            enqueue_on_commit(render.pk, queue)
-        return prompt, render
+        return text, parent, resolve_params(params, self.defaults, self.find_source)
 
     def find_source(self, kind, pk):
         """A source image of this party for img2img and its kin: size and seed, or None."""
@@ -171,14 +187,48 @@ class Party(models.Model):
             return None
         return self.members.filter(session_key=session_key, removed=False).first()
 
+    def lock(self):
+        """Take the party's row lock until the transaction ends: serialises changes whose
+        archived event carries a total (votes) or that check before they write (duplicates)."""
+        Party.objects.select_for_update().filter(pk=self.pk).values_list("pk").get()
+
     def add_association(self, author, text):
         author.check_may_add()
         if not isinstance(text, str) or not 1 <= len(text.strip()) <= 100:
             raise ApiError("invalid_association", "text must be 1 to 100 characters.")
+        text = text.strip()
         with transaction.atomic():
-            association = Association.objects.create(party=self, author=author, text=text.strip())
+            self.lock()
+            # The board counts people per word: one person saying it twice is still one.
+            if self.associations.filter(author=author, text__iexact=text).exists():
+                raise ApiError("duplicate_association", f"You added “{text}” already.", 409)
+            association = Association.objects.create(party=self, author=author, text=text)
             self.record("association.added", association=association.as_dict())
         return association
+
+    def add_to_palette(self, member, kind, text):
+        """The host (the Prompt Master) extends this party's palette of styles and artists."""
+        if not member.is_prompt_master:
+            raise ApiError("forbidden", "Only the Prompt Master extends the palette.", 403)
+        with transaction.atomic():
+            self.lock()
+            self.refresh_from_db(fields=["palette"])
+            entry = palette.clean_entry(self, kind, text)
+            self.palette = [*self.palette, entry]
+            self.save(update_fields=["palette"])
+            self.record("palette.added", entry=entry, by=member.pk)
+        return entry
+
+    def set_steered(self, member, steered):
+        """In a steered party only the Prompt Master renders; the others propose."""
+        if not member.is_prompt_master:
+            raise ApiError("forbidden", "Only the Prompt Master decides who renders.", 403)
+        if not isinstance(steered, bool):
+            raise ApiError("invalid_field", "steered must be true or false.")
+        with transaction.atomic():
+            if Party.objects.filter(pk=self.pk).exclude(steered=steered).update(steered=steered):
+                self.steered = steered
+                self.record("party.steered", steered=steered, by=member.pk)
 
     def events_after(self, since, limit=None):
         events = self.events.filter(seq__gt=since).order_by("seq")
@@ -322,6 +372,47 @@ class Prompt(models.Model):
             "params": self.params,
             "status": self.status,
         }
+
+    def queue_render(self, queue=None):
+        """Queue this prompt's render; enqueued for a worker once the transaction commits."""
+        render = Render.objects.create(
+            party=self.party, prompt=self, params=self.params, batch_key=batch_key(self.params)
+        )
+        self.party.record(
+            "render.queued",
+            render={
+                "id": render.pk,
+                "prompt": self.pk,
+                "position": render.queue_position(),
+                "params": self.params,
+            },
+        )
+        enqueue_on_commit(render.pk, queue)
+        return render
+
+    def accept(self, member):
+        """The Prompt Master accepts a proposal: it renders, credited to whoever proposed it."""
+        with transaction.atomic():
+            prompt = self._decide(member, self.Status.SUBMITTED)
+            self.party.record("proposal.accepted", prompt=prompt.pk, by=member.pk)
+            return prompt.queue_render()
+
+    def set_aside(self, member):
+        """The Prompt Master sets a proposal aside: it stays in the tree, unrendered."""
+        with transaction.atomic():
+            prompt = self._decide(member, self.Status.SET_ASIDE)
+            self.party.record("proposal.set_aside", prompt=prompt.pk, by=member.pk)
+
+    def _decide(self, member, status):
+        if not member.is_prompt_master:
+            raise ApiError("forbidden", "Only the Prompt Master decides on proposals.", 403)
+        # Locked, so two clicks on Accept cannot queue two renders.
+        prompt = Prompt.objects.select_for_update().select_related("party").get(pk=self.pk)
+        if prompt.status != self.Status.PROPOSED:
+            raise ApiError("not_proposed", f"Prompt {self.pk} is not a waiting proposal.", 409)
+        prompt.status = status
+        prompt.save(update_fields=["status"])
+        return prompt
 
     def lineage(self):
         """This prompt and its ancestors, root first."""
@@ -609,6 +700,9 @@ class Image(models.Model):
         if type(value) is not int or value not in (0, 1):  # not True, not 1.0
             raise ApiError("invalid_vote", "value must be 1 (vote) or 0 (take the vote back).")
         with transaction.atomic():
+            # Under the party's lock the count below includes every vote committed before, so
+            # concurrent votes archive totals that end at the true count.
+            self.party.lock()
             if value:
                 _, changed = Vote.objects.get_or_create(image=self, member=member)
             else:
@@ -619,19 +713,49 @@ class Image(models.Model):
                     "vote.changed", image=self.pk, member=member.pk, value=value, votes=votes
                 )
 
-    def pick(self, member, picked=True):
+    def pick(self, member, picked=True, note=None):
+        """The Art Expert (or the Prompt Master) picks an image, with a one-line note on why.
+        Picking a picked image again with a note changes the note; without one keeps it."""
         if not member.may_pick:
             raise ApiError("forbidden", "Only the Art Expert or the Prompt Master picks.", 403)
         if not isinstance(picked, bool):
             raise ApiError("invalid_field", "picked must be true or false.")
+        if note is not None:
+            if not isinstance(note, str) or len(note.strip()) > 200 or "\n" in note:
+                raise ApiError("invalid_note", "note must be one line of at most 200 characters.")
+            if not picked:
+                raise ApiError("invalid_note", "Only a pick takes a note.")
+            note = note.strip()
         with transaction.atomic():
             image = Image.objects.select_for_update().get(pk=self.pk)
-            if (image.picked_by_id is not None or image.picked_at is not None) == picked:
+            note = "" if not picked else image.pick_note if note is None else note
+            if (image.picked_at is not None) == picked and image.pick_note == note:
                 return  # already in that state: nothing to archive
             image.picked_by = member if picked else None
-            image.picked_at = timezone.now() if picked else None
-            image.save(update_fields=["picked_by", "picked_at"])
-            self.party.record("image.picked", image=self.pk, member=member.pk, picked=picked)
+            image.picked_at = (image.picked_at or timezone.now()) if picked else None
+            image.pick_note = note
+            image.save(update_fields=["picked_by", "picked_at", "pick_note"])
+            self.party.record(
+                "image.picked", image=self.pk, member=member.pk, picked=picked, note=note
+            )
+
+    def shortlist(self, member, shortlisted=True):
+        """The Art Expert (or the Prompt Master) puts an image on the shortlist, or takes it off."""
+        if not member.may_pick:
+            raise ApiError("forbidden", "Only the Art Expert or the Prompt Master shortlists.", 403)
+        if not isinstance(shortlisted, bool):
+            raise ApiError("invalid_field", "shortlisted must be true or false.")
+        with transaction.atomic():
+            updated = (
+                Image.objects.filter(pk=self.pk)
+                .exclude(shortlisted=shortlisted)
+                .update(shortlisted=shortlisted)
+            )
+            if updated:
+                self.shortlisted = shortlisted
+                self.party.record(
+                    "image.shortlisted", image=self.pk, member=member.pk, shortlisted=shortlisted
+                )
 
 
 class Upload(models.Model):

@@ -5,6 +5,7 @@ from contextlib import contextmanager
 from django.db import connection, transaction
 
 from partyhub.models import Image
+from partyhub.palette import palette
 
 
 @contextmanager
@@ -24,7 +25,7 @@ def consistent_reads():
 
 def snapshot(party, member=None):
     with consistent_reads():
-        party.refresh_from_db(fields=["last_seq"])
+        party.refresh_from_db(fields=["last_seq", "palette", "steered", "published_at"])
         return _snapshot(party, member)
 
 
@@ -60,6 +61,7 @@ def _snapshot(party, member):
             for image in images
         ],
         "associations": [a.as_dict() for a in party.associations.order_by("pk")],
+        "palette": palette(party),
         "last_seq": party.last_seq,
     }
 

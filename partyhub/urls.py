@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/parties/<str:code>", views.party_snapshot),
     path("api/parties/<str:code>/join", views.join_party),
     path("api/parties/<str:code>/events", views.party_events),
+    path("api/parties/<str:code>/tree.svg", views.party_tree),
     path("api/parties/<str:code>/uploads", views.upload_image),
     path("api/models", views.models),
     path("api/streams", stream_views.stream_list),

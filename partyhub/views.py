@@ -1,13 +1,13 @@
 import functools
 import json
 
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views import defaults
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from generation.presets import all_presets, default_preset
-from partyhub import export
+from partyhub import export, tree
 from partyhub.errors import ApiError
 from partyhub.models import Party
 from partyhub.snapshot import snapshot
@@ -112,9 +112,17 @@ def create_party(request):
     public = body.get("public", False)
     if not isinstance(public, bool):
         raise ApiError("invalid_public", "public must be true or false.")
+    steered = body.get("steered", False)
+    if not isinstance(steered, bool):
+        raise ApiError("invalid_steered", "steered must be true or false.")
     name = clean_name(body["name"]) if "name" in body else "Prompt Master"
     party, host = Party.start(
-        topic=topic, title=title, public=public, session_key=session_key(request), host_name=name
+        topic=topic,
+        title=title,
+        public=public,
+        steered=steered,
+        session_key=session_key(request),
+        host_name=name,
     )
     return JsonResponse(
         {
@@ -159,6 +167,14 @@ def party_events(request, code):
             "more": bool(events) and events[-1]["seq"] < party.last_seq,
         }
     )
+
+
+@api("GET")
+def party_tree(request, code):
+    """The prompt tree as SVG, drawn by the server so the room, the gallery and the export
+    show the same tree."""
+    party, _ = get_party_for_member(request, code)
+    return HttpResponse(tree.party_tree_svg(party), content_type="image/svg+xml")
 
 
 @api("POST")

@@ -103,7 +103,12 @@ def test_picks_need_the_art_expert_or_the_prompt_master(party, pm, member, exper
     actions.handle(expert.pk, {"type": "pick", "image": image.pk})
     image.refresh_from_db()
     assert image.picked_by == expert
-    assert last_event(party).payload == {"image": image.pk, "member": expert.pk, "picked": True}
+    assert last_event(party).payload == {
+        "image": image.pk,
+        "member": expert.pk,
+        "picked": True,
+        "note": "",
+    }
 
     actions.handle(pm.pk, {"type": "pick", "image": image.pk, "picked": False})
     image.refresh_from_db()

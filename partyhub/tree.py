@@ -1,0 +1,208 @@
+"""The prompt tree as an SVG: every prompt from the first word to the last refinement, each with
+the words it added (highlighted) and removed (struck through) against its parent.
+
+One drawing serves the party room (fetched and inlined, nodes clickable by `data-prompt`), the
+public gallery and the export's index.html (opened from disk), so it carries its own styles and
+never loads anything. The layout is an indented outline, one row per prompt in the order of a
+depth-first walk: it reads top to bottom in a narrow side panel as well as on a wide page.
+"""
+
+import difflib
+import re
+import textwrap
+from xml.sax.saxutils import escape, quoteattr
+
+from django.db.models import F
+
+from partyhub.models import Image
+
+ROW_GAP = 10
+INDENT = 18
+PADDING = 8
+LINE_HEIGHT = 16
+CHAR_WIDTH = 6.6  # of the 12px sans-serif below, on average: wrapping needs no font metrics
+THUMB = 44
+
+STYLE = """
+.pt-node rect.pt-box { fill: #fff; stroke: #c9c3d9; rx: 6px; }
+.pt-node.pt-proposed rect.pt-box { stroke: #7a5cff; stroke-dasharray: 4 3; fill: #f7f4ff; }
+.pt-node.pt-set_aside { opacity: .5; }
+.pt-node.pt-link { cursor: pointer; }
+.pt-node.pt-link:hover rect.pt-box, .pt-node.pt-link:focus rect.pt-box {
+  stroke: #5b3df5; stroke-width: 2px;
+}
+.pt-node text { font: 12px system-ui, -apple-system, "Segoe UI", sans-serif; fill: #1d1b24; }
+.pt-node tspan.pt-added { fill: #0a7a3d; font-weight: 700; }
+.pt-node text.pt-removed { fill: #b3261e; text-decoration: line-through; }
+.pt-node text.pt-meta { fill: #6b6780; font-size: 11px; }
+.pt-edge { fill: none; stroke: #c9c3d9; stroke-width: 1.5px; }
+"""
+
+_WORD = re.compile(r"\S+")
+_EDGE_PUNCTUATION = ".,;:!?\"'()[]{}“”‘’"
+
+
+def word_diff(parent_text, child_text):
+    """How `child_text` changed `parent_text`, word by word.
+
+    Returns (tokens, removed): tokens are the child's words as (word, added) pairs in order,
+    removed the parent's words the child dropped. Words compare without case or the punctuation
+    around them, so "chair," and "Chair" are the same word.
+    """
+    child = _WORD.findall(child_text)
+    if parent_text is None:
+        return [(word, False) for word in child], []
+    parent = _WORD.findall(parent_text)
+    matcher = difflib.SequenceMatcher(
+        a=[_comparable(word) for word in parent],
+        b=[_comparable(word) for word in child],
+        autojunk=False,
+    )
+    added = [True] * len(child)
+    removed = []
+    for op, a_start, a_end, b_start, b_end in matcher.get_opcodes():
+        if op == "equal":
+            added[b_start:b_end] = [False] * (b_end - b_start)
+        if op in ("delete", "replace"):
+            removed.extend(parent[a_start:a_end])
+    return list(zip(child, added, strict=True)), removed
+
+
+def _comparable(word):
+    return word.strip(_EDGE_PUNCTUATION).lower()
+
+
+def tree_svg(prompts, images_by_prompt=None, link=None, width=360, authors=None):
+    """The SVG markup of the tree of `prompts` (dicts as Prompt.as_dict() gives them).
+
+    images_by_prompt: {prompt id: [image URLs]}; the first is drawn as the node's thumbnail and
+    the count is shown. link: a function of a prompt id returning an href that the node links
+    to, or None; every node also carries data-prompt for scripts. authors: {member id: name}.
+    """
+    images_by_prompt = images_by_prompt or {}
+    authors = authors or {}
+    rows = list(_depth_first(prompts))
+    parts, edges, y = [], [], 0
+    top_of = {}
+    for prompt, depth, parent in rows:
+        x = depth * INDENT
+        node, height = _node(prompt, parent, x, y, width, images_by_prompt, link, authors)
+        top_of[prompt["id"]] = (x, y)
+        if parent is not None:
+            parent_x, parent_y = top_of[parent["id"]]
+            # An elbow from the parent's left edge down to the middle of this node's left side.
+            elbow_x = parent_x + INDENT / 2
+            edges.append(
+                f'<path class="pt-edge" d="M{elbow_x:g},{parent_y + LINE_HEIGHT + 8:g} '
+                f'V{y + height / 2:g} H{x:g}"/>'
+            )
+        parts.append(node)
+        y += height + ROW_GAP
+    total = max(y - ROW_GAP, 0)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="prompt-tree-svg" role="img" '
+        f'aria-label="The prompt tree" width="{width}" height="{total}" '
+        f'viewBox="0 0 {width} {total}"><style>{STYLE}</style>'
+        + "".join(edges)
+        + "".join(parts)
+        + "</svg>"
+    )
+
+
+def _depth_first(prompts):
+    """(prompt, depth, parent) in reading order: each prompt followed by its refinements."""
+    children = {}
+    known = {prompt["id"] for prompt in prompts}
+    for prompt in sorted(prompts, key=lambda p: p["id"]):
+        parent = prompt["parent"] if prompt["parent"] in known else None
+        children.setdefault(parent, []).append(prompt)
+    stack = [(prompt, 0, None) for prompt in reversed(children.get(None, []))]
+    while stack:
+        prompt, depth, parent = stack.pop()
+        yield prompt, depth, parent
+        refinements = children.get(prompt["id"], [])
+        stack.extend((child, depth + 1, prompt) for child in reversed(refinements))
+
+
+def _node(prompt, parent, x, y, width, images_by_prompt, link, authors):
+    images = images_by_prompt.get(prompt["id"], [])
+    text_width = width - x - 2 * PADDING - (THUMB + PADDING if images else 0)
+    columns = max(int(text_width / CHAR_WIDTH), 8)
+    tokens, removed = word_diff(parent["text"] if parent else None, prompt["text"])
+    lines = _wrap(tokens, columns)
+    removed_lines = textwrap.wrap("− " + " ".join(removed), columns) if removed else []
+    meta = _meta(prompt, len(images), authors)
+
+    body, line_y = [], PADDING + 12
+    for line in lines:
+        spans = "".join(
+            f'<tspan class="pt-added">{escape(word)}</tspan>{sep}'
+            if added
+            else f"{escape(word)}{sep}"
+            for word, added, sep in line
+        )
+        body.append(f'<text x="{PADDING}" y="{line_y}">{spans}</text>')
+        line_y += LINE_HEIGHT
+    for line in removed_lines:
+        body.append(f'<text class="pt-removed" x="{PADDING}" y="{line_y}">{escape(line)}</text>')
+        line_y += LINE_HEIGHT
+    body.append(f'<text class="pt-meta" x="{PADDING}" y="{line_y}">{escape(meta)}</text>')
+    height = max(line_y + PADDING - 4, THUMB + 2 * PADDING if images else 0)
+    box_width = width - x
+    if images:
+        body.append(
+            f'<image href={quoteattr(images[0])} x="{box_width - THUMB - PADDING}" y="{PADDING}" '
+            f'width="{THUMB}" height="{THUMB}" preserveAspectRatio="xMidYMid slice"/>'
+        )
+    status = prompt.get("status", "submitted")
+    classes = f"pt-node pt-{status}" + (" pt-link" if link else "")
+    node = (
+        f'<g class="{classes}" data-prompt="{prompt["id"]}" transform="translate({x},{y})">'
+        f"<title>{escape(prompt['text'])}</title>"
+        f'<rect class="pt-box" width="{box_width}" height="{height}"/>' + "".join(body) + "</g>"
+    )
+    if link:
+        node = f'<a href={quoteattr(link(prompt["id"]))} tabindex="0">{node}</a>'
+    return node, height
+
+
+def _wrap(tokens, columns):
+    """Lines of (word, added, separator), at most `columns` characters each where words allow."""
+    lines, line, length = [], [], 0
+    for word, added in tokens:
+        if line and length + 1 + len(word) > columns:
+            lines.append(line)
+            line, length = [], 0
+        line.append((word, added, " "))
+        length += len(word) + (1 if length else 0)
+    if line:
+        lines.append(line)
+    return lines or [[("", False, "")]]
+
+
+def _meta(prompt, image_count, authors):
+    parts = [authors.get(prompt.get("author"), "")]
+    status = prompt.get("status", "submitted")
+    if status == "proposed":
+        parts.append("proposed")
+    elif status == "set_aside":
+        parts.append("set aside")
+    elif image_count:
+        parts.append("1 image" if image_count == 1 else f"{image_count} images")
+    return " · ".join(part for part in parts if part)
+
+
+def party_tree_svg(party, width=360):
+    """The tree of a party's prompts, each node with its best image (picked, then most voted)."""
+    images = {}
+    ranked = (
+        Image.objects.filter(party=party, hidden=False)
+        .with_votes()
+        .select_related("render")
+        .order_by(F("picked_at").asc(nulls_last=True), "-vote_count", "pk")
+    )
+    for image in ranked:
+        images.setdefault(image.render.prompt_id, []).append(image.file.url)
+    authors = dict(party.members.values_list("pk", "name"))
+    prompts = [prompt.as_dict() for prompt in party.prompts.order_by("pk")]
+    return tree_svg(prompts, images, authors=authors, width=width)
