@@ -22,20 +22,21 @@ PADDING = 8
 LINE_HEIGHT = 16
 CHAR_WIDTH = 6.6  # of the 12px sans-serif below, on average: wrapping needs no font metrics
 THUMB = 44
+MIN_WIDTH, MAX_WIDTH = 200, 2000
 
+# Light by default (the export and gallery pages); a page sets the --pt-* properties to theme it.
 STYLE = """
-.pt-node rect.pt-box { fill: #fff; stroke: #c9c3d9; rx: 6px; }
-.pt-node.pt-proposed rect.pt-box { stroke: #7a5cff; stroke-dasharray: 4 3; fill: #f7f4ff; }
+.pt-node rect.pt-box { fill: var(--pt-box, #fff); stroke: var(--pt-line, #c9c3d9); rx: 6px; }
+.pt-node.pt-proposed rect.pt-box { stroke: var(--pt-accent, #7a5cff); stroke-dasharray: 4 3; }
 .pt-node.pt-set_aside { opacity: .5; }
-.pt-node.pt-link { cursor: pointer; }
-.pt-node.pt-link:hover rect.pt-box, .pt-node.pt-link:focus rect.pt-box {
-  stroke: #5b3df5; stroke-width: 2px;
-}
-.pt-node text { font: 12px system-ui, -apple-system, "Segoe UI", sans-serif; fill: #1d1b24; }
-.pt-node tspan.pt-added { fill: #0a7a3d; font-weight: 700; }
-.pt-node text.pt-removed { fill: #b3261e; text-decoration: line-through; }
-.pt-node text.pt-meta { fill: #6b6780; font-size: 11px; }
-.pt-edge { fill: none; stroke: #c9c3d9; stroke-width: 1.5px; }
+.pt-node.pt-link, svg.pt-clickable .pt-node { cursor: pointer; }
+svg.pt-clickable .pt-node:hover rect.pt-box { stroke: var(--pt-accent, #7a5cff); stroke-width: 2; }
+.pt-node text { font: 12px system-ui, -apple-system, "Segoe UI", sans-serif; }
+.pt-node text { fill: var(--pt-text, #1d1b24); }
+.pt-node tspan.pt-added { fill: var(--pt-added, #0a7a3d); font-weight: 700; }
+.pt-node text.pt-removed { fill: var(--pt-removed, #b3261e); text-decoration: line-through; }
+.pt-node text.pt-meta { fill: var(--pt-muted, #6b6780); font-size: 11px; }
+.pt-edge { fill: none; stroke: var(--pt-line, #c9c3d9); stroke-width: 1.5px; }
 """
 
 _WORD = re.compile(r"\S+")

@@ -174,7 +174,15 @@ def party_tree(request, code):
     """The prompt tree as SVG, drawn by the server so the room, the gallery and the export
     show the same tree."""
     party, _ = get_party_for_member(request, code)
-    return HttpResponse(tree.party_tree_svg(party), content_type="image/svg+xml")
+    try:
+        width = int(request.GET.get("width", "360"))
+    except ValueError:
+        width = 0
+    if not tree.MIN_WIDTH <= width <= tree.MAX_WIDTH:
+        raise ApiError(
+            "invalid_width", f"width must be {tree.MIN_WIDTH} to {tree.MAX_WIDTH} pixels."
+        )
+    return HttpResponse(tree.party_tree_svg(party, width), content_type="image/svg+xml")
 
 
 @api("POST")

@@ -188,3 +188,11 @@ def test_the_room_fetches_the_tree_and_outsiders_do_not(party, host, outsider, r
     assert f'data-prompt="{root.pk}"' in response.content.decode()
     response = outsider.client.get(f"/api/parties/{party.code}/tree.svg")
     assert (response.status_code, response.json()["error"]["code"]) == (403, "not_a_member")
+
+
+def test_the_tree_is_drawn_at_the_width_asked_for(party, host, root):
+    svg = host.client.get(f"/api/parties/{party.code}/tree.svg?width=640").content.decode()
+    assert 'width="640"' in svg
+    for width in ("199", "2001", "wide"):
+        response = host.client.get(f"/api/parties/{party.code}/tree.svg?width={width}")
+        assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_width")

@@ -15,7 +15,12 @@
   startForm.addEventListener("submit", async (submit) => {
     submit.preventDefault();
     const data = new FormData(startForm);
-    const body = { topic: data.get("topic").trim(), name: data.get("name").trim(), public: data.has("public") };
+    const body = {
+      topic: data.get("topic").trim(),
+      name: data.get("name").trim(),
+      public: data.has("public"),
+      steered: data.has("steered"),
+    };
     const title = data.get("title").trim();
     if (title) body.title = title;
     const button = startForm.querySelector("button[type=submit]");

@@ -75,10 +75,13 @@
       me: null,
       defaults: {}, // the party's overrides of the model's defaults
       members: new Map(),
-      prompts: new Map(), // id -> {id, text, parent, author, params, children: [ids]}
+      prompts: new Map(), // id -> {id, text, parent, author, params, status, children: [ids]}
       renders: new Map(), // id -> {id, prompt, status, params, error, position, images: [ids]}
-      images: new Map(), // id -> {id, render, url, seed, width, height, score, votes, voted, picked}
+      images: new Map(), // id -> {id, render, url, seed, ..., votes, voted, picked, note, shortlisted}
       associations: new Map(),
+      palette: [], // [{kind, text, builtin}]: built-in entries and the host's additions
+      steered: false, // only the Prompt Master renders; the others propose
+      published: false, // the public gallery /g/<code>/ is up
       progress: new Map(), // render id -> {step, steps, phase, preview}; live only, never archived
       lastSeq: 0,
     };
@@ -92,6 +95,9 @@
     state.title = snap.title;
     state.me = snap.me;
     state.defaults = snap.defaults || {};
+    state.palette = snap.palette || [];
+    state.steered = !!snap.steered;
+    state.published = !!snap.published;
     for (const member of snap.members) state.members.set(member.id, member);
     addPromptTree(state, snap.prompts);
     for (const render of snap.renders) state.renders.set(render.id, { ...render, images: [] });
@@ -115,9 +121,14 @@
   }
 
   function addImage(state, image) {
-    state.images.set(image.id, { votes: 0, voted: false, picked: false, ...image });
+    state.images.set(image.id, { votes: 0, voted: false, picked: false, note: "", shortlisted: false, ...image });
     const render = state.renders.get(image.render);
     if (render && !render.images.includes(image.id)) render.images.push(image.id);
+  }
+
+  function setPromptStatus(state, id, status) {
+    const prompt = state.prompts.get(id);
+    if (prompt) prompt.status = status;
   }
 
   function setMember(state, member) {
@@ -138,6 +149,9 @@
     "member.muted": (state, event) => setMember(state, event.member),
     "member.removed": (state, event) => setMember(state, event.member),
     "prompt.added": (state, event) => addPrompt(state, event.prompt),
+    "prompt.proposed": (state, event) => addPrompt(state, event.prompt),
+    "proposal.accepted": (state, event) => setPromptStatus(state, event.prompt, "submitted"),
+    "proposal.set_aside": (state, event) => setPromptStatus(state, event.prompt, "set_aside"),
     "render.queued": (state, event) => {
       const render = event.render;
       state.renders.set(render.id, {
@@ -166,9 +180,16 @@
     },
     "image.picked": (state, event) => {
       const image = state.images.get(event.image);
-      if (image) image.picked = event.picked;
+      if (image) Object.assign(image, { picked: event.picked, picked_by: event.picked ? event.member : null, note: event.note || "" });
+    },
+    "image.shortlisted": (state, event) => {
+      const image = state.images.get(event.image);
+      if (image) image.shortlisted = event.shortlisted;
     },
     "association.added": (state, event) => state.associations.set(event.association.id, event.association),
+    "palette.added": (state, event) => state.palette.push({ ...event.entry, builtin: false }),
+    "party.steered": (state, event) => (state.steered = event.steered),
+    "party.published": (state, event) => (state.published = event.published),
   };
 
   /* Apply one archived event; false when it was already applied (seq <= lastSeq) and is dropped. */

@@ -17,6 +17,8 @@
     touched: new Set(), // parameter fields the user changed since the model's defaults were set
     cards: new Map(), // render id -> its card element
     sort: "newest", // "newest", or the image field a card's best image is ranked by
+    filter: "all", // "all", or the image flag ("shortlisted", "picked") an image must have to show
+    noting: null, // the image whose pick note is being written
     mode: "txt2img",
     source: null, // {kind: "image" | "upload", id, url, width, height} for the source modes
     maskPainted: false,
@@ -34,6 +36,15 @@
     rendersEmpty: document.getElementById("renders-empty"),
     members: document.getElementById("members"),
     tree: document.getElementById("prompt-tree"),
+    proposals: document.getElementById("proposals"),
+    proposalsPanel: document.getElementById("proposals-panel"),
+    palette: document.getElementById("palette"),
+    paletteForm: document.getElementById("palette-form"),
+    steer: document.getElementById("steer"),
+    steerToggle: document.getElementById("steer-toggle"),
+    steeredNote: document.getElementById("steered-note"),
+    submit: document.getElementById("composer-submit"),
+    rendersFiltered: document.getElementById("renders-filtered"),
     treeEmpty: document.getElementById("tree-empty"),
     associations: document.getElementById("associations"),
     associationForm: document.getElementById("association-form"),
@@ -91,25 +102,45 @@
         renderMembers();
         renderCards(); // names and what I may do (pick, cancel) show on every card
         renderMyLimits();
+        renderComposerMode();
+        renderProposals();
+        renderPalette();
         break;
       case "member.removed":
         renderMembers();
         if (state.me && event.member.id === state.me.id) showToast({ message: "A facilitator removed you from this party." });
         break;
       case "prompt.added":
+      case "prompt.proposed":
         renderTree();
+        renderProposals();
         if (state.me && event.prompt.author === state.me.id) clearComposerIfSent(event.prompt);
+        break;
+      case "proposal.accepted":
+      case "proposal.set_aside":
+        renderTree();
+        renderProposals();
+        break;
+      case "party.steered":
+        renderComposerMode();
+        break;
+      case "palette.added":
+        renderPalette();
         break;
       case "render.queued":
         updateCard(event.render.id);
         renderTree(); // render counts
         break;
       case "render.done":
+        updateCard(event.render);
+        renderTree(); // thumbnails
+        break;
       case "render.failed":
       case "render.cancelled":
         updateCard(event.render);
         break;
       case "vote.changed":
+      case "image.shortlisted":
       case "image.picked": {
         const image = state.images.get(event.image);
         if (image) updateCard(image.render);
@@ -124,9 +155,12 @@
   function renderAll() {
     renderMembers();
     renderMyLimits();
+    renderComposerMode();
     renderCards();
     renderTree();
+    renderProposals();
     renderAssociations();
+    renderPalette();
   }
 
   // --- Render cards ---------------------------------------------------------------------------
@@ -143,12 +177,21 @@
   function updateCard(id) {
     const render = state.renders.get(id);
     if (!render) return;
-    const card = buildCard(render);
     const old = ui.cards.get(id);
     if (old) old.remove();
-    el.renders.insertBefore(card, firstCardAfter(id));
-    ui.cards.set(id, card);
-    el.rendersEmpty.hidden = ui.cards.size > 0;
+    ui.cards.delete(id);
+    if (shownImages(render).length || (ui.filter === "all" && !render.images.length)) {
+      const card = buildCard(render);
+      el.renders.insertBefore(card, firstCardAfter(id));
+      ui.cards.set(id, card);
+    }
+    el.rendersEmpty.hidden = state.renders.size > 0;
+    el.rendersFiltered.hidden = !(state.renders.size > 0 && ui.cards.size === 0);
+  }
+
+  /* The images of a render the grid's filter lets through. */
+  function shownImages(render) {
+    return render.images.filter((id) => ui.filter === "all" || (state.images.get(id) || {})[ui.filter]);
   }
 
   function firstCardAfter(id) {
@@ -184,10 +227,11 @@
   }
 
   el.renderSort.addEventListener("click", (click) => {
-    const button = click.target.closest("button[data-sort]");
+    const button = click.target.closest("button[data-sort], button[data-filter]");
     if (!button) return;
-    ui.sort = button.dataset.sort;
-    for (const option of el.renderSort.querySelectorAll("button[data-sort]")) {
+    const key = button.dataset.sort ? "sort" : "filter";
+    ui[key] = button.dataset[key];
+    for (const option of el.renderSort.querySelectorAll(`button[data-${key}]`)) {
       const on = option === button;
       option.classList.toggle("on", on);
       option.setAttribute("aria-pressed", String(on));
@@ -217,7 +261,7 @@
         ? h("p", { class: "card-error" }, render.error.message || render.error.code)
         : null,
       render.images.length
-        ? h("div", { class: "card-images count-" + Math.min(render.images.length, 4) }, render.images.map(imageFigure))
+        ? h("div", { class: "card-images count-" + Math.min(shownImages(render).length, 4) }, shownImages(render).map(imageFigure))
         : null,
       h(
         "footer",
@@ -276,20 +320,24 @@
     const image = state.images.get(imageId);
     const render = state.renders.get(image.render);
     const prompt = state.prompts.get(render.prompt);
-    const maySeePick = PH.mayPick(state.me);
+    const curator = PH.mayPick(state.me);
+    const classes = ["shot", image.picked && "picked", image.shortlisted && "shortlisted"].filter(Boolean);
     return h(
       "figure",
-      { class: "shot" + (image.picked ? " picked" : ""), dataset: { image: image.id } },
+      { class: classes.join(" "), dataset: { image: image.id } },
       h(
         "a",
         { href: image.url, target: "_blank", rel: "noopener" },
         h("img", { src: image.url, width: String(image.width), height: String(image.height), alt: prompt ? prompt.text : "", loading: "lazy" }),
       ),
+      image.picked ? h("span", { class: "ribbon" }, "Pick") : image.shortlisted ? h("span", { class: "ribbon short" }, "Shortlist") : null,
+      image.picked && image.note ? h("p", { class: "pick-note" }, "“" + image.note + "” — " + PH.memberName(state, image.picked_by)) : null,
       h(
         "p",
         { class: "shot-scores", title: "CLIP similarity of this image to its prompt and to the party's topic (–: not scored)" },
         `prompt ${formatScore(image.score)} · topic ${formatScore(image.topic_score)}`,
       ),
+      ui.noting === image.id ? noteForm(image) : null,
       h(
         "figcaption",
         { class: "shot-actions" },
@@ -299,26 +347,39 @@
             type: "button",
             class: "small vote" + (image.voted ? " on" : ""),
             "aria-pressed": String(!!image.voted),
-            "aria-label": `Vote (${image.votes} so far)`,
-            title: image.voted ? "Take your vote back" : "Vote for this image",
+            "aria-label": `Star (${image.votes} so far)`,
+            title: image.voted ? "Take your star back" : "Star this image",
             onclick: () => live.send({ type: "vote", image: image.id, value: image.voted ? 0 : 1 }),
           },
-          "♥ " + image.votes,
+          (image.voted ? "★ " : "☆ ") + image.votes,
         ),
-        maySeePick
+        curator
+          ? h(
+              "button",
+              {
+                type: "button",
+                class: "small shortlist" + (image.shortlisted ? " on" : ""),
+                "aria-pressed": String(!!image.shortlisted),
+                onclick: () => live.send({ type: "shortlist", image: image.id, shortlisted: !image.shortlisted }),
+              },
+              image.shortlisted ? "✓ Shortlisted" : "Shortlist",
+            )
+          : null,
+        curator
           ? h(
               "button",
               {
                 type: "button",
                 class: "small pick" + (image.picked ? " on" : ""),
                 "aria-pressed": String(!!image.picked),
-                onclick: () => live.send({ type: "pick", image: image.id, picked: !image.picked }),
+                onclick: () => (image.picked ? live.send({ type: "pick", image: image.id, picked: false }) : startNote(image)),
               },
-              image.picked ? "★ Picked" : "☆ Pick",
+              image.picked ? "Unpick" : "Pick…",
             )
-          : image.picked
-            ? h("span", { class: "badge status-done" }, "★ picked")
-            : null,
+          : null,
+        curator && image.picked
+          ? h("button", { type: "button", class: "small", onclick: () => startNote(image) }, "Edit note")
+          : null,
         h("button", { type: "button", class: "small", onclick: () => refine(render.prompt) }, "Refine"),
         h(
           "button",
@@ -326,6 +387,35 @@
           "Use",
         ),
       ),
+    );
+  }
+
+  /* The Art Expert says in one line why an image is a pick; the pick is sent with it. */
+  function startNote(image) {
+    ui.noting = image.id;
+    updateCard(image.render);
+    const input = el.renders.querySelector(`figure[data-image="${image.id}"] .note-form input`);
+    if (input) input.focus();
+  }
+
+  function noteForm(image) {
+    const input = h("input", { name: "note", maxlength: "200", value: image.note || "", placeholder: "why this one, in a line (optional)", "aria-label": "Pick note" });
+    const done = () => {
+      ui.noting = null;
+      updateCard(image.render);
+    };
+    return h(
+      "form",
+      {
+        class: "note-form inline-form",
+        onsubmit: (submit) => {
+          submit.preventDefault();
+          if (live.send({ type: "pick", image: image.id, picked: true, note: input.value.trim() })) done();
+        },
+      },
+      input,
+      h("button", { type: "submit", class: "small primary" }, image.picked ? "Save" : "Pick"),
+      h("button", { type: "button", class: "small link", onclick: done }, "Cancel"),
     );
   }
 
@@ -411,48 +501,139 @@
 
   // --- Prompt tree ----------------------------------------------------------------------------
 
+  /* The server draws the tree (partyhub/tree.py) so the room, the gallery and the export show
+   * the same one; redrawn at most every half second while prompts and renders pour in. */
+  let treeTimer = null;
+  let treeFetching = false;
+
   function renderTree() {
-    const counts = new Map();
-    for (const render of state.renders.values()) counts.set(render.prompt, (counts.get(render.prompt) || 0) + 1);
-    const roots = [...state.prompts.values()].filter((p) => !state.prompts.has(p.parent)).sort((a, b) => a.id - b.id);
-    el.tree.replaceChildren(...roots.map((prompt) => treeNode(prompt, counts)));
-    el.treeEmpty.hidden = roots.length > 0;
+    el.treeEmpty.hidden = state.prompts.size > 0;
+    if (!state.prompts.size) return el.tree.replaceChildren();
+    if (!treeTimer) treeTimer = setTimeout(fetchTree, 500);
   }
 
-  function treeNode(prompt, counts) {
-    const count = counts.get(prompt.id) || 0;
-    const children = prompt.children.map((id) => state.prompts.get(id)).filter(Boolean);
-    return h(
-      "li",
-      { dataset: { prompt: prompt.id } },
-      h(
-        "button",
-        { type: "button", class: "tree-node", title: "Refine this prompt", onclick: () => refine(prompt.id) },
-        h("span", { class: "tree-text" }, prompt.text),
-        h("span", { class: "tree-count" }, count === 1 ? "1 render" : `${count} renders`),
-      ),
-      children.length ? h("ul", {}, children.map((child) => treeNode(child, counts))) : null,
+  async function fetchTree() {
+    if (treeFetching) return (treeTimer = setTimeout(fetchTree, 500));
+    treeTimer = null;
+    treeFetching = true;
+    try {
+      // Drawn at the panel's width, so its text is not scaled down.
+      const width = Math.max(200, Math.min(2000, Math.round(el.tree.clientWidth) || 360));
+      const response = await fetch(`/api/parties/${room.dataset.code}/tree.svg?width=${width}`, { credentials: "same-origin" });
+      if (response.ok) {
+        // The server escapes every prompt; parsed as SVG, never as HTML.
+        const svg = new DOMParser().parseFromString(await response.text(), "image/svg+xml").documentElement;
+        svg.removeAttribute("width");
+        svg.removeAttribute("height");
+        svg.classList.add("pt-clickable");
+        el.tree.replaceChildren(document.importNode(svg, true));
+      }
+    } finally {
+      treeFetching = false;
+    }
+  }
+
+  el.tree.addEventListener("click", (click) => {
+    const node = click.target.closest("[data-prompt]");
+    if (node) refine(Number(node.dataset.prompt));
+  });
+
+  // --- Proposals ------------------------------------------------------------------------------
+
+  function renderProposals() {
+    const waiting = [...state.prompts.values()].filter((p) => p.status === "proposed").sort((a, b) => a.id - b.id);
+    const iAmMaster = !!state.me && state.me.role === "prompt_master";
+    el.proposalsPanel.hidden = waiting.length === 0;
+    el.proposals.replaceChildren(
+      ...waiting.map((prompt) => {
+        const parent = state.prompts.get(prompt.parent);
+        return h(
+          "li",
+          { class: "proposal", dataset: { prompt: prompt.id } },
+          h("p", { class: "proposal-text" }, prompt.text),
+          h(
+            "p",
+            { class: "hint" },
+            "by " + PH.memberName(state, prompt.author) + (parent ? " · refines “" + parent.text + "”" : ""),
+          ),
+          iAmMaster
+            ? h(
+                "div",
+                { class: "proposal-actions" },
+                h("button", { type: "button", class: "small primary", onclick: () => live.send({ type: "proposal.accept", prompt: prompt.id }) }, "Accept and render"),
+                h("button", { type: "button", class: "small", onclick: () => live.send({ type: "proposal.set_aside", prompt: prompt.id }) }, "Set aside"),
+              )
+            : null,
+        );
+      }),
     );
   }
 
   // --- Associations ---------------------------------------------------------------------------
 
+  /* One word per distinct text (without case); its count is how many people said it. */
   function renderAssociations() {
+    const words = new Map();
+    for (const association of state.associations.values()) {
+      const key = association.text.toLowerCase();
+      const word = words.get(key) || { text: association.text, authors: [] };
+      word.authors.push(PH.memberName(state, association.author));
+      words.set(key, word);
+    }
+    const ranked = [...words.values()].sort((a, b) => b.authors.length - a.authors.length || a.text.localeCompare(b.text));
+    const most = ranked.length ? ranked[0].authors.length : 1;
     el.associations.replaceChildren(
-      ...[...state.associations.values()].map((association) =>
+      ...ranked.map((word) =>
         h(
           "button",
           {
             type: "button",
-            class: "chip",
-            title: "Added by " + PH.memberName(state, association.author) + " · click to add to your prompt",
-            onclick: () => appendToPrompt(association.text),
+            class: "word",
+            style: `font-size: ${(0.85 + (1.2 * (word.authors.length - 1)) / Math.max(most - 1, 1)).toFixed(2)}rem`,
+            title: "Said by " + word.authors.join(", ") + " · click to add to your prompt",
+            dataset: { count: word.authors.length },
+            onclick: () => appendToPrompt(word.text),
           },
-          association.text,
+          word.text,
+          h("span", { class: "word-count" }, String(word.authors.length)),
         ),
       ),
     );
   }
+
+  // --- Palette --------------------------------------------------------------------------------
+
+  function renderPalette() {
+    const kinds = new Map();
+    for (const entry of state.palette) {
+      if (!kinds.has(entry.kind)) kinds.set(entry.kind, []);
+      kinds.get(entry.kind).push(entry);
+    }
+    el.palette.replaceChildren(
+      ...[...kinds].map(([kind, entries]) =>
+        h(
+          "div",
+          { class: "palette-kind" },
+          h("p", { class: "eyebrow" }, kind),
+          h(
+            "div",
+            { class: "chips" },
+            entries.map((entry) =>
+              h("button", { type: "button", class: "chip" + (entry.builtin ? "" : " own"), title: "Add to your prompt", onclick: () => appendToPrompt(entry.text) }, entry.text),
+            ),
+          ),
+        ),
+      ),
+    );
+    el.paletteForm.hidden = !(state.me && state.me.role === "prompt_master");
+  }
+
+  el.paletteForm.addEventListener("submit", (submit) => {
+    submit.preventDefault();
+    const form = el.paletteForm.elements;
+    const text = form.text.value.trim();
+    if (text && live.send({ type: "palette.add", kind: form.kind.value, text })) form.text.value = "";
+  });
 
   function appendToPrompt(text) {
     const current = el.text.value.trim();
@@ -481,6 +662,25 @@
     el.text.setSelectionRange(el.text.value.length, el.text.value.length);
   }
 
+  /* In a steered party the others' prompts go to the Prompt Master as proposals. */
+  function proposing() {
+    return state.steered && !(state.me && state.me.role === "prompt_master");
+  }
+
+  function renderComposerMode() {
+    const iAmMaster = !!state.me && state.me.role === "prompt_master";
+    el.steer.hidden = !iAmMaster;
+    el.steerToggle.checked = state.steered;
+    el.steeredNote.hidden = !proposing();
+    el.submit.textContent = proposing() ? "Propose" : "Render";
+  }
+
+  el.steerToggle.addEventListener("change", () => {
+    const wanted = el.steerToggle.checked;
+    el.steerToggle.checked = state.steered; // the party.steered event, not this box, is the truth
+    live.send({ type: "party.steer", steered: wanted });
+  });
+
   function clearRefine() {
     ui.parent = null;
     el.refining.hidden = true;
@@ -507,7 +707,7 @@
     } catch (error) {
       return showToast({ code: error.code, message: error.message });
     }
-    const message = { type: "prompt.submit", text };
+    const message = { type: proposing() ? "prompt.propose" : "prompt.submit", text };
     if (ui.parent !== null) message.parent = ui.parent;
     if (Object.keys(params).length) message.params = params;
     live.send(message);
