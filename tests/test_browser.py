@@ -159,9 +159,11 @@ def test_it_runs_a_party_from_home_page_to_export(server, browser, screenshots):
     expect(page.locator("#renders .shot img")).to_have_count(2)
     expect(page.locator("#refining")).to_be_hidden()
     expect(page.locator("#prompt-text")).to_have_value("")
-    child = page.locator("#prompt-tree > li > ul > li")
-    expect(page.locator("#prompt-tree > li > .tree-node .tree-text")).to_have_text(["loneliness"])
-    expect(child.locator(".tree-text")).to_have_text([refined])
+    # The tree: the root, then its refinement with the words it added highlighted.
+    nodes = page.locator("#prompt-tree svg .pt-node")
+    expect(nodes).to_have_count(2)
+    expect(nodes.first).to_contain_text("loneliness")
+    expect(nodes.nth(1).locator(".pt-added")).to_have_text(refined.split())
     page.locator("#renders .shot img").nth(1).evaluate("img => img.decode()")
     page.screenshot(path=screenshots / "room.png", full_page=True)
 
@@ -313,3 +315,106 @@ def test_a_facilitator_mutes_and_removes_people_in_the_room(server, browser, scr
     tom_row.get_by_role("button", name="Remove").click()
     expect(ann.locator("#members .member", has_text="Tom")).to_have_count(0)
     expect(tom.locator("#connection")).to_have_attribute("data-state", "closed")
+
+
+def test_three_people_play_a_whole_party(server, browser, screenshots):
+    """Ann hosts (Prompt Master), Eve curates (Art Expert), Bob takes part: each in a browser
+    context of their own, as three phones and laptops in one room would be."""
+    errors = []
+
+    def person(name):
+        viewport = {"width": 1280, "height": 900}
+        page = browser.new_context(viewport=viewport, accept_downloads=True).new_page()
+        page.on("pageerror", lambda error: errors.append(f"{name}: {error}"))
+        return page
+
+    def join_by_code(page, name, code):
+        page.goto(server + "/")
+        page.fill("#join-form [name=code]", code.lower())  # typed as people type it
+        page.click("#join-form button[type=submit]")
+        page.fill("#join-form [name=name]", name)
+        page.click("#join-form button[type=submit]")
+        expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+
+    ann, eve, bob = person("Ann"), person("Eve"), person("Bob")
+    ann.goto(server + "/")
+    ann.fill("#start-form [name=topic]", "loneliness")
+    ann.fill("#start-form [name=name]", "Ann")
+    expect(ann.locator("#start-form [name=steered]")).to_be_checked()
+    ann.click("#start-form button[type=submit]")
+    ann.wait_for_url("**/p/*/")
+    code = ann.locator(".join-code-value").inner_text()
+    join_by_code(eve, "Eve", code)
+    join_by_code(bob, "Bob", code)
+    ann.get_by_label("Role of Eve").select_option("art_expert")
+    expect(eve.locator("#members .member", has_text="Eve")).to_contain_text("Art Expert")
+
+    # Associations: the same words from two people count twice on everyone's board.
+    for page, words in ((bob, ["winter light", "an empty chair"]), (eve, ["Winter light"])):
+        for word in words:
+            page.fill("#association-form [name=text]", word)
+            page.click("#association-form button[type=submit]")
+    winter = ann.locator("#associations .word", has_text="winter light")
+    expect(winter.locator(".word-count")).to_have_text("2")
+    expect(ann.locator("#associations .word")).to_have_count(2)
+
+    # Ann composes from a word of the board and an entry of the palette, and renders.
+    ann.fill("#prompt-text", "two old people")
+    winter.click()
+    ann.locator("#palette .chip", has_text="watercolor").click()
+    first = "two old people, winter light, watercolor"
+    expect(ann.locator("#prompt-text")).to_have_value(first)
+    ann.click("#composer-submit")
+    expect(bob.locator('#renders .card[data-status="done"]')).to_have_count(
+        1, timeout=RENDER_TIMEOUT_MS
+    )
+
+    # Bob may not render in a steered party: he refines from the tree and proposes.
+    expect(bob.locator("#composer-submit")).to_have_text("Propose")
+    bob.locator("#prompt-tree svg .pt-node").first.click()
+    expect(bob.locator("#prompt-text")).to_have_value(first)
+    refined = "two old people looking away from each other, winter light, watercolor"
+    bob.fill("#prompt-text", refined)
+    bob.click("#composer-submit")
+    proposal = ann.locator("#proposals .proposal")
+    expect(proposal).to_contain_text(refined)
+    expect(eve.locator("#proposals .proposal button")).to_have_count(0)  # only Ann decides
+    expect(bob.locator("#prompt-tree svg .pt-proposed")).to_have_count(1)
+    ann.screenshot(path=screenshots / "party-proposal.png", full_page=True)
+    proposal.get_by_role("button", name="Accept and render").click()
+    expect(ann.locator('#renders .card[data-status="done"]')).to_have_count(
+        2, timeout=RENDER_TIMEOUT_MS
+    )
+    newest = eve.locator("#renders .card").first
+    expect(newest).to_contain_text("by Bob")
+    added = eve.locator("#prompt-tree svg .pt-node").nth(1).locator(".pt-added")
+    expect(added).to_have_text(["looking", "away", "from", "each", "other,"])
+
+    # Stars from everyone; Eve shortlists and picks with a note.
+    for page in (ann, bob, eve):
+        page.locator("#renders .card").first.locator("button.vote").click()
+    expect(bob.locator("#renders .card").first.locator("button.vote")).to_have_text("★ 3")
+    expect(bob.locator("button.pick")).to_have_count(0)  # curation is Eve's (and Ann's)
+    shot = eve.locator("#renders .card").first.locator(".shot")
+    shot.get_by_role("button", name="Shortlist").click()
+    shot.get_by_role("button", name="Pick…").click()
+    eve.fill(".note-form [name=note]", "they almost touch")
+    eve.click(".note-form button[type=submit]")
+    expect(bob.locator(".shot.picked .pick-note")).to_contain_text("they almost touch")
+    bob.click('#render-sort [data-filter="picked"]')
+    expect(bob.locator("#renders .shot")).to_have_count(1)
+    bob.click('#render-sort [data-sort="votes"]')
+    expect(bob.locator("#renders .card").first).to_contain_text(refined)
+    eve.screenshot(path=screenshots / "party-curated.png", full_page=True)
+
+    # Ann exports: the publication puts the pick and its note first.
+    with ann.expect_download() as download_info:
+        ann.click("#export-link")
+    with zipfile.ZipFile(download_info.value.path()) as archive:
+        index = archive.read("index.html").decode()
+        post = archive.read("post.md").decode()
+        manifest = json.loads(archive.read("manifest.json"))
+    assert "they almost touch" in index and "they almost touch" in post
+    picked = [image for image in manifest["images"] if image["picked"]]
+    assert [image["votes"] for image in picked] == [3]
+    assert errors == []
