@@ -11,8 +11,10 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 
+from partyhub import actions
 from partyhub.asgi import application
-from partyhub.models import Party
+from partyhub.errors import ApiError
+from partyhub.models import Image, Member, Party
 
 ORIGIN = b"http://localhost:8000"  # a host in the default ALLOWED_HOSTS
 REPO = Path(__file__).resolve().parent.parent
@@ -79,6 +81,47 @@ def party(db, host, guest):
     party, _ = Party.start(topic="loneliness", session_key=host.session_key, host_name=host.name)
     party.join(guest.session_key, guest.name)
     return party
+
+
+@pytest.fixture
+def pm(party, host):
+    """The party's Prompt Master, as a member row."""
+    return Member.objects.get(session_key=host.session_key)
+
+
+@pytest.fixture
+def member(party, guest):
+    """A participant of the party."""
+    return Member.objects.get(session_key=guest.session_key)
+
+
+@pytest.fixture
+def expert(party, outsider):
+    """`outsider`, joined as the party's Art Expert."""
+    return party.join(outsider.session_key, "Eve", role=Member.Role.ART_EXPERT)
+
+
+@pytest.fixture
+def image(party, member):
+    """An image the participant rendered (64×64, offline model)."""
+    from generation.render import run_render
+
+    params = {"width": 64, "height": 64, "steps": 1}
+    _, render = party.submit_prompt(member, "a chair", params=params)
+    run_render(render.pk)
+    return Image.objects.get(render=render)
+
+
+@pytest.fixture
+def refused():
+    """refused(member, message): the error code the server answers a client message with."""
+
+    def refused(member, message):
+        with pytest.raises(ApiError) as error:
+            actions.handle(member.pk, message)
+        return error.value.code
+
+    return refused
 
 
 async def receive_until(communicator, event_type, timeout=30):

@@ -4,30 +4,13 @@ extended by the host per party)."""
 import pytest
 
 from partyhub import actions, palette
-from partyhub.errors import ApiError
-from partyhub.models import Association, Event, Member
+from partyhub.models import Association, Event
 from partyhub.snapshot import snapshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def pm(party, host):
-    return Member.objects.get(session_key=host.session_key)
-
-
-@pytest.fixture
-def member(party, guest):
-    return Member.objects.get(session_key=guest.session_key)
-
-
-def refused(member, message):
-    with pytest.raises(ApiError) as error:
-        actions.handle(member.pk, message)
-    return error.value.code
-
-
-def test_one_person_says_a_word_once_others_add_to_its_count(party, pm, member):
+def test_one_person_says_a_word_once_others_add_to_its_count(party, pm, member, refused):
     actions.handle(member.pk, {"type": "association.add", "text": "winter light"})
     assert refused(member, {"type": "association.add", "text": "Winter Light "}) == (
         "duplicate_association"
@@ -46,7 +29,7 @@ def test_the_builtin_palette_is_data_with_every_kind():
     assert {"oil on canvas", "ukiyo-e", "Edvard Munch", "old photo, 1960s", "sepia"} <= texts
 
 
-def test_the_host_extends_the_party_palette(party, pm, member):
+def test_the_host_extends_the_party_palette(party, pm, member, refused):
     actions.handle(pm.pk, {"type": "palette.add", "kind": "artist", "text": "  Hilma  af Klint "})
     party.refresh_from_db()
     assert party.palette == [{"kind": "artist", "text": "Hilma af Klint"}]
@@ -54,9 +37,7 @@ def test_the_host_extends_the_party_palette(party, pm, member):
     assert event.payload == {"entry": {"kind": "artist", "text": "Hilma af Klint"}, "by": pm.pk}
     shown = snapshot(party)["palette"]
     assert {"kind": "artist", "text": "Hilma af Klint", "builtin": False} in shown
-    assert [e["kind"] for e in shown] == sorted(
-        (e["kind"] for e in shown), key=palette.KINDS.index
-    )
+    assert [e["kind"] for e in shown] == sorted((e["kind"] for e in shown), key=palette.KINDS.index)
 
     seq = party.last_seq
     assert refused(member, {"type": "palette.add", "kind": "artist", "text": "Me"}) == "forbidden"

@@ -5,41 +5,11 @@ import threading
 import pytest
 from django.db import connection, connections
 
-from generation.render import run_render
 from partyhub import actions
-from partyhub.errors import ApiError
-from partyhub.models import Event, Image, Member, Vote
+from partyhub.models import Event, Vote
 from partyhub.snapshot import snapshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def pm(party, host):
-    return Member.objects.get(session_key=host.session_key)
-
-
-@pytest.fixture
-def member(party, guest):
-    return Member.objects.get(session_key=guest.session_key)
-
-
-@pytest.fixture
-def expert(party, outsider):
-    return party.join(outsider.session_key, "Eve", role=Member.Role.ART_EXPERT)
-
-
-@pytest.fixture
-def image(party, member):
-    _, render = party.submit_prompt(member, "a chair", params={"width": 64, "height": 64})
-    run_render(render.pk)
-    return Image.objects.get(render=render)
-
-
-def refused(member, message):
-    with pytest.raises(ApiError) as error:
-        actions.handle(member.pk, message)
-    return error.value.code
 
 
 def events(party, event_type):
@@ -71,7 +41,7 @@ def test_it_picks_with_a_note_and_changes_the_note(party, pm, expert, image, rol
     assert (picked["picked"], picked["note"]) == (False, "")
 
 
-def test_it_refuses_bad_notes_and_changes_nothing(party, expert, image):
+def test_it_refuses_bad_notes_and_changes_nothing(party, expert, image, refused):
     seq = party.events.count()
     for note in ["x" * 201, "two\nlines", 7]:
         assert refused(expert, {"type": "pick", "image": image.pk, "note": note}) == "invalid_note"
@@ -83,7 +53,7 @@ def test_it_refuses_bad_notes_and_changes_nothing(party, expert, image):
 
 
 @pytest.mark.parametrize("role", ["participant", "facilitator"])
-def test_only_the_art_expert_and_prompt_master_curate(party, pm, member, image, role):
+def test_only_the_art_expert_and_prompt_master_curate(party, pm, member, image, role, refused):
     member.role = role
     member.save()
     assert refused(member, {"type": "pick", "image": image.pk, "note": "mine"}) == "forbidden"
@@ -92,7 +62,7 @@ def test_only_the_art_expert_and_prompt_master_curate(party, pm, member, image, 
     assert (image.picked_at, image.shortlisted) == (None, False)
 
 
-def test_it_shortlists_and_takes_off_once_each(party, expert, image):
+def test_it_shortlists_and_takes_off_once_each(party, expert, image, refused):
     actions.handle(expert.pk, {"type": "shortlist", "image": image.pk})
     actions.handle(expert.pk, {"type": "shortlist", "image": image.pk, "shortlisted": True})
     image.refresh_from_db()

@@ -6,22 +6,11 @@ import re
 import pytest
 
 from partyhub import actions
-from partyhub.errors import ApiError
-from partyhub.models import Event, Member, Prompt, Render
+from partyhub.models import Event, Prompt, Render
 from partyhub.snapshot import snapshot
 from partyhub.tree import tree_svg, word_diff
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def pm(party, host):
-    return Member.objects.get(session_key=host.session_key)
-
-
-@pytest.fixture
-def member(party, guest):
-    return Member.objects.get(session_key=guest.session_key)
 
 
 @pytest.fixture
@@ -30,17 +19,11 @@ def root(party, pm):
     return prompt
 
 
-def refused(member, message):
-    with pytest.raises(ApiError) as error:
-        actions.handle(member.pk, message)
-    return error.value.code
-
-
 def event_types(party, after):
     return list(party.events_after(after).values_list("type", flat=True))
 
 
-def test_it_accepts_a_proposal_which_renders_credited_to_its_author(party, pm, member, root):
+def test_an_accepted_proposal_renders_credited_to_its_author(party, pm, member, root, refused):
     seq = party.last_seq
     actions.handle(
         member.pk,
@@ -70,7 +53,7 @@ def test_it_accepts_a_proposal_which_renders_credited_to_its_author(party, pm, m
     assert Render.objects.filter(prompt=proposal).count() == 1
 
 
-def test_it_sets_a_proposal_aside(party, pm, member, root):
+def test_it_sets_a_proposal_aside(party, pm, member, root, refused):
     actions.handle(member.pk, {"type": "prompt.propose", "text": "a crowd", "parent": root.pk})
     proposal = Prompt.objects.get(author=member)
     actions.handle(pm.pk, {"type": "proposal.set_aside", "prompt": proposal.pk})
@@ -81,7 +64,7 @@ def test_it_sets_a_proposal_aside(party, pm, member, root):
 
 
 @pytest.mark.parametrize("role", ["participant", "art_expert", "facilitator"])
-def test_only_the_prompt_master_decides_on_proposals(party, member, root, role):
+def test_only_the_prompt_master_decides_on_proposals(party, member, root, role, refused):
     member.role = role
     member.save()
     actions.handle(member.pk, {"type": "prompt.propose", "text": "mine", "parent": root.pk})
@@ -92,7 +75,7 @@ def test_only_the_prompt_master_decides_on_proposals(party, member, root, role):
     assert proposal.status == "proposed"
 
 
-def test_proposals_are_checked_like_prompts(party, pm, member, root):
+def test_proposals_are_checked_like_prompts(party, pm, member, root, refused):
     seq = party.last_seq
     assert refused(member, {"type": "prompt.propose", "text": " "}) == "invalid_prompt"
     assert (
@@ -110,7 +93,7 @@ def test_proposals_are_checked_like_prompts(party, pm, member, root):
     assert party.last_seq == seq and not Prompt.objects.filter(author=member).exists()
 
 
-def test_in_a_steered_party_only_the_prompt_master_renders(party, pm, member):
+def test_in_a_steered_party_only_the_prompt_master_renders(party, pm, member, refused):
     assert refused(member, {"type": "party.steer", "steered": True}) == "forbidden"
     actions.handle(pm.pk, {"type": "party.steer", "steered": True})
     actions.handle(pm.pk, {"type": "party.steer", "steered": True})  # no change, no event
@@ -175,9 +158,7 @@ def test_the_tree_svg_draws_every_prompt_with_its_diff_and_status(party, pm, mem
         "people,",
         "&lt;old&gt;",
     ]
-    assert re.findall(r'<text class="pt-removed"[^>]*>([^<]*)</text>', svg) == [
-        "− old loneliness"
-    ]
+    assert re.findall(r'<text class="pt-removed"[^>]*>([^<]*)</text>', svg) == ["− old loneliness"]
     assert svg.count("<image ") == 1 and 'href="/media/a.png"' in svg
     assert "Bob · proposed" in svg
 

@@ -2,49 +2,18 @@
 
 import pytest
 
-from generation.render import run_render
 from partyhub import actions
 from partyhub.errors import ApiError
-from partyhub.models import Event, Image, Member
+from partyhub.models import Event, Member
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def pm(party, host):
-    return Member.objects.get(session_key=host.session_key)
-
-
-@pytest.fixture
-def member(party, guest):
-    return Member.objects.get(session_key=guest.session_key)
-
-
-@pytest.fixture
-def expert(party, outsider):
-    return party.join(outsider.session_key, "Eve", role=Member.Role.ART_EXPERT)
-
-
-@pytest.fixture
-def image(party, member):
-    _, render = party.submit_prompt(
-        member, "a chair", params={"width": 64, "height": 64, "steps": 1}
-    )
-    run_render(render.pk)
-    return Image.objects.get(render=render)
-
-
-def refused(member, message):
-    with pytest.raises(ApiError) as error:
-        actions.handle(member.pk, message)
-    return error.value.code
 
 
 def last_event(party):
     return Event.objects.filter(party=party).last()
 
 
-def test_only_the_prompt_master_sets_roles(party, pm, member, expert):
+def test_only_the_prompt_master_sets_roles(party, pm, member, expert, refused):
     seq = party.events.count()
     assert refused(member, {"type": "role.set", "member": member.pk, "role": "art_expert"}) == (
         "forbidden"
@@ -65,7 +34,7 @@ def test_only_the_prompt_master_sets_roles(party, pm, member, expert):
     )
 
 
-def test_role_changes_are_checked(party, pm, member):
+def test_role_changes_are_checked(party, pm, member, refused):
     assert refused(pm, {"type": "role.set", "member": member.pk, "role": "king"}) == (
         "invalid_role"
     )
@@ -77,7 +46,7 @@ def test_role_changes_are_checked(party, pm, member):
     )
 
 
-def test_handing_over_the_prompt_master_role(party, pm, member):
+def test_handing_over_the_prompt_master_role(party, pm, member, refused):
     actions.handle(pm.pk, {"type": "role.set", "member": member.pk, "role": "prompt_master"})
     pm.refresh_from_db()
     member.refresh_from_db()
@@ -89,7 +58,7 @@ def test_handing_over_the_prompt_master_role(party, pm, member):
     )
 
 
-def test_a_member_of_another_party_cannot_be_given_a_role(party, pm, host):
+def test_a_member_of_another_party_cannot_be_given_a_role(party, pm, host, refused):
     from partyhub.models import Party
 
     other, stranger = Party.start(topic="cats", session_key="x" * 32, host_name="Zed")
@@ -98,7 +67,7 @@ def test_a_member_of_another_party_cannot_be_given_a_role(party, pm, host):
     )
 
 
-def test_picks_need_the_art_expert_or_the_prompt_master(party, pm, member, expert, image):
+def test_picks_need_the_art_expert_or_the_prompt_master(party, pm, member, expert, image, refused):
     assert refused(member, {"type": "pick", "image": image.pk}) == "forbidden"
     actions.handle(expert.pk, {"type": "pick", "image": image.pk})
     image.refresh_from_db()
@@ -116,7 +85,7 @@ def test_picks_need_the_art_expert_or_the_prompt_master(party, pm, member, exper
     assert refused(pm, {"type": "pick", "image": image.pk, "picked": "yes"}) == "invalid_field"
 
 
-def test_everyone_votes_once(party, pm, member, image):
+def test_everyone_votes_once(party, pm, member, image, refused):
     for who in (pm, member, member):
         actions.handle(who.pk, {"type": "vote", "image": image.pk, "value": 1})
     assert image.votes.count() == 2
@@ -138,7 +107,7 @@ def test_everyone_votes_once(party, pm, member, image):
         )
 
 
-def test_images_of_another_party_are_out_of_reach(party, image):
+def test_images_of_another_party_are_out_of_reach(party, image, refused):
     from partyhub.models import Party
 
     _, stranger = Party.start(topic="cats", session_key="y" * 32, host_name="Zed")
@@ -190,7 +159,7 @@ MAY = {
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_each_role_may_do_what_it_is_for_and_no_more(request, party, role, image):
+def test_each_role_may_do_what_it_is_for_and_no_more(request, party, role, image, refused):
     actor = request.getfixturevalue(role)
     other = party.join("other-session", "Otto")
     moderates, picks, sets_roles = MAY[role]
@@ -211,7 +180,9 @@ def test_each_role_may_do_what_it_is_for_and_no_more(request, party, role, image
     actions.handle(actor.pk, {"type": "vote", "image": image.pk, "value": 1})
 
 
-def test_a_muted_member_watches_and_votes_but_adds_nothing(party, facilitator, member, image):
+def test_a_muted_member_watches_and_votes_but_adds_nothing(
+    party, facilitator, member, image, refused
+):
     actions.handle(facilitator.pk, mute(member))
     event = last_event(party)
     assert (event.type, event.payload["member"]["muted"], event.payload["by"]) == (
@@ -230,7 +201,7 @@ def test_a_muted_member_watches_and_votes_but_adds_nothing(party, facilitator, m
     assert last_event(party).type == "association.added"
 
 
-def test_no_one_mutes_or_removes_the_prompt_master_or_themselves(party, pm, facilitator):
+def test_no_one_mutes_or_removes_the_prompt_master_or_themselves(party, pm, facilitator, refused):
     assert refused(facilitator, mute(pm)) == "forbidden"
     assert refused(facilitator, {"type": "member.remove", "member": pm.pk}) == "forbidden"
     assert refused(facilitator, mute(facilitator)) == "forbidden"
