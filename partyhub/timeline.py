@@ -1,0 +1,306 @@
+"""The party's archive as a replay timeline: one human line per archived event.
+
+No Django imports: the replay page and the export both call `timeline()` on the same archived
+events (`Event.as_message()` dicts), and a test can call it on plain dicts.
+"""
+
+ROLE_TITLES = {
+    "prompt_master": "Prompt Master",
+    "art_expert": "Art Expert",
+    "participant": "participant",
+    "facilitator": "facilitator",
+}
+# Prompts are quoted in full up to this many characters, so one entry stays one line.
+QUOTE_LENGTH = 80
+
+
+def timeline(events, members):
+    """One entry per event, in the events' order: `{"seq", "at", "type", "who", "text", "images"}`.
+
+    `events` are archived events as the protocol sends them (`Event.as_message()`), in seq order;
+    `members` maps member ids to names. `who` is the name of the member who acted (`None` when no
+    one did, e.g. a render that failed), `text` one line for people, `images` the ids of the
+    images that appeared with this event (a finished render's). Names also come from the member
+    objects inside the events, so a rename shows from the event that made it. Types this module
+    does not know (the protocol may grow) get a generic line; a malformed event never raises.
+    """
+    story = _Story(members)
+    return [story.entry(event) for event in events if isinstance(event, dict)]
+
+
+class _Story:
+    """What the timeline has learnt so far: names, prompts and which prompt each render is of."""
+
+    def __init__(self, members):
+        self.names = {}
+        for key, name in (members or {}).items():
+            member_id = _as_id(key)
+            if member_id is not None:
+                self.names[member_id] = str(name)
+        self.prompts = {}  # id -> {"text", "author"}
+        self.renders = {}  # render id -> prompt id
+
+    def entry(self, event):
+        kind = str(event.get("type", ""))
+        describe = DESCRIBERS.get(kind)
+        who, text, images = None, None, []
+        if describe is not None:
+            try:
+                who, text, images = describe(self, event)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                who, text, images = None, None, []  # malformed: said generically below
+        if text is None:
+            who, text = self.generic(kind, event)
+        return {
+            "seq": event.get("seq"),
+            "at": event.get("at"),
+            "type": kind,
+            "who": who,
+            "text": text,
+            "images": images,
+        }
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def name(self, member_id):
+        return self.names.get(_as_id(member_id), "someone")
+
+    def learn_member(self, member):
+        """Remember a member object's name; returns (name, previous name or None)."""
+        member_id = _as_id(member["id"])
+        previous = self.names.get(member_id)
+        name = str(member["name"])
+        self.names[member_id] = name
+        return name, previous
+
+    def learn_prompt(self, prompt):
+        self.prompts[_as_id(prompt["id"])] = {
+            "text": str(prompt.get("text", "")),
+            "author": prompt.get("author"),
+            "parent": prompt.get("parent"),
+        }
+        return self.prompts[_as_id(prompt["id"])]
+
+    def prompt(self, prompt_id):
+        return self.prompts.get(_as_id(prompt_id))
+
+    def prompt_of_render(self, event):
+        """The prompt a render event is about: its own `prompt` field, else the queued render's."""
+        prompt_id = event.get("prompt")
+        if prompt_id is None:
+            prompt_id = self.renders.get(_as_id(event.get("render")))
+        return self.prompt(prompt_id)
+
+    def author_of(self, prompt):
+        return self.name(prompt["author"]) if prompt else None
+
+    def generic(self, kind, event):
+        """A line for an event type this module does not know: who did it, and what."""
+        who = None
+        for field in ("by", "member", "author"):
+            value = event.get(field)
+            if isinstance(value, dict):
+                value = value.get("id")
+            if _as_id(value) is not None:
+                who = self.name(value)
+                break
+        what = kind.replace(".", " ").replace("_", " ").strip() or "something happened"
+        return who, (f"{who}: {what}" if who else what[:1].upper() + what[1:])
+
+
+# --- one describer per event type: (story, event) -> (who, text, images) -------------------------
+
+
+def _member_joined(story, event):
+    name, previous = story.learn_member(event["member"])
+    if previous is not None and previous != name:
+        return name, f"{previous} is now called {name}", []
+    role = event["member"].get("role")
+    if role == "prompt_master":
+        return name, f"{name} started the party as Prompt Master", []
+    return name, f"{name} joined", []
+
+
+def _prompt_added(story, event):
+    prompt = story.learn_prompt(event["prompt"])
+    who = story.name(prompt["author"])
+    parent = story.prompt(prompt["parent"])
+    if parent:
+        return who, f"{who} refined {_quote(parent['text'])} into {_quote(prompt['text'])}", []
+    return who, f"{who} wrote {_quote(prompt['text'])}", []
+
+
+def _prompt_proposed(story, event):
+    prompt = story.learn_prompt(event["prompt"])
+    who = story.name(prompt["author"])
+    return who, f"{who} proposed {_quote(prompt['text'])}", []
+
+
+def _proposal_decided(verb):
+    def describe(story, event):
+        who = story.name(event["by"])
+        prompt = story.prompt(event["prompt"])
+        if prompt is None:
+            return who, f"{who} {verb} a proposal", []
+        author = story.author_of(prompt)
+        whose = "their own" if author == who else f"{author}’s"
+        return who, f"{who} {verb} {whose} proposal {_quote(prompt['text'])}", []
+
+    return describe
+
+
+def _render_queued(story, event):
+    render = event["render"]
+    story.renders[_as_id(render["id"])] = _as_id(render.get("prompt"))
+    prompt = story.prompt(render.get("prompt"))
+    what = f"render {render['id']} queued"
+    return story.author_of(prompt), (f"{what}: {_quote(prompt['text'])}" if prompt else what), []
+
+
+def _render_done(story, event):
+    images = []
+    for image in event.get("images") or []:
+        image_id = _as_id(image.get("id") if isinstance(image, dict) else image)
+        if image_id is not None:
+            images.append(image_id)
+    count = f"{len(images)} image" + ("" if len(images) == 1 else "s")
+    what = "an animation and " if event.get("animation") else ""
+    who = story.author_of(story.prompt_of_render(event))
+    return who, f"render {event['render']} finished: {what}{count}", images
+
+
+def _render_failed(story, event):
+    error = event.get("error") or {}
+    reason = error.get("message") or error.get("code") or "an error"
+    who = story.author_of(story.prompt_of_render(event))
+    return who, f"render {event['render']} failed: {reason}", []
+
+
+def _render_cancelled(story, event):
+    if _as_id(event.get("by")) is not None:
+        who = story.name(event["by"])
+        return who, f"{who} cancelled render {event['render']}", []
+    return None, f"render {event['render']} was cancelled", []
+
+
+def _render_filtered(story, event):
+    who = story.author_of(story.prompt_of_render(event))
+    return who, f"render {event['render']} was held back by the safety checker", []
+
+
+def _vote_changed(story, event):
+    who = story.name(event["member"])
+    votes = event.get("votes")
+    total = f" ({votes} vote{'' if votes == 1 else 's'})" if isinstance(votes, int) else ""
+    if event.get("value") == 0:
+        return who, f"{who} took back their vote for image {event['image']}{total}", []
+    return who, f"{who} voted for image {event['image']}{total}", []
+
+
+def _image_picked(story, event):
+    who = story.name(event["member"])
+    if event.get("picked") is False:
+        return who, f"{who} unpicked image {event['image']}", []
+    note = event.get("note")
+    return who, f"{who} picked image {event['image']}" + (f": {_quote(note)}" if note else ""), []
+
+
+def _image_shortlisted(story, event):
+    who = story.name(event["member"])
+    if event.get("shortlisted") is False:
+        return who, f"{who} took image {event['image']} off the shortlist", []
+    return who, f"{who} shortlisted image {event['image']}", []
+
+
+def _association_added(story, event):
+    association = event["association"]
+    who = story.name(association["author"])
+    return who, f"{who} associated {_quote(association['text'])}", []
+
+
+def _palette_added(story, event):
+    who = story.name(event["by"])
+    entry = event["entry"]
+    return who, f"{who} added the {entry['kind']} {_quote(entry['text'])} to the palette", []
+
+
+def _role_changed(story, event):
+    member = event["member"]
+    name, _ = story.learn_member(member)
+    role = ROLE_TITLES.get(member.get("role"), str(member.get("role")))
+    article = "" if role == "Prompt Master" else ("an " if role[:1] in "AEIOUaeiou" else "a ")
+    if _as_id(event.get("by")) in (None, _as_id(member["id"])):
+        return name, f"{name} is now {article}{role}", []
+    who = story.name(event["by"])
+    return who, f"{who} made {name} {article}{role}", []
+
+
+def _member_muted(story, event):
+    member = event["member"]
+    name, _ = story.learn_member(member)
+    who = story.name(event.get("by"))
+    verb = "muted" if member.get("muted", True) else "unmuted"
+    return who, f"{who} {verb} {name}", []
+
+
+def _member_removed(story, event):
+    name, _ = story.learn_member(event["member"])
+    who = story.name(event.get("by"))
+    return who, f"{who} removed {name} from the party", []
+
+
+def _party_steered(story, event):
+    who = story.name(event["by"])
+    if event.get("steered"):
+        return who, f"{who} steered the party: the others propose, only they render", []
+    return who, f"{who} let everyone render", []
+
+
+def _party_published(story, event):
+    who = story.name(event["by"]) if _as_id(event.get("by")) is not None else None
+    subject = who or "The party"
+    if event.get("published", True) is False:
+        return who, f"{subject} took the party’s gallery down", []
+    return who, f"{subject} published the party’s gallery", []
+
+
+DESCRIBERS = {
+    "member.joined": _member_joined,
+    "prompt.added": _prompt_added,
+    "prompt.proposed": _prompt_proposed,
+    "proposal.accepted": _proposal_decided("accepted"),
+    "proposal.set_aside": _proposal_decided("set aside"),
+    "render.queued": _render_queued,
+    "render.done": _render_done,
+    "render.failed": _render_failed,
+    "render.cancelled": _render_cancelled,
+    "render.filtered": _render_filtered,
+    "vote.changed": _vote_changed,
+    "image.picked": _image_picked,
+    "image.shortlisted": _image_shortlisted,
+    "association.added": _association_added,
+    "palette.added": _palette_added,
+    "role.changed": _role_changed,
+    "member.muted": _member_muted,
+    "member.removed": _member_removed,
+    "party.steered": _party_steered,
+    "party.published": _party_published,
+}
+
+
+def _as_id(value):
+    """An id as an int (JSON object keys arrive as strings); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _quote(text):
+    text = " ".join(str(text).split())
+    if len(text) > QUOTE_LENGTH:
+        text = text[: QUOTE_LENGTH - 1].rstrip() + "…"
+    return f"“{text}”"
