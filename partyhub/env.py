@@ -1,6 +1,7 @@
 """Typed readers for settings from the environment. A bad value stops start-up, clearly."""
 
 import os
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -48,3 +49,17 @@ def env_list(name, default=()):
     if raw is None:
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_origin(name):
+    """An origin such as `https://party.example.org` (scheme, host, optional port; no path),
+    without a trailing slash; "" when unset."""
+    raw = os.environ.get(name, "").strip().rstrip("/")
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+        raise ImproperlyConfigured(
+            f"{name} must be an origin like https://party.example.org (no path), not {raw!r}"
+        )
+    return raw

@@ -10,7 +10,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from partyhub.env import env_bool, env_choice, env_int, env_list, env_str
+from partyhub.env import env_bool, env_choice, env_int, env_list, env_origin, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PARTYHUB_VAR_DIR", str(BASE_DIR / "var")))
@@ -122,6 +122,12 @@ MEDIA_URL = env_str("MEDIA_URL", "/media/")
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 # Django serves MEDIA_ROOT itself for `make run`; in production a web server or S3 does it.
 PARTYHUB_SERVE_MEDIA = env_bool("PARTYHUB_SERVE_MEDIA", DEBUG)
+
+# Where people reach this server (https://party.example.org), for the absolute links PartyHub
+# hands out: the stage's join QR code and the `url` of a new party. Unset, each request's own
+# scheme and Host are used, which a proxy that rewrites Host, or a laptop opened at 127.0.0.1
+# while phones use its Wi-Fi address, gets wrong.
+PARTYHUB_PUBLIC_URL = env_origin("PARTYHUB_PUBLIC_URL")
 
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"

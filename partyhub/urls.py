@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("p/<str:code>/", views.party_room, name="party"),
     path("p/<str:code>/stage/", views.party_stage, name="stage"),
+    path("p/<str:code>/replay/", views.party_replay, name="replay"),
     path("p/<str:code>/export.zip", views.export_zip, name="export"),
     path("api/parties", views.create_party),
     path("api/parties/<str:code>", views.party_snapshot),

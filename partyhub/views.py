@@ -1,16 +1,18 @@
 import functools
 import json
 
+from django.conf import settings
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views import defaults
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from generation.presets import all_presets, default_preset
-from partyhub import export, tree
+from partyhub import export, qr, tree
 from partyhub.errors import ApiError
 from partyhub.models import Party
 from partyhub.snapshot import snapshot
+from partyhub.timeline import timeline
 from partyhub.uploads import accept_upload, upload_dict
 
 MAX_EVENTS_PAGE = 1000
@@ -71,6 +73,14 @@ def session_key(request):
     return request.session.session_key
 
 
+def public_url(request, path):
+    """The absolute URL of `path` as people reach this server: PARTYHUB_PUBLIC_URL if set,
+    else the request's own scheme and host."""
+    if settings.PARTYHUB_PUBLIC_URL:
+        return settings.PARTYHUB_PUBLIC_URL + path
+    return request.build_absolute_uri(path)
+
+
 def clean_name(value):
     if not isinstance(value, str) or not 1 <= len(value.strip()) <= 99:
         raise ApiError("invalid_name", "name must be 1 to 99 characters.")
@@ -127,7 +137,7 @@ def create_party(request):
     return JsonResponse(
         {
             "code": party.code,
-            "url": request.build_absolute_uri(party.get_absolute_url()),
+            "url": public_url(request, party.get_absolute_url()),
             "ws": party.ws_path(),
             "member": host.as_dict(),
         },
@@ -237,4 +247,31 @@ def party_stage(request, code):
     member = member_of(party, request)
     if member is None and not party.public:
         return redirect(party)  # the room asks for a name first
-    return render(request, "partyhub/stage.html", {"party": party, "member": member})
+    room_url = public_url(request, party.get_absolute_url())
+    return render(
+        request,
+        "partyhub/stage.html",
+        {
+            "party": party,
+            "member": member,
+            "room_url": room_url,
+            "room_address": room_url.split("://", 1)[-1],
+            "join_qr": qr.join_qr_svg(room_url),
+            "room_url_is_loopback": qr.is_loopback(room_url),
+        },
+    )
+
+
+def party_replay(request, code):
+    """The party's archive as a timeline to scrub through; the same rule as the stage."""
+    party = get_object_or_404(Party.objects.by_code(code))
+    member = member_of(party, request)
+    if member is None and not party.public:
+        return redirect(party)
+    events = [event.as_message() for event in party.events.order_by("seq")]
+    names = {m.pk: m.name for m in party.members.all()}
+    images = {image.pk: image.file.url for image in party.images.all()}
+    replay = {"entries": timeline(events, names), "images": images}
+    return render(
+        request, "partyhub/replay.html", {"party": party, "member": member, "replay": replay}
+    )

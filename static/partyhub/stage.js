@@ -1,5 +1,6 @@
-/* The stage: a projector view of the party. The newest finished image fills the screen; the join
- * code and the running render's progress stay in view. Read-only: it follows the same events. */
+/* The stage: a projector view of the party. While a render runs, its preview fills the screen as
+ * the picture forms; when it is done, its images replace the preview, with their prompt and
+ * author. The join QR code and code stay in view. Read-only: it follows the same events. */
 (function () {
   "use strict";
   const PH = window.PartyHub;
@@ -9,6 +10,7 @@
   const state = PH.createState(stage.dataset.code);
   const el = {
     image: document.getElementById("stage-image"),
+    label: document.getElementById("stage-label"),
     prompt: document.getElementById("stage-prompt"),
     author: document.getElementById("stage-author"),
     running: document.getElementById("stage-running"),
@@ -16,34 +18,88 @@
     progress: document.getElementById("stage-progress"),
     connection: document.getElementById("connection"),
   };
-  let shownImage = null;
-
-  document.getElementById("stage-url").textContent = location.host;
+  // What fills the screen now ("preview:<render>" or "render:<render>:<images>"): the pictures
+  // are only swapped when it changes, so votes and progress frames never make the projector blink.
+  let shown = null;
 
   PH.follow(state, {
     onReset: draw,
     onEvent: draw,
-    onProgress: drawRunning,
+    onProgress: draw,
     onStatus: (name, detail) => PH.showConnection(el.connection, name, detail),
   });
 
   function draw() {
-    drawNewestImage();
+    const forming = formingRender();
+    if (forming) drawForming(forming);
+    else drawNewestRender();
     drawRunning();
   }
 
-  function drawNewestImage() {
-    const ids = [...state.images.keys()];
-    if (!ids.length) return;
-    const image = state.images.get(Math.max(...ids));
-    const prompt = state.prompts.get(state.renders.get(image.render).prompt);
-    // Only swap the <img> when a newer image arrives: votes must not make the projector blink.
-    if (shownImage !== image.id) {
-      shownImage = image.id;
-      el.image.replaceChildren(h("img", { src: image.url, alt: prompt.text }));
+  /* The newest running render that has a preview to show, if any. */
+  function formingRender() {
+    let newest = null;
+    for (const render of state.renders.values()) {
+      const progress = state.progress.get(render.id);
+      if (render.status === "running" && progress && progress.preview && (!newest || render.id > newest.id)) {
+        newest = render;
+      }
     }
-    el.prompt.textContent = prompt.text;
-    el.author.textContent = "by " + PH.memberName(state, prompt.author) + (image.votes ? ` · ♥ ${image.votes}` : "");
+    return newest;
+  }
+
+  function drawForming(render) {
+    const progress = state.progress.get(render.id);
+    const prompt = state.prompts.get(render.prompt);
+    const key = `preview:${render.id}`;
+    if (shown !== key) {
+      shown = key;
+      el.image.dataset.showing = "preview";
+      el.image.dataset.render = render.id;
+      el.image.replaceChildren(h("img", { class: "preview", src: progress.preview, alt: "the image forming" }));
+    } else {
+      el.image.querySelector("img").src = progress.preview; // the next preview of the same render
+    }
+    el.label.hidden = false;
+    el.label.textContent = `Forming now · step ${progress.step} of ${progress.steps}`;
+    showPrompt(prompt, "");
+  }
+
+  /* The render whose images arrived last (the newest image's), all its images large. */
+  function drawNewestRender() {
+    const ids = [...state.images.keys()];
+    if (!ids.length) {
+      shown = null;
+      el.image.dataset.showing = "";
+      el.image.replaceChildren(h("p", { class: "stage-waiting" }, "Waiting for the first image…"));
+      el.label.hidden = true;
+      showPrompt(null, "");
+      return;
+    }
+    const render = state.renders.get(state.images.get(Math.max(...ids)).render);
+    if (!render) return;
+    const images = render.images.map((id) => state.images.get(id)).filter(Boolean);
+    const prompt = state.prompts.get(render.prompt);
+    const key = `render:${render.id}:${render.images.join(",")}`;
+    if (shown !== key) {
+      shown = key;
+      el.image.dataset.showing = "render";
+      el.image.dataset.render = render.id;
+      const alt = prompt ? prompt.text : "";
+      // A walk is shown as its animation; other renders as all their images, side by side.
+      const pictures = render.animation
+        ? [h("img", { class: "stage-shot", src: render.animation, alt })]
+        : images.map((image) => h("img", { class: "stage-shot", src: image.url, alt, dataset: { image: image.id } }));
+      el.image.replaceChildren(h("div", { class: `stage-shots count-${Math.min(pictures.length, 9)}` }, pictures));
+    }
+    el.label.hidden = true;
+    const votes = images.reduce((sum, image) => sum + (image.votes || 0), 0);
+    showPrompt(prompt, votes ? ` · ★ ${votes}` : "");
+  }
+
+  function showPrompt(prompt, extra) {
+    el.prompt.textContent = prompt ? prompt.text : "";
+    el.author.textContent = prompt ? `by ${PH.memberName(state, prompt.author)}${extra}` : "";
   }
 
   function drawRunning() {
@@ -54,11 +110,8 @@
     const prompt = state.prompts.get(running.prompt);
     const progress = state.progress.get(running.id);
     const waiting = active.length - 1;
-    el.runningText.textContent = prompt.text + (waiting > 0 ? `  (+${waiting} waiting)` : "");
+    el.runningText.textContent =
+      (prompt ? `${prompt.text} · ${PH.memberName(state, prompt.author)}` : "") + (waiting > 0 ? `  (+${waiting} waiting)` : "");
     el.progress.style.width = progress && progress.steps ? `${(100 * progress.step) / progress.steps}%` : "0%";
-    // While nothing newer is finished, the projector shows the picture forming.
-    if (progress && progress.preview && shownImage === null) {
-      el.image.replaceChildren(h("img", { class: "preview", src: progress.preview, alt: "the image forming" }));
-    }
   }
 })();
