@@ -94,7 +94,8 @@ def run_batch(preset, batch):
             render.finish_filtered(render.claim_token)
             continue
         stored = _store_images(render, kept, seeds)
-        # CLIP scores against the prompt and the topic; null ones when scoring is off or fails.
+        # CLIP scores against the prompt and the topic, and each image's embedding for search;
+        # null ones when scoring is off or fails.
         scores = scoring.image_scores(kept, render.prompt.text, render.party.topic)
         stored = [{**row, **score} for row, score in zip(stored, scores, strict=True)]
         animation = _store_animation(render, kept) if render.params["mode"] == "walk" else ""

@@ -9,6 +9,11 @@ disk: a checkpoint file, or a pretrained tag's file already in the local Hugging
 Scores are an extra: when scoring is off, the weights are missing or the model fails, images get
 null scores and the render goes on.
 
+The same pass keeps each image's normalised embedding (float32 bytes, `embedding_bytes`), which
+search by meaning compares with a query's `text_embedding`. Embeddings are only comparable within
+one CLIP model: after changing PARTYHUB_CLIP_MODEL, older images rank as noise (or, with another
+embedding size, not at all).
+
 torch and open_clip are imported lazily, like in generation/pipelines.py.
 """
 
@@ -22,6 +27,7 @@ from django.conf import settings
 log = logging.getLogger(__name__)
 
 TEXT_CACHE_SIZE = 1024  # prompts and topics seen recently; one embedding is a few KB
+EMBEDDING_DTYPE = "<f4"  # stored embeddings: little-endian float32, whatever the machine
 _PRECISIONS = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
 
 _scorers = {}  # settings key -> Scorer, or None when it could not be loaded
@@ -33,18 +39,53 @@ class ScorerUnavailable(Exception):
 
 
 def image_scores(images, prompt, topic):
-    """[{"score": ..., "topic_score": ...}] for each PIL image: CLIP similarity to `prompt` and
-    to `topic`. Both are None when no scorer is configured or scoring failed."""
-    nothing = [{"score": None, "topic_score": None} for _ in images]
+    """[{"score": ..., "topic_score": ..., "embedding": ...}] for each PIL image: CLIP similarity
+    to `prompt` and to `topic`, and the image's normalised embedding as bytes (`embedding_bytes`).
+    All are None when no scorer is configured or scoring failed."""
+    nothing = [{"score": None, "topic_score": None, "embedding": None} for _ in images]
     scorer = get_scorer()
     if scorer is None or not images:
         return nothing
     try:
-        scores = scorer.score_images(images, [prompt, topic] if topic else [prompt])
+        embeddings, scores = scorer.score_images(images, [prompt, topic] if topic else [prompt])
     except Exception:
         log.exception("CLIP scoring failed; the images keep null scores")
         return nothing
-    return [{"score": row[0], "topic_score": row[1] if topic else None} for row in scores]
+    return [
+        {
+            "score": row[0],
+            "topic_score": row[1] if topic else None,
+            "embedding": embedding_bytes(embedding),
+        }
+        for embedding, row in zip(embeddings, scores, strict=True)
+    ]
+
+
+def text_embedding(text):
+    """The L2-normalised CLIP embedding of `text` as a float32 numpy vector, comparable with the
+    stored image embeddings; None when no scorer is configured or it failed."""
+    scorer = get_scorer()
+    if scorer is None:
+        return None
+    try:
+        return scorer.text_vector(text)
+    except Exception:
+        log.exception("CLIP text embedding failed")
+        return None
+
+
+def embedding_bytes(vector):
+    """An embedding as it is stored in Image.embedding."""
+    import numpy as np
+
+    return np.asarray(vector, dtype=EMBEDDING_DTYPE).tobytes()
+
+
+def is_configured():
+    """Whether a CLIP model is configured and not known to be broken; loads nothing, so a page
+    can ask cheaply (the first search by meaning loads the model)."""
+    key = _settings_key()
+    return key is not None and _scorers.get(key, True) is not None
 
 
 def text_similarity(text, other):
@@ -185,16 +226,15 @@ class Scorer:
         self.text_embedding = functools.lru_cache(maxsize=TEXT_CACHE_SIZE)(self._encode_text)
 
     def score_images(self, images, texts):
-        """For each PIL image, a tuple of its cosine similarity with each of `texts`."""
+        """The images' normalised embeddings (a float32 numpy array, one row per PIL image) and,
+        for each image, a tuple of its cosine similarity with each of `texts`."""
         import torch
 
         with self.lock, torch.inference_mode():
-            pixels = torch.stack([self.preprocess(image.convert("RGB")) for image in images])
-            encoded = self.model.encode_image(pixels.to(self.device, dtype=self.dtype))
-            image_embeddings = _normalized(encoded)
+            image_embeddings = self._encode_images(images)
             text_embeddings = torch.stack([self.text_embedding(text) for text in texts])
             similarities = image_embeddings @ text_embeddings.T
-        return [tuple(row) for row in similarities.cpu().tolist()]
+        return image_embeddings.cpu().numpy(), [tuple(row) for row in similarities.cpu().tolist()]
 
     def image_similarities(self, images, others):
         import torch
@@ -214,6 +254,12 @@ class Scorer:
 
         with self.lock, torch.inference_mode():
             return float(self.text_embedding(text) @ self.text_embedding(other))
+
+    def text_vector(self, text):
+        import torch
+
+        with self.lock, torch.inference_mode():
+            return self.text_embedding(text).cpu().numpy().copy()  # not a view of the cached one
 
     def _encode_text(self, text):
         import torch

@@ -124,6 +124,49 @@ def refused():
     return refused
 
 
+# --- A tiny CLIP model (scoring, streams, search) ------------------------------------------------
+
+TINY_CLIP = "partyhub-tiny-clip"  # open_clip names a registered config after its file
+TINY_CLIP_CONFIG = {
+    "embed_dim": 16,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory):
+    """A tiny open_clip model with random weights (nothing downloaded): its config and checkpoint
+    files, its name, and the model itself as the reference."""
+    import open_clip
+    import torch
+
+    folder = tmp_path_factory.mktemp("clip")
+    config = folder / f"{TINY_CLIP}.json"
+    config.write_text(json.dumps(TINY_CLIP_CONFIG))
+    open_clip.add_model_config(config)
+    torch.manual_seed(0)
+    model, _, preprocess = open_clip.create_model_and_transforms(TINY_CLIP)
+    checkpoint = folder / "tiny-clip.pt"
+    torch.save(model.state_dict(), checkpoint)
+    return {
+        "name": TINY_CLIP,
+        "config": config,
+        "checkpoint": checkpoint,
+        "model": model.eval(),
+        "preprocess": preprocess,
+    }
+
+
+@pytest.fixture
+def clip_on(settings, tiny_clip):
+    """CLIP scoring (and search by meaning) with the tiny model, loaded from its files."""
+    settings.PARTYHUB_CLIP_MODEL = TINY_CLIP
+    settings.PARTYHUB_CLIP_CONFIG = str(tiny_clip["config"])
+    settings.PARTYHUB_CLIP_PRETRAINED = str(tiny_clip["checkpoint"])
+    return tiny_clip
+
+
 async def receive_until(communicator, event_type, timeout=30):
     """Frames up to and including the first one of `event_type`."""
     frames = []

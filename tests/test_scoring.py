@@ -1,7 +1,6 @@
-"""CLIP scores with a tiny open_clip model built here (random weights, nothing downloaded) and
-loaded through the app's own path: a config JSON registered with open_clip, a checkpoint file."""
+"""CLIP scores with conftest's tiny open_clip model (random weights, nothing downloaded), loaded
+through the app's own path: a config JSON registered with open_clip, a checkpoint file."""
 
-import json
 import logging
 
 import numpy as np
@@ -14,40 +13,6 @@ from generation import scoring
 from generation.render import run_render
 from partyhub.models import Event, Image, Member
 
-TINY = "partyhub-tiny-clip"  # open_clip names a registered config after its file
-TINY_CONFIG = {
-    "embed_dim": 16,
-    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-}
-
-
-@pytest.fixture(scope="session")
-def tiny_clip(tmp_path_factory):
-    """The tiny model's config and checkpoint files, and the model itself as the reference."""
-    folder = tmp_path_factory.mktemp("clip")
-    config = folder / f"{TINY}.json"
-    config.write_text(json.dumps(TINY_CONFIG))
-    open_clip.add_model_config(config)
-    torch.manual_seed(0)
-    model, _, preprocess = open_clip.create_model_and_transforms(TINY)
-    checkpoint = folder / "tiny-clip.pt"
-    torch.save(model.state_dict(), checkpoint)
-    return {
-        "config": config,
-        "checkpoint": checkpoint,
-        "model": model.eval(),
-        "preprocess": preprocess,
-    }
-
-
-@pytest.fixture
-def clip_on(settings, tiny_clip):
-    settings.PARTYHUB_CLIP_MODEL = TINY
-    settings.PARTYHUB_CLIP_CONFIG = str(tiny_clip["config"])
-    settings.PARTYHUB_CLIP_PRETRAINED = str(tiny_clip["checkpoint"])
-    return tiny_clip
-
 
 def pictures(count, size=64):
     rng = np.random.default_rng(count)
@@ -57,15 +22,22 @@ def pictures(count, size=64):
     ]
 
 
-def reference_scores(tiny_clip, images, texts):
-    """Cosine similarities computed directly with open_clip, not through generation.scoring."""
+def reference_embeddings(tiny_clip, images, texts):
+    """Normalised image and text embeddings computed directly with open_clip, not through
+    generation.scoring."""
     model, preprocess = tiny_clip["model"], tiny_clip["preprocess"]
-    tokenizer = open_clip.get_tokenizer(TINY)
+    tokenizer = open_clip.get_tokenizer(tiny_clip["name"])
     with torch.no_grad():
         image_features = model.encode_image(torch.stack([preprocess(i) for i in images]))
         text_features = model.encode_text(tokenizer(texts))
     image_features = image_features / image_features.norm(dim=-1, keepdim=True)
     text_features = text_features / text_features.norm(dim=-1, keepdim=True)
+    return image_features.numpy(), text_features.numpy()
+
+
+def reference_scores(tiny_clip, images, texts):
+    """Cosine similarities computed directly with open_clip, not through generation.scoring."""
+    image_features, text_features = reference_embeddings(tiny_clip, images, texts)
     return (image_features @ text_features.T).tolist()
 
 
@@ -79,7 +51,26 @@ def test_scores_are_the_cosine_similarities_open_clip_computes(clip_on):
     assert [[s["score"], s["topic_score"]] for s in scores] == [
         pytest.approx(row, abs=1e-5) for row in expected
     ]
-    assert all(-1 <= value <= 1 for s in scores for value in s.values())
+    assert all(-1 <= s[key] <= 1 for s in scores for key in ("score", "topic_score"))
+
+
+def test_the_images_embeddings_come_with_their_scores(clip_on):
+    images = pictures(3)
+    scores = scoring.image_scores(images, "an empty chair", "loneliness")
+    expected, _ = reference_embeddings(clip_on, images, ["an empty chair"])
+    stored = [np.frombuffer(s["embedding"], dtype="<f4") for s in scores]
+    assert [vector.shape for vector in stored] == [(16,)] * 3  # the tiny model's embed_dim
+    for vector, reference in zip(stored, expected, strict=True):
+        assert vector == pytest.approx(reference, abs=1e-5)
+        assert np.linalg.norm(vector) == pytest.approx(1, abs=1e-5)
+
+
+def test_a_text_embedding_is_the_normalised_one_open_clip_computes(clip_on):
+    vector = scoring.text_embedding("an empty chair")
+    _, expected = reference_embeddings(clip_on, pictures(1), ["an empty chair"])
+    assert vector.dtype == np.float32
+    assert vector == pytest.approx(expected[0], abs=1e-5)
+    assert scoring.is_configured()
 
 
 def test_text_embeddings_are_encoded_once(clip_on, monkeypatch):
@@ -108,9 +99,11 @@ def test_one_scorer_per_process(clip_on):
 def test_scoring_is_off_without_weights(settings):
     settings.PARTYHUB_CLIP_PRETRAINED = ""
     assert scoring.get_scorer() is None
+    assert not scoring.is_configured()
+    assert scoring.text_embedding("a prompt") is None
     assert (
         scoring.image_scores(pictures(2), "a prompt", "a topic")
-        == [{"score": None, "topic_score": None}] * 2
+        == [{"score": None, "topic_score": None, "embedding": None}] * 2
     )
 
 
@@ -119,10 +112,13 @@ def test_weights_that_cannot_load_leave_scores_null_and_are_logged_once(
 ):
     settings.PARTYHUB_CLIP_PRETRAINED = str(tmp_path / "missing.pt")
     with caplog.at_level(logging.ERROR, logger="generation.scoring"):
+        assert scoring.is_configured()  # not known to be broken before it is loaded
         for _ in range(2):
             scores = scoring.image_scores(pictures(1), "a prompt", "a topic")
-            assert scores == [{"score": None, "topic_score": None}]
+            assert scores == [{"score": None, "topic_score": None, "embedding": None}]
     assert len([r for r in caplog.records if "could not load" in r.getMessage()]) == 1
+    assert not scoring.is_configured()
+    assert scoring.text_embedding("a prompt") is None
 
 
 def test_a_tag_is_read_from_the_local_hugging_face_cache_only(tmp_path, monkeypatch):
@@ -145,7 +141,7 @@ def test_a_tag_is_read_from_the_local_hugging_face_cache_only(tmp_path, monkeypa
 
 def test_an_unknown_tag_is_refused(clip_on):
     with pytest.raises(scoring.ScorerUnavailable, match="neither a file nor a pretrained tag"):
-        scoring.resolve_weights(TINY, "no-such-tag")
+        scoring.resolve_weights(clip_on["name"], "no-such-tag")
 
 
 # --- The render job ---------------------------------------------------------------------------
@@ -174,18 +170,23 @@ def test_a_render_stores_and_announces_both_scores(clip_on, rendered, party):
     assert len(rows) == 2
     pixels = [PILImage.open(row.file.path) for row in rows]
     expected = reference_scores(clip_on, pixels, ["an empty chair", party.topic])
-    for row, announced, (score, topic_score) in zip(rows, done["images"], expected, strict=True):
+    embeddings, _ = reference_embeddings(clip_on, pixels, [party.topic])
+    for row, announced, (score, topic_score), embedding in zip(
+        rows, done["images"], expected, embeddings, strict=True
+    ):
         assert row.score == pytest.approx(score, abs=1e-5)
         assert row.topic_score == pytest.approx(topic_score, abs=1e-5)
         assert (announced["score"], announced["topic_score"]) == (row.score, row.topic_score)
+        assert np.frombuffer(row.embedding, dtype="<f4") == pytest.approx(embedding, abs=1e-5)
+        assert "embedding" not in announced  # bytes stay in the database, out of the events
 
 
 @pytest.mark.django_db(transaction=True)
 def test_without_a_scorer_a_render_keeps_null_scores(rendered, settings):
     settings.PARTYHUB_CLIP_PRETRAINED = ""
     render, done = rendered()
-    assert [(i.score, i.topic_score) for i in Image.objects.filter(render=render)] == [
-        (None, None)
+    assert [(i.score, i.topic_score, i.embedding) for i in Image.objects.filter(render=render)] == [
+        (None, None, None)
     ] * 2
     assert [(i["score"], i["topic_score"]) for i in done["images"]] == [(None, None)] * 2
 

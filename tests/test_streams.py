@@ -18,7 +18,6 @@ from partyhub.models import Member
 from streams.consumers import CLOSE_BAD_REQUEST, CLOSE_NO_STREAM
 from streams.models import Stream
 from tests.conftest import ORIGIN
-from tests.test_scoring import clip_on, tiny_clip  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -237,7 +236,7 @@ def test_a_finished_render_lets_the_next_submission_go(stream, signed_in, settin
     assert stream.submissions.get(pk=second).render is not None
 
 
-def test_off_topic_prompts_are_refused_where_clip_can_judge(stream, signed_in, clip_on):  # noqa: F811
+def test_off_topic_prompts_are_refused_where_clip_can_judge(stream, signed_in, clip_on):
     _, client = signed_in("eve")
     stream.min_topic_similarity = 1.01  # nothing is that close: every prompt is off topic
     stream.save()
@@ -344,7 +343,7 @@ def test_the_autopilot_is_off_when_switched_off(stream, settings):
 # --- Images that are never shown --------------------------------------------------------------
 
 
-def test_an_image_far_from_the_topic_is_never_shown(stream, clip_on, monkeypatch):  # noqa: F811
+def test_an_image_far_from_the_topic_is_never_shown(stream, clip_on, monkeypatch):
     sent = []
     monkeypatch.setattr("streams.signals.group_send", lambda group, message: sent.append(message))
     stream.min_image_topic_score = 1.01  # no image is that close to its topic
@@ -359,7 +358,7 @@ def test_an_image_far_from_the_topic_is_never_shown(stream, clip_on, monkeypatch
     assert [m["image"]["id"] for m in sent if m["type"] == "stream.image"] == [near.pk]
 
 
-def test_the_autopilot_skips_a_near_copy_of_a_recent_image(stream, clip_on, monkeypatch):  # noqa: F811
+def test_the_autopilot_skips_a_near_copy_of_a_recent_image(stream, clip_on, monkeypatch):
     from streams.models import AUTOPILOT_KEY
 
     sent = []
