@@ -3,7 +3,7 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
-from partyhub import views
+from partyhub import search_views, views
 from streams import views as stream_views
 
 urlpatterns = [
@@ -18,6 +18,8 @@ urlpatterns = [
     path("api/parties/<str:code>/events", views.party_events),
     path("api/parties/<str:code>/tree.svg", views.party_tree),
     path("api/parties/<str:code>/uploads", views.upload_image),
+    path("api/parties/<str:code>/search", search_views.party_search, name="party_search"),
+    path("api/search", search_views.gallery_search, name="gallery_search"),
     path("api/models", views.models),
     path("api/streams", stream_views.stream_list),
     path("api/streams/<slug:slug>/prompts", stream_views.submit_prompt),
@@ -25,6 +27,7 @@ urlpatterns = [
     path("accounts/signup/", stream_views.sign_up, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("s/<slug:slug>/", stream_views.watch, name="stream"),
+    path("search/", search_views.search_page, name="search"),
     path("admin/", admin.site.urls),
 ]
 

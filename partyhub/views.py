@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views import defaults
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from generation import scoring
 from generation.presets import all_presets, default_preset
 from partyhub import export, qr, tree
 from partyhub.errors import ApiError
@@ -238,7 +239,12 @@ def party_room(request, code):
     return render(
         request,
         "partyhub/party.html",
-        {"party": party, "member": member, "default_model": default_preset()},
+        {
+            "party": party,
+            "member": member,
+            "default_model": default_preset(),
+            "clip": scoring.is_configured(),  # for the search box's "by meaning"
+        },
     )
 
 
