@@ -24,7 +24,7 @@
 .replay [hidden] { display: none !important; }
 :where(.replay-controls) { display: flex; align-items: center; gap: .8rem; }
 :where(.replay-play) { flex: none; min-width: 5.5rem; }
-:where(.replay-slider) { flex: 1; min-width: 0; accent-color: var(--accent, #8b5cf6); }
+.replay .replay-slider { flex: 1; min-width: 0; margin: 0; padding: 0; border: 0; background: none; accent-color: var(--accent, #8b5cf6); }
 :where(.replay-position) { flex: none; font-variant-numeric: tabular-nums; opacity: .75; font-size: .9rem; }
 :where(.replay-body) { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 1rem; align-items: start; }
 :where(.replay-stage) { margin: 0; display: grid; gap: .6rem; }
