@@ -1,6 +1,9 @@
 # `make run` and `make test` work on a fresh checkout: each creates .venv and installs what it needs.
 PYTHON ?= python3
 PORT ?= 8000
+# 0.0.0.0 serves the other devices on your network too (phones joining a party from the stage's
+# QR code); add the address they use to ALLOWED_HOSTS.
+HOST ?= 127.0.0.1
 # On this project's machines both wheels lie on local disk. Elsewhere pick the build for your
 # platform (CPU, CUDA, ROCm, Apple) from PyTorch's install selector and pass it the same way.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
@@ -26,7 +29,7 @@ $(INSTALLED): pyproject.toml Makefile
 run: $(INSTALLED)
 	export DEBUG=$${DEBUG:-1}; \
 	$(PY) manage.py migrate --noinput && \
-	$(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload
+	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
 test: $(INSTALLED)
 	SECRET_KEY=test-only-not-secret DATABASE_URL=$(TEST_DATABASE_URL) \
