@@ -172,6 +172,7 @@
     },
     "render.failed": (state, event) => finishRender(state, event.render, "failed", { error: event.error }),
     "render.cancelled": (state, event) => finishRender(state, event.render, "cancelled"),
+    "render.filtered": (state, event) => finishRender(state, event.render, "filtered"),
     "vote.changed": (state, event) => {
       const image = state.images.get(event.image);
       if (!image) return;

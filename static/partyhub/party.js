@@ -137,6 +137,7 @@
         break;
       case "render.failed":
       case "render.cancelled":
+      case "render.filtered":
         updateCard(event.render);
         break;
       case "vote.changed":
