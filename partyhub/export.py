@@ -1,64 +1,143 @@
-"""The party's archive as a ZIP: manifest.json, images/, a static index.html and a post.md draft."""
+"""The party as a publication: the export ZIP (manifest.json, watermarked images/, a static
+index.html, a post.md draft, a contact sheet for print) and what the public gallery shows.
+
+Both the ZIP's index.html and the gallery page /g/<code>/ are drawn from the manifest by
+`publication()`: the ZIP with image paths inside the ZIP, the gallery with the stored files' URLs.
+"""
 
 import json
+import re
 import tempfile
+import unicodedata
 import zipfile
+from datetime import datetime
 
+from django.contrib.staticfiles import finders
 from django.core.files.storage import default_storage
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from generation.pngmeta import with_partyhub_chunk
+from partyhub import watermark
+from partyhub.contact_sheet import contact_sheet
 from partyhub.models import Image, Vote
 from partyhub.snapshot import consistent_reads, prompt_tree
+from partyhub.timeline import timeline
+from partyhub.tree import tree_svg, word_diff
 
-FORMAT = "partyhub-export/1"
+# 2: picks' notes, the shortlist, prompt status, credits, watermark flags, the contact sheet
+# (all additions: a reader of format 1 reads format 2).
+FORMAT = "partyhub-export/2"
+CONTACT_SHEET = "contact-sheet.png"
+REPLAY_SCRIPT = "replay.js"
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_SEGMENT = 100
+
+
+def entry_name(*segments):
+    """The one way a name inside the export ZIP (or the download's filename) is made.
+
+    Each segment becomes a plain ASCII file name: accents are dropped, anything but letters,
+    digits, `.`, `_` and `-` becomes `-` (slashes, backslashes, colons, NUL and other control
+    characters included), leading and trailing dots and dashes go (so no `..` or hidden names),
+    and it is cut to 100 characters; an empty result is `_`. The segments are joined with `/`.
+    Whatever a party's title, topic, names or prompts say, a name can neither start at the root
+    nor climb out of the folder it is unpacked into.
+    """
+    if not segments:
+        raise ValueError("entry_name needs at least one segment")
+    cleaned = []
+    for segment in segments:
+        text = unicodedata.normalize("NFKD", str(segment)).encode("ascii", "ignore").decode()
+        text = _UNSAFE.sub("-", text).strip(".-")[:MAX_SEGMENT].strip(".-")
+        cleaned.append(text or "_")
+    return "/".join(cleaned)
+
+
+def download_name(party):
+    """The ZIP's filename in Content-Disposition."""
+    return entry_name(f"partyhub-{party.code}.zip")
+
+
+def image_path(image):
+    return entry_name("images", f"r{image.render_id}-{image.index}.png")
+
+
+def animation_path(render):
+    """Where a walk's animated WebP lies inside the ZIP."""
+    return entry_name("images", f"r{render.pk}-walk.webp")
 
 
 def build_zip(party):
     """Write the export to a temporary file (on disk once large) and return it, rewound."""
     with consistent_reads():
         manifest = build_manifest(party)
+        animations = [
+            (animation_path(render), render.animation.name)
+            for render in party.renders.exclude(animation="").order_by("pk")
+        ]
     archive = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        sheet = []
         for image in manifest["images"]:
-            with default_storage.open(image["stored_as"]) as stored:
+            with default_storage.open(image.pop("stored_as")) as stored:
                 data = stored.read()
-            # PNGs are already compressed; refresh their provenance with the votes as they are now.
-            zf.writestr(
-                image["file"],
-                with_partyhub_chunk(data, image["provenance"]),
-                compress_type=zipfile.ZIP_STORED,
+            # The provenance chunk gets the votes as they are now; pixels large enough get the
+            # invisible watermark; `parameters` stays as stored.
+            data, image["watermarked"] = watermark.watermark_png(
+                data, {"partyhub": json.dumps(image.pop("provenance"), separators=(",", ":"))}
             )
-        for render in party.renders.exclude(animation="").order_by("pk"):
-            with default_storage.open(render.animation.name) as stored:
-                zf.writestr(animation_path(render), stored.read(), compress_type=zipfile.ZIP_STORED)
-        for image in manifest["images"]:
-            del image["stored_as"], image["provenance"]
-        zf.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
-        zf.writestr("index.html", render_to_string("partyhub/export_index.html", gallery(manifest)))
-        zf.writestr("post.md", render_to_string("partyhub/export_post.md", gallery(manifest)))
+            # PNGs are already compressed.
+            zf.writestr(image["file"], data, compress_type=zipfile.ZIP_STORED)
+            sheet.append(data)
+        for path, stored_name in animations:
+            with default_storage.open(stored_name) as stored:
+                zf.writestr(path, stored.read(), compress_type=zipfile.ZIP_STORED)
+        page = publication(manifest)
+        zf.writestr(
+            entry_name(CONTACT_SHEET),
+            contact_sheet(page, sheet),
+            compress_type=zipfile.ZIP_STORED,
+        )
+        zf.writestr(entry_name("manifest.json"), json.dumps(manifest, indent=2, ensure_ascii=False))
+        zf.writestr(entry_name(REPLAY_SCRIPT), replay_script())
+        zf.writestr(entry_name("index.html"), render_to_string("partyhub/export_index.html", page))
+        zf.writestr(entry_name("post.md"), render_to_string("partyhub/export_post.md", page))
     archive.seek(0)
     return archive
 
 
-def build_manifest(party):
-    members = {m.pk: m for m in party.members.all()}
+def replay_script():
+    """static/partyhub/replay.js, shipped beside index.html: a page opened from file:// can
+    load a script next to it but cannot fetch JSON, so the timeline is embedded in the page."""
+    with open(finders.find("partyhub/replay.js"), encoding="utf-8") as script:
+        return script.read()
+
+
+def build_manifest(party, include_hidden=True):
+    """The whole party as JSON (docs/manifest.schema.json). Each image also carries
+    `stored_as` (its storage name) and `provenance` (its `partyhub` PNG chunk) for the caller,
+    which removes them; `watermarked` is filled in by whoever writes the files (the ZIP)."""
+    members = {m.pk: m for m in party.members.order_by("pk")}
     prompts = list(party.prompts.order_by("pk"))
     prompt_by_id = {p.pk: p for p in prompts}
     voters = {}
-    for image_id, member_id in Vote.objects.filter(image__party=party).values_list(
+    for image_id, member_id in Vote.objects.filter(image__party=party, value=1).values_list(
         "image_id", "member_id"
     ):
         voters.setdefault(image_id, []).append(member_id)
+    rows = Image.objects.filter(party=party).select_related("render").order_by("pk")
+    if not include_hidden:
+        rows = rows.filter(hidden=False)
     images = []
-    for image in Image.objects.filter(party=party).select_related("render").order_by("pk"):
+    for image in rows:
         prompt = prompt_by_id[image.render.prompt_id]
-        lineage = prompt.lineage()
+        lineage = _lineage(prompt.pk, prompt_by_id)
+        votes = len(voters.get(image.pk, []))
         images.append(
             {
                 "id": image.pk,
-                "file": f"images/r{image.render_id}-{image.index}.png",
+                "file": image_path(image),
                 "render": image.render_id,
                 "prompt": prompt.pk,
                 "seed": image.seed,
@@ -66,10 +145,14 @@ def build_manifest(party):
                 "height": image.height,
                 "score": image.score,
                 "topic_score": image.topic_score,
-                "votes": len(voters.get(image.pk, [])),
+                "votes": votes,
                 "voters": voters.get(image.pk, []),
                 "picked": image.picked_at is not None,
                 "picked_by": image.picked_by_id,
+                "picked_at": image.picked_at.isoformat() if image.picked_at else None,
+                "note": image.pick_note,
+                "shortlisted": image.shortlisted,
+                "watermarked": False,
                 "stored_as": image.file.name,
                 "provenance": {
                     "party": party.code,
@@ -77,10 +160,11 @@ def build_manifest(party):
                     "prompt": prompt.pk,
                     "lineage": [p.pk for p in lineage],
                     "authors": [members[p.author_id].name for p in lineage],
-                    "votes": len(voters.get(image.pk, [])),
+                    "votes": votes,
                 },
             }
         )
+    associations = list(party.associations.order_by("pk"))
     return {
         "format": FORMAT,
         "exported_at": timezone.now().isoformat(),
@@ -89,6 +173,8 @@ def build_manifest(party):
             "title": party.title,
             "topic": party.topic,
             "public": party.public,
+            "steered": party.steered,
+            "published": party.published_at is not None,
             "created_at": party.created_at.isoformat(),
         },
         "members": [m.as_dict() for m in members.values()],
@@ -99,45 +185,167 @@ def build_manifest(party):
             for r in party.renders.order_by("pk")
         ],
         "images": images,
-        "associations": [a.as_dict() for a in party.associations.order_by("pk")],
+        "associations": [a.as_dict() for a in associations],
+        "credits": _credits(members, prompts, associations, images),
+        "watermark": {
+            "method": watermark.METHOD,
+            "message": watermark.MESSAGE.decode(),
+            "bits": watermark.BITS,
+            "min_pixels": watermark.MIN_PIXELS,
+        },
+        "contact_sheet": entry_name(CONTACT_SHEET),
         "events": [e.as_message() for e in party.events.order_by("seq")],
     }
 
 
-def animation_path(render):
-    """Where a walk's animated WebP lies inside the ZIP."""
-    return f"images/r{render.pk}-walk.webp"
+def _lineage(prompt_id, prompt_by_id):
+    chain = []
+    while prompt_id is not None and prompt_id in prompt_by_id:
+        chain.append(prompt_by_id[prompt_id])
+        prompt_id = chain[-1].parent_id
+    return chain[::-1]
 
 
-def gallery(manifest):
-    """What the static gallery and the blog post show: prompts in order, each with its images."""
-    members = {m["id"]: m["name"] for m in manifest["members"]}
-    prompts = {p["id"]: p for p in manifest["prompts"]}
-    by_prompt = {}
-    for image in manifest["images"]:
-        by_prompt.setdefault(image["prompt"], []).append(image)
-    steps = [
-        {
-            "prompt": prompt,
-            "author": members.get(prompt["author"], "?"),
-            "parent_text": prompts[prompt["parent"]]["text"] if prompt["parent"] else None,
-            "images": by_prompt.get(prompt["id"], []),
+def _credits(members, prompts, associations, images):
+    """Who contributed what: per member, the ids of their prompts, associations, votes, picks."""
+    credits = {
+        pk: {
+            "member": pk,
+            "name": m.name,
+            "role": m.role,
+            "prompts": [],
+            "associations": [],
+            "votes": [],
+            "picks": [],
         }
-        for prompt in manifest["prompts"]
-    ]
-    picks = [
+        for pk, m in members.items()
+    }
+    for prompt in prompts:
+        credits[prompt.author_id]["prompts"].append(prompt.pk)
+    for association in associations:
+        credits[association.author_id]["associations"].append(association.pk)
+    for image in images:
+        for voter in image["voters"]:
+            credits[voter]["votes"].append(image["id"])
+        if image["picked_by"] in credits:
+            credits[image["picked_by"]]["picks"].append(image["id"])
+    return list(credits.values())
+
+
+# --- What the pages show ----------------------------------------------------------------------
+
+
+def publication(manifest, url_of=None, tree_width=760):
+    """The context of index.html, post.md, the contact sheet and the public gallery.
+
+    url_of(image) is where a page finds an image: by default its path inside the ZIP.
+    """
+    url_of = url_of or (lambda image: image["file"])
+    names = {m["id"]: m["name"] for m in manifest["members"]}
+    prompts = {p["id"]: p for p in manifest["prompts"]}
+    roles = {m["id"]: m["role"] for m in manifest["members"]}
+
+    images = [
         {
             **image,
+            "url": url_of(image),
             "text": prompts[image["prompt"]]["text"],
-            "author": members.get(prompts[image["prompt"]]["author"], "?"),
+            "author": names.get(prompts[image["prompt"]]["author"], "?"),
+            "picker": names.get(image["picked_by"], ""),
+            "picker_role": roles.get(image["picked_by"], ""),
+            "name": image["file"].rsplit("/", 1)[-1].removesuffix(".png"),
+            # One line, for Markdown headings and image descriptions.
+            "line": " ".join(prompts[image["prompt"]]["text"].split()),
         }
         for image in manifest["images"]
-        if image["picked"]
     ]
+    by_id = {image["id"]: image for image in images}
+    by_prompt = {}
+    for image in images:
+        by_prompt.setdefault(image["prompt"], []).append(image)
+    picks = [image for image in images if image["picked"]]
+    shortlist = [image for image in images if image["shortlisted"] and not image["picked"]]
+
+    steps = []
+    for prompt in manifest["prompts"]:
+        parent = prompts.get(prompt["parent"])
+        tokens, removed = word_diff(parent["text"] if parent else None, prompt["text"])
+        steps.append(
+            {
+                "prompt": prompt,
+                "author": names.get(prompt["author"], "?"),
+                "parent_text": parent["text"] if parent else None,
+                "added": [word for word, added in tokens if added] if parent else [],
+                "removed": removed,
+                "images": by_prompt.get(prompt["id"], []),
+            }
+        )
+    step_of = {step["prompt"]["id"]: step for step in steps}
+
+    # Which associations came up before each prompt was written (by the archive's order).
+    seq_of_prompt, seq_of_association = {}, {}
+    for event in manifest["events"]:
+        if event["type"] in ("prompt.added", "prompt.proposed"):
+            seq_of_prompt[event["prompt"]["id"]] = event["seq"]
+        elif event["type"] == "association.added":
+            seq_of_association[event["association"]["id"]] = event["seq"]
+    associations = [
+        {**a, "author_name": names.get(a["author"], "?"), "seq": seq_of_association.get(a["id"], 0)}
+        for a in manifest["associations"]
+    ]
+
+    stories = []
+    for image in picks or shortlist:
+        chain, prompt_id = [], image["prompt"]
+        while prompt_id in step_of:
+            chain.append(step_of[prompt_id])
+            prompt_id = step_of[prompt_id]["prompt"]["parent"]
+        chain.reverse()
+        story, after = [], 0
+        for step in chain:
+            before = seq_of_prompt.get(step["prompt"]["id"], after)
+            said = [a for a in associations if after < a["seq"] < before]
+            story.append({**step, "associations": said})
+            after = before
+        stories.append({"image": image, "steps": story})
+
+    texts = {p["id"]: p["text"] for p in manifest["prompts"]}
+    words = {a["id"]: a["text"] for a in manifest["associations"]}
+    credits = [
+        {
+            **credit,
+            "prompt_texts": [texts[pk] for pk in credit["prompts"]],
+            "association_texts": [words[pk] for pk in credit["associations"]],
+            "voted_images": [by_id[pk] for pk in credit["votes"] if pk in by_id],
+        }
+        for credit in manifest["credits"]
+    ]
+
+    best = sorted(images, key=lambda image: (not image["picked"], -image["votes"], image["id"]))
+    thumbs = {}
+    for image in best:
+        thumbs.setdefault(image["prompt"], []).append(image["url"])
+    entries = timeline(manifest["events"], names)
     return {
         "manifest": manifest,
         "party": manifest["party"],
-        "steps": steps,
-        "picks": picks,
+        "title": manifest["party"]["title"] or manifest["party"]["topic"],
+        "created": datetime.fromisoformat(manifest["party"]["created_at"]),
         "members": manifest["members"],
+        "images": images,
+        "picks": picks,
+        "shortlist": shortlist,
+        "cover": best[0] if best else None,
+        "steps": steps,
+        "stories": stories,
+        "stories_of_picks": bool(picks),
+        "associations": associations,
+        "credits": credits,
+        "watermarked": sum(1 for image in images if image["watermarked"]),
+        "tree": tree_svg(manifest["prompts"], thumbs, authors=names, width=tree_width),
+        "entries": entries,
+        "replay": {
+            "entries": entries,
+            "images": {image["id"]: image["url"] for image in images},
+        },
     }

@@ -215,7 +215,7 @@ def models(request):
 def export_zip(request, code):
     party, _ = get_party_for_member(request, code)
     archive = export.build_zip(party)
-    return FileResponse(archive, as_attachment=True, filename=f"partyhub-{party.code}.zip")
+    return FileResponse(archive, as_attachment=True, filename=export.download_name(party))
 
 
 # --- Pages -----------------------------------------------------------------------------------
