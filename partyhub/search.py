@@ -11,10 +11,12 @@ Only images of rendered (`submitted`) prompts that nobody hid are found. The fil
 - `seed`: exactly; `model`: the preset name exactly (also presets no longer configured).
 
 Search by meaning ranks the filtered images that have an embedding by cosine similarity with
-the text (both are L2-normalised, so a dot product). The candidates' embeddings are read in one
-query and compared in numpy: for a party's hundreds to thousands of images this is a matter of
-milliseconds; 10 000 ViT-B-32 embeddings (20 MB) take tens of milliseconds, most of it reading
-them (docs/performance.md). Far more published images would want a vector index (pgvector).
+the text (both are L2-normalised, so a dot product). The text is encoded in this process (the
+scorer's CLIP model, loaded on the first such search). The candidates' embeddings are read in
+one query and compared in numpy, which is plenty for a party's hundreds to thousands of images:
+over 10 000 ViT-B-32 embeddings (512 floats, 20 MB) numpy takes about 4 ms and reading them
+from PostgreSQL about 155 ms (docs/performance.md, bench/search.py). Far more published images
+would want a vector index (pgvector) instead of reading every embedding per search.
 """
 
 import numpy as np
@@ -60,17 +62,14 @@ def search(images, query):
     """Results for a parsed `query` among `images` (a queryset of Image): the newest first, or
     the most similar first when searching by meaning (then `score` is the similarity)."""
     images = _filtered(images, query)
-    if not query["like"]:
-        rows = _with_details(images).order_by("-created_at", "-pk")[: query["limit"]]
-        return [result(row) for row in rows]
-    ranked = rank_by_meaning(images, query["like"], query["limit"])
-    rows = {row.pk: row for row in _with_details(images.filter(pk__in=[pk for pk, _ in ranked]))}
-    # An image deleted or hidden between the two queries is left out.
-    return [result(rows[pk], score) for pk, score in ranked if pk in rows]
+    if query["like"]:
+        return ranked_results(images, query_vector(query["like"]), query["limit"])
+    rows = _with_details(images).order_by("-created_at", "-pk")[: query["limit"]]
+    return [result(row) for row in rows]
 
 
-def rank_by_meaning(images, text, limit):
-    """[(image id, cosine similarity)] of the `limit` images most similar to `text`."""
+def query_vector(text):
+    """The CLIP text embedding that search by meaning compares the images with."""
     vector = scoring.text_embedding(text)
     if vector is None:
         raise ApiError(
@@ -78,6 +77,19 @@ def rank_by_meaning(images, text, limit):
             "Search by meaning needs a CLIP model, and this server has none configured.",
             409,
         )
+    return vector
+
+
+def ranked_results(images, vector, limit):
+    """Results for the `limit` images most similar to `vector`, the most similar first."""
+    ranked = rank(images, vector, limit)
+    rows = {row.pk: row for row in _with_details(images.filter(pk__in=[pk for pk, _ in ranked]))}
+    # An image deleted or hidden between the two queries is left out.
+    return [result(rows[pk], score) for pk, score in ranked if pk in rows]
+
+
+def rank(images, vector, limit):
+    """[(image id, cosine similarity)] of the `limit` images most similar to `vector`."""
     ids, blobs = [], []
     candidates = images.filter(embedding__isnull=False).order_by("-created_at", "-pk")
     for pk, blob in candidates.values_list("pk", "embedding"):
