@@ -230,6 +230,20 @@ class Party(models.Model):
                 self.steered = steered
                 self.record("party.steered", steered=steered, by=member.pk)
 
+    def set_published(self, member, published):
+        """The Prompt Master publishes the read-only public gallery /g/<code>/, or takes it down."""
+        if not member.is_prompt_master:
+            raise ApiError("forbidden", "Only the Prompt Master publishes the gallery.", 403)
+        if not isinstance(published, bool):
+            raise ApiError("invalid_published", "published must be true or false.")
+        with transaction.atomic():
+            changed = Party.objects.filter(pk=self.pk, published_at__isnull=published).update(
+                published_at=timezone.now() if published else None
+            )
+            self.refresh_from_db(fields=["published_at"])
+            if changed:
+                self.record("party.published", published=published, by=member.pk)
+
     def events_after(self, since, limit=None):
         events = self.events.filter(seq__gt=since).order_by("seq")
         return events[:limit] if limit else events

@@ -3,7 +3,7 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
-from partyhub import search_views, views
+from partyhub import gallery_views, search_views, views
 from streams import views as stream_views
 
 urlpatterns = [
@@ -12,11 +12,13 @@ urlpatterns = [
     path("p/<str:code>/stage/", views.party_stage, name="stage"),
     path("p/<str:code>/replay/", views.party_replay, name="replay"),
     path("p/<str:code>/export.zip", views.export_zip, name="export"),
+    path("g/<str:code>/", gallery_views.gallery, name="gallery"),
     path("api/parties", views.create_party),
     path("api/parties/<str:code>", views.party_snapshot),
     path("api/parties/<str:code>/join", views.join_party),
     path("api/parties/<str:code>/events", views.party_events),
     path("api/parties/<str:code>/tree.svg", views.party_tree),
+    path("api/parties/<str:code>/publish", gallery_views.publish),
     path("api/parties/<str:code>/uploads", views.upload_image),
     path("api/parties/<str:code>/search", search_views.party_search, name="party_search"),
     path("api/search", search_views.gallery_search, name="gallery_search"),
