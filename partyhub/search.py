@@ -122,7 +122,7 @@ def result(image, score=None):
         "votes": image.vote_count,
         "picked": image.picked_at is not None,
         "score": score,
-        "created_at": image.created_at.isoformat(),
+        "created_at": image.created_at.isoformat().replace("+00:00", "Z"),  # as events' `at`
     }
 
 

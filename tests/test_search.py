@@ -129,7 +129,7 @@ def test_a_result_carries_its_prompt_author_party_votes_and_pick(party, pm, memb
         "votes": 2,
         "picked": True,
         "score": None,
-        "created_at": image.created_at.isoformat(),
+        "created_at": image.created_at.isoformat().replace("+00:00", "Z"),
     }
 
 
