@@ -1,0 +1,65 @@
+"""The search box in the room and on /search/, in Chromium against `make run` (no CLIP model)."""
+
+# ruff: noqa: F811 (the fixtures imported below are named again as the tests' arguments)
+import pytest
+from playwright.sync_api import expect
+
+# The same server and browser fixtures as the room's browser tests (this also skips the module
+# where Chromium is missing).
+from test_browser import RENDER_TIMEOUT_MS, browser, screenshots, server  # noqa: F401
+
+pytestmark = pytest.mark.browser
+
+
+def test_the_room_searches_its_images_and_the_galleries_page_too(server, browser, screenshots):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server + "/")
+    page.fill("#start-form [name=topic]", "loneliness")
+    page.fill("#start-form [name=name]", "Ann")
+    page.uncheck("#start-form [name=steered]")
+    page.click("#start-form button[type=submit]")
+    page.wait_for_url("**/p/*/")
+    page.click("#params summary")
+    for count, text in enumerate(("an empty chair", "two old people"), start=1):
+        page.fill("#prompt-text", text)
+        page.fill("#composer [name=steps]", "2")
+        page.fill("#composer [name=count]", "1")
+        page.click("#composer button[type=submit]")
+        shots = page.locator("#renders .shot img")
+        expect(shots).to_have_count(count, timeout=RENDER_TIMEOUT_MS)
+
+    search = page.locator("#search")
+    # No CLIP model on this server: "by meaning" is off, and says why.
+    expect(search.locator("[name=meaning]")).to_be_disabled()
+    expect(search.locator(".search-clip-note")).to_be_visible()
+
+    search.locator("[name=text]").fill("CHAIR")
+    search.get_by_role("button", name="Search").click()
+    hits = search.locator(".search-hit")
+    expect(hits).to_have_count(1)
+    expect(hits.first.locator("figcaption")).to_contain_text("an empty chair")
+    expect(hits.first.locator("figcaption")).to_contain_text("Ann · seed ")
+    src = hits.first.locator("img").get_attribute("src")
+    assert src in shots.evaluate_all("imgs => imgs.map(i => i.getAttribute('src'))")
+    expect(search.locator(".search-count")).to_have_text("1 image, the newest first.")
+    search.screenshot(path=screenshots / "search-room.png")
+
+    search.locator("[name=text]").fill("a lighthouse")
+    search.get_by_role("button", name="Search").click()
+    expect(search.locator(".search-count")).to_have_text("Nothing found.")
+    expect(hits).to_have_count(0)
+
+    search.locator(".search-more summary").click()
+    search.locator("[name=seed]").fill("seven")
+    search.get_by_role("button", name="Search").click()
+    expect(search.locator(".form-error")).to_contain_text("seed must be a whole number")
+
+    # Every published gallery: this party is not published, so nothing of it is found.
+    page.goto(server + "/search/")
+    expect(page.locator("#search [name=meaning]")).to_be_disabled()
+    page.fill("#search [name=text]", "chair")
+    page.click("#search button[type=submit]")
+    expect(page.locator("#search .search-count")).to_have_text("Nothing found.")
+    assert errors == []
