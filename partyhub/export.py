@@ -317,6 +317,7 @@ def publication(manifest, url_of=None, tree_width=760):
             "prompt_texts": [texts[pk] for pk in credit["prompts"]],
             "association_texts": [words[pk] for pk in credit["associations"]],
             "voted_images": [by_id[pk] for pk in credit["votes"] if pk in by_id],
+            "picked_images": [by_id[pk] for pk in credit["picks"] if pk in by_id],
         }
         for credit in manifest["credits"]
     ]
