@@ -92,12 +92,13 @@ def contact_sheet(page, pngs):
             )
         text_y = y + CELL + 18
         label = f"{number + 1}. {image['name']}" + ("  ★ PICK" if image["picked"] else "")
+        label = _fit(draw, label + f"  · seed {image['seed']}", bold, CELL)
         draw.text((x, text_y), label, font=bold, fill=PICK if image["picked"] else INK)
         draw.text(
             (x, text_y + line), _fit(draw, image["text"], regular, CELL), font=regular, fill=INK
         )
         votes = f"{image['votes']} vote{'' if image['votes'] == 1 else 's'}"
-        credit = _fit(draw, f"{image['author']} · {votes} · seed {image['seed']}", regular, CELL)
+        credit = _fit(draw, f"{image['author']} · {votes}", regular, CELL)
         draw.text((x, text_y + 2 * line), credit, font=regular, fill=GREY)
 
     buffer = io.BytesIO()

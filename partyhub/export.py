@@ -198,6 +198,10 @@ def build_manifest(party, include_hidden=True):
     }
 
 
+def _bare(word):
+    return word.strip(".,;:!?\"'()[]{}“”‘’") or word
+
+
 def _lineage(prompt_id, prompt_by_id):
     chain = []
     while prompt_id is not None and prompt_id in prompt_by_id:
@@ -275,8 +279,11 @@ def publication(manifest, url_of=None, tree_width=760):
                 "prompt": prompt,
                 "author": names.get(prompt["author"], "?"),
                 "parent_text": parent["text"] if parent else None,
-                "added": [word for word, added in tokens if added] if parent else [],
-                "removed": removed,
+                # Listed only for a refinement that kept some of its parent's words.
+                "added": [_bare(w) for w, added in tokens if added]
+                if parent and not all(added for _, added in tokens)
+                else [],
+                "removed": [_bare(word) for word in removed],
                 "images": by_prompt.get(prompt["id"], []),
             }
         )
