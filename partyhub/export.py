@@ -301,6 +301,13 @@ def publication(manifest, url_of=None, tree_width=760):
         for a in manifest["associations"]
     ]
 
+    # The board's words: one per text without case, counted by the people who said it.
+    words = {}
+    for association in associations:
+        word = words.setdefault(association["text"].lower(), {"text": association["text"]})
+        word.setdefault("authors", []).append(association["author_name"])
+    words = sorted(words.values(), key=lambda word: (-len(word["authors"]), word["text"].lower()))
+
     stories = []
     for image in picks or shortlist:
         chain, prompt_id = [], image["prompt"]
@@ -317,12 +324,12 @@ def publication(manifest, url_of=None, tree_width=760):
         stories.append({"image": image, "steps": story})
 
     texts = {p["id"]: p["text"] for p in manifest["prompts"]}
-    words = {a["id"]: a["text"] for a in manifest["associations"]}
+    said = {a["id"]: a["text"] for a in manifest["associations"]}
     credits = [
         {
             **credit,
             "prompt_texts": [texts[pk] for pk in credit["prompts"]],
-            "association_texts": [words[pk] for pk in credit["associations"]],
+            "association_texts": [said[pk] for pk in credit["associations"]],
             "voted_images": [by_id[pk] for pk in credit["votes"] if pk in by_id],
             "picked_images": [by_id[pk] for pk in credit["picks"] if pk in by_id],
         }
@@ -348,6 +355,7 @@ def publication(manifest, url_of=None, tree_width=760):
         "stories": stories,
         "stories_of_picks": bool(picks),
         "associations": associations,
+        "words": words,
         "credits": credits,
         "watermarked": sum(1 for image in images if image["watermarked"]),
         "tree": tree_svg(manifest["prompts"], thumbs, authors=names, width=tree_width),

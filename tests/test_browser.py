@@ -407,6 +407,22 @@ def test_three_people_play_a_whole_party(server, browser, screenshots):
     expect(bob.locator("#renders .card").first).to_contain_text(refined)
     eve.screenshot(path=screenshots / "party-curated.png", full_page=True)
 
+    # Ann publishes the gallery: everyone's room links it, and a stranger sees the pick first.
+    expect(bob.locator("#publish-toggle")).to_be_hidden()
+    ann.click("#publish-toggle")
+    expect(bob.locator("#gallery-link")).to_be_visible()
+    expect(ann.locator("#publish-toggle")).to_have_text("Unpublish")
+    stranger = browser.new_context().new_page()
+    stranger.goto(f"{server}/g/{code}/")
+    expect(stranger.locator("body")).to_contain_text("they almost touch")
+    og_image = stranger.locator('meta[property="og:image"]').get_attribute("content")
+    assert og_image.startswith(server + "/media/")
+    stranger.screenshot(path=screenshots / "gallery.png", full_page=True)
+    ann.on("dialog", lambda dialog: dialog.accept())
+    ann.click("#publish-toggle")
+    expect(bob.locator("#gallery-link")).to_be_hidden()
+    assert stranger.goto(f"{server}/g/{code}/").status == 404
+
     # Ann exports: the publication puts the pick and its note first.
     with ann.expect_download() as download_info:
         ann.click("#export-link")

@@ -163,16 +163,6 @@ def test_it_answers_json_errors_for_other_methods_and_unknown_parties(party, hos
     assert response.json()["error"]["code"] == "not_found"
 
 
-def test_the_room_shows_the_publish_button_to_the_prompt_master_only(party, host, guest):
-    room = host.client.get(f"/p/{party.code}/").content.decode()
-    assert 'id="publish-toggle"' in room and 'data-published="false"' in room
-    assert "partyhub/publish.js" in room
-    assert 'id="publish-toggle"' not in guest.client.get(f"/p/{party.code}/").content.decode()
-    publish(host, party, True)
-    room = host.client.get(f"/p/{party.code}/").content.decode()
-    assert 'data-published="true"' in room and ">Unpublish</button>" in room
-
-
 # --- The gallery ------------------------------------------------------------------------------
 
 

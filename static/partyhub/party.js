@@ -45,6 +45,8 @@
     steeredNote: document.getElementById("steered-note"),
     submit: document.getElementById("composer-submit"),
     rendersFiltered: document.getElementById("renders-filtered"),
+    publish: document.getElementById("publish-toggle"),
+    galleryLink: document.getElementById("gallery-link"),
     treeEmpty: document.getElementById("tree-empty"),
     associations: document.getElementById("associations"),
     associationForm: document.getElementById("association-form"),
@@ -105,6 +107,10 @@
         renderComposerMode();
         renderProposals();
         renderPalette();
+        renderPublishing();
+        break;
+      case "party.published":
+        renderPublishing();
         break;
       case "member.removed":
         renderMembers();
@@ -129,7 +135,6 @@
         break;
       case "render.queued":
         updateCard(event.render.id);
-        renderTree(); // render counts
         break;
       case "render.done":
         updateCard(event.render);
@@ -162,6 +167,7 @@
     renderProposals();
     renderAssociations();
     renderPalette();
+    renderPublishing();
   }
 
   // --- Render cards ---------------------------------------------------------------------------
@@ -965,6 +971,30 @@
     for (const name of ["width", "height"]) if (!ui.touched.has(name)) delete params[name];
     return params;
   }
+
+  // --- Publishing -----------------------------------------------------------------------------
+
+  /* The Prompt Master puts the read-only gallery /g/<code>/ up or takes it down; everyone sees
+   * its link while it is up. The party.published event, not the button, is the truth. */
+  function renderPublishing() {
+    el.galleryLink.hidden = !state.published;
+    el.publish.hidden = !(state.me && state.me.role === "prompt_master");
+    el.publish.textContent = state.published ? "Unpublish" : "Publish";
+    el.publish.setAttribute("aria-pressed", String(state.published));
+  }
+
+  el.publish.addEventListener("click", async () => {
+    const published = !state.published;
+    if (!published && !confirm("Take the public gallery down? Its link will stop working.")) return;
+    el.publish.disabled = true;
+    try {
+      await api("POST", `/api/parties/${room.dataset.code}/publish`, { published });
+    } catch (error) {
+      showToast({ code: error.code, message: error.message });
+    } finally {
+      el.publish.disabled = false;
+    }
+  });
 
   // --- Toasts ---------------------------------------------------------------------------------
 
