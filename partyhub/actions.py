@@ -1,6 +1,6 @@
 """Client messages of protocol v1, checked and handed to the models. Shared by every transport."""
 
-from partyhub.errors import ApiError
+from partyhub.errors import ApiError, refuse_nul
 from partyhub.models import Member
 
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -31,6 +31,7 @@ def handle(member_id, message):
     kind = message.get("type")
     if kind not in MESSAGES:
         raise ApiError("unknown_type", f"Unknown message type {kind!r}.")
+    refuse_nul(message)
     required, optional = MESSAGES[kind]
     fields = set(message) - {"type"}
     if missing := sorted(required - fields):

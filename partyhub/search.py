@@ -23,7 +23,7 @@ import numpy as np
 
 from generation import scoring
 from generation.params import MAX_SEED
-from partyhub.errors import ApiError
+from partyhub.errors import ApiError, refuse_nul
 from partyhub.models import Image, Prompt
 
 DEFAULT_LIMIT = 50
@@ -144,7 +144,7 @@ def _with_details(images):
 
 
 def _text(params, field):
-    value = params.get(field) or ""
+    value = refuse_nul(params.get(field) or "")
     if len(value) > MAX_TEXT:
         raise ApiError("invalid_query", f"{field} must be at most {MAX_TEXT} characters.")
     return value.strip()

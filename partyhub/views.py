@@ -10,7 +10,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from generation import scoring
 from generation.presets import all_presets, default_preset
 from partyhub import export, qr, tree
-from partyhub.errors import ApiError
+from partyhub.errors import ApiError, refuse_nul
 from partyhub.models import Party
 from partyhub.snapshot import snapshot
 from partyhub.timeline import timeline
@@ -65,7 +65,7 @@ def json_body(request):
         raise ApiError("invalid_json", "The request body is not JSON.") from None
     if not isinstance(body, dict):
         raise ApiError("invalid_json", "The request body must be a JSON object.")
-    return body
+    return refuse_nul(body)
 
 
 def session_key(request):
