@@ -1,115 +1,16 @@
 """The browser client end to end: Debian's headless Chromium against a real `runserver` process in
 the embedded default mode (SQLite, in-memory channel layer, the in-process worker, the offline
-model)."""
+model). The server, browser and screenshots fixtures are in browsing.py."""
 
 import json
-import os
 import re
-import signal
-import socket
-import subprocess
-import time
 import zipfile
-from pathlib import Path
 
 import pytest
+from browsing import RENDER_TIMEOUT_MS
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parent.parent
-# A render on the offline model takes well under a second, but the first one waits for the
-# worker to build and load the model: be generous, never assert on timings.
-RENDER_TIMEOUT_MS = 60_000
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-if not Path(CHROMIUM).exists():
-    pytest.skip(
-        f"{CHROMIUM} is missing: install Debian's chromium package (CI does)",
-        allow_module_level=True,
-    )
-
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port, process, log_path, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"make run exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"make run did not listen on {port} in {timeout}s:\n{log_path.read_text()}")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, models_dir):
-    """PartyHub started by `make run`, as the README says, on a free port; its base URL.
-
-    The environment is a new user's: no DEBUG, SECRET_KEY, DATABASE_URL or REDIS_URL.
-    """
-    var = tmp_path_factory.mktemp("var")
-    unset = ("DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "PARTYHUB_RENDER_WORKER")
-    env = {k: v for k, v in os.environ.items() if k not in unset}
-    port = free_port()
-    env.update(
-        PORT=str(port),
-        PARTYHUB_VAR_DIR=str(var),
-        MEDIA_ROOT=str(var / "media"),
-        PARTYHUB_MODELS_DIR=str(models_dir),
-    )
-    log_path = var / "make-run.log"
-    with log_path.open("wb") as log:
-        # Its own process group: make, its shell and the server stop together.
-        process = subprocess.Popen(
-            ["make", "--no-print-directory", "run"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            wait_for_port(port, process, log_path)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def screenshots(tmp_path):
-    """Where screenshots go: PARTYHUB_SCREENSHOTS to look at them, else a temporary folder."""
-    folder = Path(os.environ.get("PARTYHUB_SCREENSHOTS", tmp_path))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def test_it_runs_a_party_from_home_page_to_export(server, browser, screenshots):

@@ -1,12 +1,8 @@
 """The search box in the room and on /search/, in Chromium against `make run` (no CLIP model)."""
 
-# ruff: noqa: F811 (the fixtures imported below are named again as the tests' arguments)
 import pytest
+from browsing import RENDER_TIMEOUT_MS
 from playwright.sync_api import expect
-
-# The same server and browser fixtures as the room's browser tests (this also skips the module
-# where Chromium is missing).
-from test_browser import RENDER_TIMEOUT_MS, browser, screenshots, server  # noqa: F401
 
 pytestmark = pytest.mark.browser
 

@@ -1,16 +1,12 @@
 """The stage, a phone joining from its QR code, and the replay, in Chromium against `make run`."""
 
-# ruff: noqa: F811 (the fixtures imported below are named again as the tests' arguments)
 import json
 import re
 import shutil
 
 import pytest
+from browsing import RENDER_TIMEOUT_MS, ROOT
 from playwright.sync_api import expect
-
-# The same server, browser and screenshot fixtures as the room's browser tests (this also skips
-# the module where Chromium is missing).
-from test_browser import RENDER_TIMEOUT_MS, ROOT, browser, screenshots, server  # noqa: F401
 
 from partyhub.qr import join_qr_svg
 from partyhub.timeline import timeline
