@@ -766,21 +766,24 @@
   }
 
   /* Fill the parameter panel from the chosen model: its samplers, defaults and limits. */
-  function applyModel() {
+  /* keepTouched: the first fill, when the models arrive; what someone typed before that stays. */
+  function applyModel({ keepTouched = false } = {}) {
     const model = selectedModel();
     if (!model) return;
+    const kept = keepTouched ? ui.touched : new Set();
     const sampler = field("sampler");
     sampler.replaceChildren(...model.samplers.map((name) => h("option", { value: name }, name)));
     for (const name of ["sampler", "width", "height", "steps", "guidance", "count", "seed", "negative"]) {
-      const value = defaultFor(name);
-      field(name).value = value === undefined || value === null ? "" : value;
       const limits = model.limits[name];
       if (limits) {
         field(name).min = limits[0];
         field(name).max = limits[1];
       }
+      if (kept.has(name)) continue;
+      const value = defaultFor(name);
+      field(name).value = value === undefined || value === null ? "" : value;
     }
-    ui.touched = new Set(field("model").value === defaultFor("model") ? [] : ["model"]);
+    ui.touched = new Set(field("model").value === defaultFor("model") ? kept : [...kept, "model"]);
     showModelNotice(model);
   }
 
@@ -809,10 +812,10 @@
     // The snapshot may not have arrived yet; the party's default model falls back to the server's.
     const wanted = (state.defaults && state.defaults.model) || room.dataset.defaultModel;
     if (ui.models.has(wanted)) select.value = wanted;
-    applyModel();
+    applyModel({ keepTouched: true });
   }
 
-  field("model").addEventListener("change", applyModel);
+  field("model").addEventListener("change", () => applyModel());
   for (const name of PARAM_FIELDS) {
     if (name !== "model") field(name).addEventListener("input", () => ui.touched.add(name));
   }
