@@ -291,15 +291,20 @@ def test_three_people_play_a_whole_party(server, browser, screenshots):
     added = eve.locator("#prompt-tree svg .pt-node").nth(1).locator(".pt-added")
     expect(added).to_have_text(["looking", "away", "from", "each", "other,"])
 
-    # Stars from everyone; Eve shortlists and picks with a note.
-    for page in (ann, bob, eve):
+    # Stars from everyone; Eve shortlists and picks with a note, while Bob's star redraws the
+    # card she writes it in.
+    for page in (ann, eve):
         page.locator("#renders .card").first.locator("button.vote").click()
-    expect(bob.locator("#renders .card").first.locator("button.vote")).to_have_text("★ 3")
+    expect(bob.locator("#renders .card").first.locator("button.vote")).to_have_text("☆ 2")
     expect(bob.locator("button.pick")).to_have_count(0)  # curation is Eve's (and Ann's)
     shot = eve.locator("#renders .card").first.locator(".shot")
     shot.get_by_role("button", name="Shortlist").click()
+    expect(shot.get_by_role("button", name="✓ Shortlisted")).to_be_visible()
     shot.get_by_role("button", name="Pick…").click()
     eve.fill(".note-form [name=note]", "they almost touch")
+    bob.locator("#renders .card").first.locator("button.vote").click()
+    expect(shot.locator("button.vote")).to_have_text("★ 3")
+    expect(eve.locator(".note-form [name=note]")).to_have_value("they almost touch")
     eve.click(".note-form button[type=submit]")
     expect(bob.locator(".shot.picked .pick-note")).to_contain_text("they almost touch")
     bob.click('#render-sort [data-filter="picked"]')

@@ -18,7 +18,7 @@
     cards: new Map(), // render id -> its card element
     sort: "newest", // "newest", or the image field a card's best image is ranked by
     filter: "all", // "all", or the image flag ("shortlisted", "picked") an image must have to show
-    noting: null, // the image whose pick note is being written
+    noting: null, // {image, text}: the pick note being written, kept while its card is redrawn
     mode: "txt2img",
     source: null, // {kind: "image" | "upload", id, url, width, height} for the source modes
     maskPainted: false,
@@ -185,6 +185,7 @@
     const render = state.renders.get(id);
     if (!render) return;
     const old = ui.cards.get(id);
+    const writing = !!old && old.contains(document.activeElement) && document.activeElement.name === "note";
     if (old) old.remove();
     ui.cards.delete(id);
     if (shownImages(render).length || (ui.filter === "all" && !render.images.length)) {
@@ -194,6 +195,7 @@
     }
     el.rendersEmpty.hidden = state.renders.size > 0;
     el.rendersFiltered.hidden = !(state.renders.size > 0 && ui.cards.size === 0);
+    if (writing) focusNote();
   }
 
   /* The images of a render the grid's filter lets through. */
@@ -344,7 +346,7 @@
         { class: "shot-scores", title: "CLIP similarity of this image to its prompt and to the party's topic (–: not scored)" },
         `prompt ${formatScore(image.score)} · topic ${formatScore(image.topic_score)}`,
       ),
-      ui.noting === image.id ? noteForm(image) : null,
+      ui.noting && ui.noting.image === image.id ? noteForm(image) : null,
       h(
         "figcaption",
         { class: "shot-actions" },
@@ -399,14 +401,30 @@
 
   /* The Art Expert says in one line why an image is a pick; the pick is sent with it. */
   function startNote(image) {
-    ui.noting = image.id;
+    ui.noting = { image: image.id, text: image.note || "" };
     updateCard(image.render);
-    const input = el.renders.querySelector(`figure[data-image="${image.id}"] .note-form input`);
-    if (input) input.focus();
+    focusNote();
   }
 
+  function focusNote() {
+    const input = ui.noting && el.renders.querySelector(`figure[data-image="${ui.noting.image}"] .note-form input`);
+    if (input) {
+      input.focus();
+      input.setSelectionRange(input.value.length, input.value.length);
+    }
+  }
+
+  /* Votes and other events redraw the card while the note is written: the draft lives in
+   * ui.noting, not in the input, so nothing typed is lost. */
   function noteForm(image) {
-    const input = h("input", { name: "note", maxlength: "200", value: image.note || "", placeholder: "why this one, in a line (optional)", "aria-label": "Pick note" });
+    const input = h("input", {
+      name: "note",
+      maxlength: "200",
+      value: ui.noting.text,
+      placeholder: "why this one, in a line (optional)",
+      "aria-label": "Pick note",
+      oninput: () => (ui.noting.text = input.value),
+    });
     const done = () => {
       ui.noting = null;
       updateCard(image.render);
