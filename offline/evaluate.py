@@ -1,0 +1,138 @@
+"""Evaluations of the offline model family: ``python -m offline.evaluate <what>``.
+
+- ``judge``: the judge's accuracy per head on fresh drawn pictures of both splits.
+- ``drawn``: the drawn pictures graded against their own captions by :func:`grade`, the
+  ceiling any generator evaluation can reach (the judge's own error on exact pictures).
+- ``sheet``: a contact sheet of sample pictures with their captions.
+
+Generator evaluations (diffusion, autoregressive: render held-out captions, then :func:`grade`;
+CLIP: pick the right caption among 10) are added as further subcommands in ``COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from offline import judge as J
+from offline import world
+
+EVAL_SEED = 20261123
+
+
+def heldout_captions(n: int, seed: int = EVAL_SEED) -> list[str]:
+    """The captions generators are graded on: ``n`` held-out scenes, the same every time."""
+    rng = np.random.default_rng(seed)
+    return [world.caption(world.sample_scene(rng, "heldout")) for _ in range(n)]
+
+
+def _swap(lab: dict[str, int]) -> dict[str, int]:
+    out = dict(lab)
+    for k in ("colour", "shape", "size", "position"):
+        out[k], out[k + "2"] = lab[k + "2"], lab[k]
+    return out
+
+
+def grade(pred: dict[str, np.ndarray], prompts: list[str]) -> dict[str, float]:
+    """How often pictures match what their prompts say, by the judge's predictions ``pred``.
+
+    A picture matches on colour when every colour the prompt names is on the right object, on
+    shape likewise, on position when a single shape sits where it was asked or a pair is laid out
+    as asked ("next to": side by side, either way round), on count when it shows as many objects.
+    Each rate is over the prompts that say something about it."""
+    hits: dict[str, list[bool]] = {"colour": [], "shape": [], "position": [], "count": []}
+    for n, prompt in enumerate(prompts):
+        desc = world.parse(prompt)
+        got = {k: int(v[n]) for k, v in pred.items()}
+        wanted = world.labels(desc)
+        options = [wanted]
+        if desc.relation == "next to":
+            wanted["position"], wanted["position2"] = PLACE["left"], PLACE["right"]
+            options = [wanted, _swap(wanted)]
+        hits["count"].append(got["count"] == wanted["count"])
+        for what, keys in (("colour", ("colour", "colour2")), ("shape", ("shape", "shape2"))):
+            if desc.count == 2 or any(wanted[k] >= 0 for k in keys):
+                hits[what].append(any(all(o[k] in (-1, got[k]) for k in keys) for o in options))
+        if wanted["position"] >= 0:
+            keys = ("position", "position2") if desc.count == 2 else ("position",)
+            hits["position"].append(
+                any(
+                    all(got[k] == o[k] and got["count"] == o["count"] for k in keys)
+                    for o in options
+                )
+            )
+    return {k: float(np.mean(v)) for k, v in hits.items() if v}
+
+
+PLACE = {p: i for i, p in enumerate(world.PLACES)}
+
+
+def contact_sheet(images: np.ndarray, captions: list[str], columns: int = 6, scale: int = 2):
+    """The pictures enlarged ``scale`` times, each over its caption (wrapped), as one image."""
+    cell, text_h = 64 * scale, 46
+    rows = -(-len(images) // columns)
+    sheet = Image.new("RGB", (columns * (cell + 8) + 8, rows * (cell + text_h + 8) + 8), "white")
+    draw = ImageDraw.Draw(sheet)
+    for n, (img, text) in enumerate(zip(images, captions, strict=True)):
+        x = 8 + (n % columns) * (cell + 8)
+        y = 8 + (n // columns) * (cell + text_h + 8)
+        sheet.paste(Image.fromarray(img).resize((cell, cell), Image.NEAREST), (x, y))
+        line, lines = "", []
+        for word in text.split():
+            if draw.textlength(f"{line} {word}".strip()) > cell:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}".strip()
+        lines.append(line)
+        draw.multiline_text((x, y + cell + 2), "\n".join(lines[:4]), fill="black", spacing=1)
+    return sheet
+
+
+def cmd_judge(args) -> None:
+    model = J.load(args.weights)
+    for split in ("heldout", "train"):
+        images, _, labels = next(world.batches(EVAL_SEED + 1, args.n, split))
+        acc = J.accuracy(model.predict(images), labels)
+        print(f"{split:8s} " + "  ".join(f"{k} {v:.3f}" for k, v in acc.items()))
+
+
+def cmd_drawn(args) -> None:
+    model = J.load(args.weights)
+    rng = np.random.default_rng(EVAL_SEED)
+    scenes = [world.sample_scene(rng, "heldout") for _ in range(args.n)]
+    images = np.stack([np.asarray(world.draw(s)) for s in scenes])
+    rates = grade(model.predict(images), [world.caption(s) for s in scenes])
+    print("drawn    " + "  ".join(f"{k} {v:.3f}" for k, v in rates.items()))
+
+
+def cmd_sheet(args) -> None:
+    images, captions, _ = next(world.batches(args.seed, args.n, args.split))
+    contact_sheet(images, captions).save(args.out, optimize=True)
+    print(f"wrote {args.out}")
+
+
+COMMANDS = {"judge": cmd_judge, "drawn": cmd_drawn, "sheet": cmd_sheet}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("judge", "drawn"):
+        p = sub.add_parser(name)
+        p.add_argument("--n", type=int, default=2000)
+        p.add_argument("--weights", type=Path, default=J.WEIGHTS)
+    p = sub.add_parser("sheet")
+    p.add_argument("--out", type=Path, default=Path("docs/world-samples.png"))
+    p.add_argument("--n", type=int, default=24)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--split", default="all", choices=world.SPLITS)
+    args = parser.parse_args(argv)
+    COMMANDS[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
