@@ -191,8 +191,15 @@ def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
+def plural(shape: str) -> str:
+    return shape + "es" if shape.endswith("s") else shape + "s"
+
+
+_SINGULAR = {plural(s): s for s in SHAPES}
+
+
 def _noun_phrase(s: Shape, article: bool = True) -> str:
-    words = [w for w in (s.size, s.colour, s.shape or "shape") if w]
+    words = [w for w in (s.size, s.colour, s.shape) if w]
     phrase = " ".join(words)
     return f"{_article(phrase)} {phrase}" if article else phrase
 
@@ -209,7 +216,7 @@ def caption(scene: Scene) -> str:
             text += " " + _PLACE_PHRASES[s.position]
     elif scene.relation is None:
         s = scene.shapes[0]
-        words = [w for w in (s.size, s.colour, (s.shape or "shape") + "s") if w]
+        words = [w for w in (s.size, s.colour, plural(s.shape)) if w]
         text = "two " + " ".join(words)
     else:
         a, b = scene.shapes
@@ -282,9 +289,9 @@ def _parse_np(words: list[str], i: int, plural: bool) -> tuple[Shape, int]:
         raise ValueError("expected a shape at the end of the caption")
     word = words[i]
     if plural:
-        if not word.endswith("s") or word[:-1] not in SHAPES:
-            raise ValueError(f"expected a plural shape ({', '.join(SHAPES)}s), got {word!r}")
-        word = word[:-1]
+        if word not in _SINGULAR:
+            raise ValueError(f"expected a plural shape ({', '.join(_SINGULAR)}), got {word!r}")
+        word = _SINGULAR[word]
     elif word not in SHAPES:
         raise ValueError(f"expected a shape ({', '.join(SHAPES)}), got {word!r}")
     return Shape(word, colour, size, None), i + 1
@@ -344,10 +351,10 @@ def parse(text: str) -> Scene:
 
 def vocabulary() -> list[str]:
     """Every word the grammar writes or parse() reads, sorted (for the text tokenizers)."""
-    words = set(COLOURS) | set(SHAPES) | {s + "s" for s in SHAPES} | set(SIZES) | set(STYLES)
+    words = set(COLOURS) | set(SHAPES) | set(_SINGULAR) | set(SIZES) | set(STYLES)
     for phrase in [*_PLACE_PHRASES.values(), *RELATIONS]:
         words.update(phrase.split())
-    words.update({"a", "an", "two", "on", "background", ",", "shape", "shapes"})
+    words.update({"a", "an", "two", "on", "background", ","})
     words.update(_ALIASES)
     return sorted(words)
 
