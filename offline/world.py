@@ -159,15 +159,8 @@ def sample_scene(rng: np.random.Generator, split: str = "train") -> Scene:
         which_held = int(rng.integers(2)) if held else -1
         objs = [_sample_object(rng, split, which_held == i) for i in range(2)]
         relation = _pick(rng, RELATIONS)
-        if relation == "above":
-            places = ("top", "bottom")
-        elif relation == "below":
-            places = ("bottom", "top")
-        elif relation == "left of":
-            places = ("left", "right")
-        elif relation == "right of":
-            places = ("right", "left")
-        else:  # next to: side by side, either way round
+        places = _REL_PLACES[relation]
+        if relation == "next to":  # side by side, either way round
             places = ("left", "right") if rng.random() < 0.5 else ("right", "left")
         shapes = tuple(
             Shape(s, c, _pick(rng, SIZES), p) for (c, s), p in zip(objs, places, strict=True)
