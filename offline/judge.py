@@ -70,6 +70,8 @@ class Judge(nn.Module):
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (64, 64, 3):
         raise ValueError(f"expected uint8 images N×64×64×3, got {images.dtype} {images.shape}")
+    if not images.flags.writeable:  # np.asarray(PIL image) is read-only; torch warns on those
+        images = images.copy()
     return torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255)
 
 
