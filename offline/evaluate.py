@@ -5,8 +5,11 @@
   ceiling any generator evaluation can reach (the judge's own error on exact pictures).
 - ``sheet``: a contact sheet of sample pictures with their captions.
 
-Generator evaluations (diffusion, autoregressive: render held-out captions, then :func:`grade`;
-CLIP: pick the right caption among 10) are added as further subcommands in ``COMMANDS``.
+- ``clip``: the offline CLIP picks each drawn picture's caption among 10 (the true one and 9
+  other scenes' captions; and, harder, 9 captions of its own scene with one thing changed).
+
+Generator evaluations (diffusion, autoregressive: render held-out captions, then :func:`grade`)
+are added as further subcommands in ``COMMANDS``.
 """
 
 from __future__ import annotations
@@ -115,7 +118,78 @@ def cmd_sheet(args) -> None:
     print(f"wrote {args.out}")
 
 
-COMMANDS = {"judge": cmd_judge, "drawn": cmd_drawn, "sheet": cmd_sheet}
+def clip_candidates(scenes, rng, hard: bool, k: int = 10) -> list[list[str]]:
+    """For each scene, its caption first and ``k - 1`` other captions: other scenes' captions
+    from the same list (``hard=False``), or its own scene with one thing changed (``hard``)."""
+    from offline.train_clip import perturb
+
+    captions = [world.caption(s) for s in scenes]
+    out = []
+    for n, scene in enumerate(scenes):
+        others: list[str] = []
+        while len(others) < k - 1:
+            if hard:
+                text = world.caption(perturb(scene, rng))
+            else:
+                text = captions[int(rng.integers(len(captions)))]
+            if text != captions[n] and text not in others:
+                others.append(text)
+        out.append([captions[n], *others])
+    return out
+
+
+def clip_top1(encode_images, encode_texts, images, candidates) -> float:
+    """How often the first candidate ranks first; ``encode_*`` give normalised embeddings."""
+    image_emb = encode_images(images)
+    hits = []
+    for n, texts in enumerate(candidates):
+        hits.append(int(np.argmax(encode_texts(texts) @ image_emb[n])) == 0)
+    return float(np.mean(hits))
+
+
+def load_clip(folder: Path):
+    """The offline CLIP through open_clip's own loading path: (model, preprocess, tokenizer)."""
+    import open_clip
+
+    from offline import train_clip
+
+    config, checkpoint = train_clip.paths(folder)
+    open_clip.add_model_config(config)
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        train_clip.MODEL_NAME, pretrained=str(checkpoint)
+    )
+    return model.eval(), preprocess, open_clip.get_tokenizer(train_clip.MODEL_NAME)
+
+
+def cmd_clip(args) -> None:
+    import torch
+
+    model, preprocess, tokenizer = load_clip(args.weights)
+
+    def normalised(x):
+        return (x / x.norm(dim=-1, keepdim=True)).numpy()
+
+    def encode_images(images):
+        with torch.no_grad():
+            return normalised(model.encode_image(torch.stack([preprocess(i) for i in images])))
+
+    def encode_texts(texts):
+        with torch.no_grad():
+            return normalised(model.encode_text(tokenizer(texts)))
+
+    for split, seed in (("heldout", EVAL_SEED), ("train", EVAL_SEED + 1)):
+        # Held-out: the scenes of heldout_captions(n), so the captions are exactly those.
+        rng = np.random.default_rng(seed)
+        scenes = [world.sample_scene(rng, split) for _ in range(args.n)]
+        images = [world.draw(s) for s in scenes]
+        rates = {}
+        for name, hard in (("among 10", False), ("among 10 one-change", True)):
+            candidates = clip_candidates(scenes, np.random.default_rng(seed + 7), hard)
+            rates[name] = clip_top1(encode_images, encode_texts, images, candidates)
+        print(f"{split:8s} " + "  ".join(f"{k} {v:.3f}" for k, v in rates.items()))
+
+
+COMMANDS = {"judge": cmd_judge, "drawn": cmd_drawn, "sheet": cmd_sheet, "clip": cmd_clip}
 
 
 def main(argv=None) -> None:
@@ -125,6 +199,9 @@ def main(argv=None) -> None:
         p = sub.add_parser(name)
         p.add_argument("--n", type=int, default=2000)
         p.add_argument("--weights", type=Path, default=J.WEIGHTS)
+    p = sub.add_parser("clip")
+    p.add_argument("--n", type=int, default=200)
+    p.add_argument("--weights", type=Path, default=Path(__file__).resolve().parent / "weights/clip")
     p = sub.add_parser("sheet")
     p.add_argument("--out", type=Path, default=Path("docs/world-samples.png"))
     p.add_argument("--n", type=int, default=24)
