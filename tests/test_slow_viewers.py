@@ -21,6 +21,9 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 FIRST, SECOND, THIRD = 10_000_000, 10_010_000, 10_020_000
 FLOOD = 1000
 LONG_TEXT = "x" * 32_000  # 1000 of these would be 32 MB buffered for the stalled viewer
+# The reading viewer is never more than this many frames behind the publisher (about 256 KB,
+# half the server's send window), however slow a loaded machine makes the test's own reading.
+KEEPS_UP_WITHIN = 8
 
 
 def stored_images(stream, ids):
@@ -61,9 +64,10 @@ async def connect(port, path="/ws/streams/moons/?since=0", stalls=False, cookie=
     )
 
 
-async def image_ids(ws, until):
-    """The ids of the `stream.image` frames received, up to and including `until`."""
-    ids = []
+async def image_ids(ws, until, ids=None):
+    """The ids of the `stream.image` frames received, up to and including `until` (appended to
+    `ids` as they come, when given)."""
+    ids = [] if ids is None else ids
     while not ids or ids[-1] != until:
         frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=60))
         if frame["type"] == "stream.image":
@@ -86,8 +90,10 @@ async def test_a_stalled_viewer_is_held_back_and_caught_up_while_another_keeps_u
     # they are not in the database, so a catch-up cannot bring them. The other one reads on.
     layer = get_channel_layer()
     unstored = list(range(FIRST + 1, FIRST + 1 + FLOOD))
-    reading = asyncio.create_task(image_ids(fast, SECOND))
-    for after, image_id in zip([FIRST, *unstored], unstored, strict=False):
+    read = []
+    reading = asyncio.create_task(image_ids(fast, SECOND, read))
+    for sent, (after, image_id) in enumerate(zip([FIRST, *unstored], unstored, strict=False)):
+        await keeps_up(read, sent)
         message = {
             "type": "stream.image",
             "image": {"id": image_id, "url": "/m.png", "prompt": LONG_TEXT, "author": "a"},
@@ -114,8 +120,15 @@ async def test_a_stalled_viewer_is_held_back_and_caught_up_while_another_keeps_u
     await stalled.close()
 
 
-async def frames_until(ws, event_type):
-    frames = []
+async def keeps_up(received, sent):
+    """Waits until the reading viewer has all but KEEPS_UP_WITHIN of the `sent` frames."""
+    async with asyncio.timeout(60):
+        while len(received) < sent - KEEPS_UP_WITHIN:
+            await asyncio.sleep(0.001)
+
+
+async def frames_until(ws, event_type, frames=None):
+    frames = [] if frames is None else frames
     while not frames or frames[-1]["type"] != event_type:
         frames.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=60)))
     return frames
@@ -133,8 +146,10 @@ async def test_a_member_who_stops_reading_misses_progress_but_no_event(daphne, p
 
     # 32 MB of live progress previews, then an archived event, while one member does not read.
     layer = get_channel_layer()
-    reading = asyncio.create_task(frames_until(reader, "member.joined"))
+    read = []
+    reading = asyncio.create_task(frames_until(reader, "member.joined", read))
     for step in range(1, FLOOD + 1):
+        await keeps_up(read, step - 1)
         await layer.group_send(
             party.group,
             {"type": "render.progress", "render": 1, "step": step, "steps": FLOOD}
