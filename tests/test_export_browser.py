@@ -9,19 +9,14 @@ from pathlib import Path
 
 import pytest
 
+# Its own Chromium, launched after the database fixture ran: with browsing.py's session-wide one,
+# that fixture's writes were refused (SynchronousOnlyOperation: an event loop in this thread).
+from browsing import CHROMIUM, CHROMIUM_ARGS
+
 from generation.render import run_render
 from partyhub.models import Image
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 if not Path(CHROMIUM).exists():
     pytest.skip(
