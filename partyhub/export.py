@@ -22,7 +22,7 @@ from partyhub.contact_sheet import contact_sheet
 from partyhub.models import Image, Vote
 from partyhub.snapshot import consistent_reads, prompt_tree
 from partyhub.timeline import timeline
-from partyhub.tree import tree_svg, word_diff
+from partyhub.tree import bare_word, tree_svg, word_diff
 
 # 2: picks' notes, the shortlist, prompt status, credits, watermark flags, the contact sheet
 # (all additions: a reader of format 1 reads format 2).
@@ -198,10 +198,6 @@ def build_manifest(party, include_hidden=True):
     }
 
 
-def _bare(word):
-    return word.strip(".,;:!?\"'()[]{}“”‘’") or word
-
-
 def _lineage(prompt_id, prompt_by_id):
     chain = []
     while prompt_id is not None and prompt_id in prompt_by_id:
@@ -280,10 +276,10 @@ def publication(manifest, url_of=None, tree_width=760):
                 "author": names.get(prompt["author"], "?"),
                 "parent_text": parent["text"] if parent else None,
                 # Listed only for a refinement that kept some of its parent's words.
-                "added": [_bare(w) for w, added in tokens if added]
+                "added": [bare_word(w) for w, added in tokens if added]
                 if parent and not all(added for _, added in tokens)
                 else [],
-                "removed": [_bare(word) for word in removed],
+                "removed": [bare_word(word) for word in removed],
                 "images": by_prompt.get(prompt["id"], []),
             }
         )

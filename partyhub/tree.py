@@ -73,6 +73,11 @@ def _comparable(word):
     return word.strip(_EDGE_PUNCTUATION).lower()
 
 
+def bare_word(word):
+    """A word as prose quotes it: without the punctuation around it, unless that is all it is."""
+    return word.strip(_EDGE_PUNCTUATION) or word
+
+
 def tree_svg(prompts, images_by_prompt=None, link=None, width=360, authors=None):
     """The SVG markup of the tree of `prompts` (dicts as Prompt.as_dict() gives them).
 
