@@ -110,6 +110,8 @@ def test_the_composer_redraws_repaints_and_walks(server, browser, screenshots):
     page.fill("#start-form [name=name]", "Ann")
     page.click("#start-form button[type=submit]")
     page.wait_for_url("**/p/*/")
+    # Render sends over the room's socket: a click before it is open only says "not connected".
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
     done = page.locator('#renders .card[data-status="done"]')
 
     page.fill("#prompt-text", "a ringed planet")
@@ -197,6 +199,7 @@ def test_a_facilitator_mutes_and_removes_people_in_the_room(server, browser, scr
     ann.fill("#start-form [name=name]", "Ann")
     ann.click("#start-form button[type=submit]")
     ann.wait_for_url("**/p/*/")
+    expect(ann.locator("#connection")).to_have_attribute("data-state", "live")
     fay, tom = person("Fay", ann.url), person("Tom", ann.url)
 
     # Only the Prompt Master sees role menus; she makes Fay the facilitator.
@@ -244,6 +247,7 @@ def test_three_people_play_a_whole_party(server, browser, screenshots):
     expect(ann.locator("#start-form [name=steered]")).to_be_checked()
     ann.click("#start-form button[type=submit]")
     ann.wait_for_url("**/p/*/")
+    expect(ann.locator("#connection")).to_have_attribute("data-state", "live")
     code = ann.locator(".join-code-value").inner_text()
     join_by_code(eve, "Eve", code)
     join_by_code(bob, "Bob", code)

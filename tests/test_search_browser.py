@@ -17,6 +17,7 @@ def test_the_room_searches_its_images_and_the_galleries_page_too(server, browser
     page.uncheck("#start-form [name=steered]")
     page.click("#start-form button[type=submit]")
     page.wait_for_url("**/p/*/")
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
     page.click("#params summary")
     for count, text in enumerate(("an empty chair", "two old people"), start=1):
         page.fill("#prompt-text", text)
