@@ -24,6 +24,7 @@ from offline import judge as J
 from offline import world
 
 EVAL_SEED = 20261123
+WEIGHTS = Path(__file__).resolve().parent / "weights"
 
 
 def heldout_captions(n: int, seed: int = EVAL_SEED) -> list[str]:
@@ -189,7 +190,87 @@ def cmd_clip(args) -> None:
         print(f"{split:8s} " + "  ".join(f"{k} {v:.3f}" for k, v in rates.items()))
 
 
-COMMANDS = {"judge": cmd_judge, "drawn": cmd_drawn, "sheet": cmd_sheet, "clip": cmd_clip}
+def render_diffusion(pipe, prompts, seed=0, steps=20, guidance=5.0, batch=25) -> np.ndarray:
+    """The pipeline's pictures for ``prompts`` (picture n from seed ``seed + n``), uint8."""
+    import torch
+
+    out = []
+    for i in range(0, len(prompts), batch):
+        chunk = prompts[i : i + batch]
+        generators = [torch.Generator().manual_seed(seed + i + n) for n in range(len(chunk))]
+        result = pipe(
+            chunk,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            generator=generators,
+            output_type="np",
+        )
+        out.append((result.images * 255).round().astype(np.uint8))
+    return np.concatenate(out)
+
+
+def grade_pictures(images: np.ndarray, prompts: list[str]) -> dict[str, float]:
+    """:func:`grade` of 64×64 pictures as the judge reads them."""
+    return grade(J.load().predict(images), prompts)
+
+
+def diffusion_scores(pipe, prompts, **render_options) -> dict[str, float]:
+    """:func:`grade` of the pipeline's pictures for ``prompts``, seen at the judge's 64×64."""
+    from offline import diffusion as D
+
+    return grade_pictures(D.to_judge(render_diffusion(pipe, prompts, **render_options)), prompts)
+
+
+def load_diffusion(folder: Path):
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(folder)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _report(name: str, images: np.ndarray, prompts: list[str], args) -> None:
+    rates = grade_pictures(images, prompts)
+    print(
+        f"{name} ({len(prompts)} held-out captions) "
+        + "  ".join(f"{k} {v:.3f}" for k, v in rates.items())
+    )
+    if args.sheet:
+        contact_sheet(images[:24], prompts[:24]).save(args.sheet, optimize=True)
+        print(f"wrote {args.sheet}")
+
+
+def cmd_diffusion(args) -> None:
+    from offline import diffusion as D
+
+    pipe = load_diffusion(args.weights)
+    prompts = heldout_captions(args.n)
+    images = render_diffusion(pipe, prompts, steps=args.steps, guidance=args.guidance)
+    _report(
+        f"diffusion, {args.steps} steps, guidance {args.guidance},",
+        D.to_judge(images),
+        prompts,
+        args,
+    )
+
+
+def cmd_autoregressive(args) -> None:
+    from offline import autoregressive as A
+
+    model = A.load(args.weights)
+    prompts = heldout_captions(args.n)
+    images = A.draw(model, prompts, guidance=args.guidance)
+    _report(f"autoregressive, guidance {args.guidance},", images, prompts, args)
+
+
+COMMANDS = {
+    "judge": cmd_judge,
+    "drawn": cmd_drawn,
+    "sheet": cmd_sheet,
+    "clip": cmd_clip,
+    "diffusion": cmd_diffusion,
+    "autoregressive": cmd_autoregressive,
+}
 
 
 def main(argv=None) -> None:
@@ -201,7 +282,18 @@ def main(argv=None) -> None:
         p.add_argument("--weights", type=Path, default=J.WEIGHTS)
     p = sub.add_parser("clip")
     p.add_argument("--n", type=int, default=200)
-    p.add_argument("--weights", type=Path, default=Path(__file__).resolve().parent / "weights/clip")
+    p.add_argument("--weights", type=Path, default=WEIGHTS / "clip")
+    p = sub.add_parser("diffusion")
+    p.add_argument("--n", type=int, default=200)
+    p.add_argument("--weights", type=Path, default=WEIGHTS / "diffusion")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--guidance", type=float, default=5.0)
+    p.add_argument("--sheet", type=Path, help="also save the first 24 pictures here")
+    p = sub.add_parser("autoregressive")
+    p.add_argument("--n", type=int, default=200)
+    p.add_argument("--weights", type=Path, default=WEIGHTS / "autoregressive")
+    p.add_argument("--guidance", type=float, default=3.0)
+    p.add_argument("--sheet", type=Path, help="also save the first 24 pictures here")
     p = sub.add_parser("sheet")
     p.add_argument("--out", type=Path, default=Path("docs/world-samples.png"))
     p.add_argument("--n", type=int, default=24)

@@ -145,24 +145,56 @@ def perturb(scene: world.Scene, rng: np.random.Generator) -> world.Scene:
     return replace(scene, shapes=tuple(shapes))
 
 
-def step_captions(scenes, rng, loose: float) -> tuple[list[str], list[str]]:
-    """Each scene's caption (loosened at random) and its hard negative (full caption)."""
-    positives, negatives = [], []
+def step_captions(scenes, rng, loose: float) -> tuple[list[str], list[str], list[str]]:
+    """Each scene's caption (loosened at random), its hard negative (full caption), and a short
+    version of it (most words that may go, gone) for the text-to-text term."""
+    positives, negatives, shorts = [], [], []
     for scene in scenes:
         said = world.loosen(scene, rng, loose) if loose > 0 and rng.random() < 0.5 else scene
         positives.append(world.caption(said))
         negatives.append(world.caption(perturb(scene, rng)))
-    return positives, negatives
+        shorts.append(world.caption(world.loosen(scene, rng, SHORT)))
+    return positives, negatives, shorts
 
 
-def clip_loss(model, x, positives, negatives) -> torch.Tensor:
-    """Symmetric InfoNCE over the batch, the image side also against the hard negatives."""
+SHORT = 0.7  # how many of the words that may go a short caption leaves out
+TEXT_WEIGHT = 0.5  # of the text-to-text term
+THEME_WEIGHT = 1.0  # of the theme term
+# A picture or caption on a theme should be more similar to the theme's text than this, one off
+# it less: the streams' topic thresholds sit near it.
+THEME_MARGIN, THEME_SHARPNESS = 0.3, 10.0
+
+
+def theme_targets(scenes) -> torch.Tensor:
+    """[N, themes]: 1 where the scene is on the theme."""
+    return torch.tensor([[world.on_theme(s, t) for t in world.THEMES] for s in scenes]).float()
+
+
+def clip_loss(model, x, positives, negatives, shorts, themes, on_theme) -> torch.Tensor:
+    """Symmetric InfoNCE over the batch, the image side also against the hard negatives; plus
+    InfoNCE between each caption and its short version, so texts about the same things are
+    close; plus, for pictures and captions alike, whether they are on each theme of the world
+    (a sigmoid loss on their similarity to the theme's text). Streams compare a prompt with
+    their topic text to text, and a picture with it: contrast between captions alone never
+    teaches what "warm colours" means."""
     image = F.normalize(model.encode_image(x), dim=-1)
-    text = F.normalize(model.encode_text(torch.cat([positives, negatives])), dim=-1)
+    texts = torch.cat([positives, negatives, shorts, themes])
+    text = F.normalize(model.encode_text(texts), dim=-1)
     n = image.shape[0]
-    logits = model.logit_scale.exp() * image @ text.T  # n × 2n
+    scale = model.logit_scale.exp()
+    logits = scale * image @ text[: 2 * n].T  # n × 2n
     target = torch.arange(n)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits[:, :n].T, target)) / 2
+    loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits[:, :n].T, target)) / 2
+    pairs = scale * text[:n] @ text[2 * n : 3 * n].T
+    text_loss = (F.cross_entropy(pairs, target) + F.cross_entropy(pairs.T, target)) / 2
+    theme = text[3 * n :]
+    theme_loss = sum(
+        F.binary_cross_entropy_with_logits(
+            THEME_SHARPNESS * (side @ theme.T - THEME_MARGIN), on_theme
+        )
+        for side in (image, text[:n])
+    )
+    return loss + TEXT_WEIGHT * text_loss + THEME_WEIGHT * theme_loss / 2
 
 
 def train(
@@ -199,8 +231,15 @@ def train(
             order, at = torch.randperm(pool_size, generator=g), 0
         idx = order[at : at + batch_size]
         at += batch_size
-        positives, negatives = step_captions([scenes[i] for i in idx.tolist()], rng, loose)
-        loss = clip_loss(model, images_t[idx], tokenizer(positives), tokenizer(negatives))
+        batch = [scenes[i] for i in idx.tolist()]
+        captions = step_captions(batch, rng, loose)
+        loss = clip_loss(
+            model,
+            images_t[idx],
+            *(tokenizer(c) for c in captions),
+            tokenizer(list(world.THEMES)),
+            theme_targets(batch),
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -222,7 +261,7 @@ def train(
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=WEIGHTS)
-    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--pool", type=int, default=30_000)
     parser.add_argument("--seed", type=int, default=0)

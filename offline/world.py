@@ -29,7 +29,8 @@ The grammar (one style per scene, filled when unsaid)::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -38,7 +39,6 @@ from PIL import Image, ImageChops, ImageDraw
 SIZE = 64
 # Shapes are drawn at twice the size and box-filtered down: smooth edges at little cost.
 _SS = 2
-_S = SIZE * _SS
 
 # Chosen far apart in RGB (the closest pair, orange and red/yellow, is ~ 90 apart) and jittered
 # by at most _JITTER per channel when drawn, so a colour never reads as its neighbour.
@@ -353,6 +353,27 @@ def vocabulary() -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Themes
+
+# What a stream of this world can be about: each theme is a test on a scene's shapes (their
+# shape or colour, which every caption and prompt says). The offline CLIP learns them, so a
+# stream's topic guard can tell a prompt or a picture on its theme from one off it.
+THEMES: dict[str, Callable[[Shape], bool]] = {
+    "circles and rings": lambda s: s.shape in ("circle", "ring"),
+    "stars and hearts": lambda s: s.shape in ("star", "heart"),
+    "squares and diamonds": lambda s: s.shape in ("square", "diamond"),
+    "warm colours": lambda s: s.colour in ("red", "orange", "yellow", "pink"),
+    "cool colours": lambda s: s.colour in ("green", "blue", "purple"),
+    "black and white": lambda s: s.colour in ("black", "white", "grey"),
+}
+
+
+def on_theme(scene: Scene, theme: str) -> bool:
+    """Whether every shape of the scene fits the theme."""
+    return all(THEMES[theme](s) for s in scene.shapes)
+
+
+# ---------------------------------------------------------------------------------------------
 # Labels for the judge
 
 # Heads and their number of classes. Object 1 is the only shape, or the top/left one of two;
@@ -475,30 +496,35 @@ _UNIT: dict[str, list[tuple[np.ndarray, bool]]] = {
 }
 
 
-def _stripes(period: int, phase: int) -> Image.Image:
-    yy, xx = np.mgrid[0:_S, 0:_S]
-    on = ((xx + yy + phase) % period) < period // 2
-    return Image.fromarray((on * 255).astype(np.uint8), "L")
+@functools.cache
+def _stripes(ss: int) -> list[Image.Image]:
+    """Diagonal stripes 2 pixels wide (at 64×64) over a canvas supersampled ``ss`` times, in a
+    few phases so they do not always line up."""
+    yy, xx = np.mgrid[0 : SIZE * ss, 0 : SIZE * ss]
+    period = 4 * ss
+    masks = []
+    for phase in range(0, 4 * ss, ss):
+        on = ((xx + yy + phase) % period) < period // 2
+        masks.append(Image.fromarray((on * 255).astype(np.uint8), "L"))
+    return masks
 
 
-# Diagonal stripes 2 pixels wide (at 64×64), a few phases so they do not always line up.
-_STRIPES = [_stripes(8 * _SS // 2, p) for p in range(0, 8, 2)]
-
-
-def draw(scene: Scene) -> Image.Image:
-    """Renders a sampled scene (every field set) as a 64×64 RGB image, the same every time."""
+def draw(scene: Scene, scale: int = 1) -> Image.Image:
+    """Renders a sampled scene (every field set) as a 64×64 RGB image, the same every time;
+    ``scale`` 2 draws the same scene at 128×128 (the diffusion model's size)."""
     if scene.seed is None or scene.background is None or scene.style is None:
         raise ValueError("draw() needs a complete scene (from sample_scene), not a parsed one")
     rng = np.random.default_rng(scene.seed)
     # All the jitter at once: colours (background + per shape), radii, offsets, stripe phase.
     tint = rng.integers(-_JITTER, _JITTER + 1, (1 + scene.count, 3)).tolist()
     wobble = rng.integers(-3, 4, (scene.count, 3)).tolist()
-    phase = int(rng.integers(len(_STRIPES)))
+    phase = int(rng.integers(4))
+    ss = _SS * scale
 
     def colour(name, n):
         return tuple(min(max(c + d, 0), 255) for c, d in zip(COLOURS[name], tint[n], strict=True))
 
-    img = Image.new("RGB", (_S, _S), colour(scene.background, 0))
+    img = Image.new("RGB", (SIZE * ss, SIZE * ss), colour(scene.background, 0))
     # Pairs keep their shapes a little smaller and closer in, so two large ones never touch.
     centres = _PAIR_CENTRE if scene.count == 2 else _ONE_CENTRE
     j = 3 if scene.count == 1 else 2
@@ -514,14 +540,14 @@ def draw(scene: Scene) -> Image.Image:
         fill = colour(s.colour, n + 1)
         # Everything in a box around the shape (supersampled coordinates): pasting through a
         # full-size mask was most of the time.
-        half = (r + 2) * _SS
-        x0, y0 = cx * _SS - half, cy * _SS - half
-        polys = [((pts * (r * _SS) + half).ravel().tolist(), hole) for pts, hole in _UNIT[s.shape]]
+        half = (r + 2) * ss
+        x0, y0 = cx * ss - half, cy * ss - half
+        polys = [((pts * (r * ss) + half).ravel().tolist(), hole) for pts, hole in _UNIT[s.shape]]
         if scene.style == "outlined":
             box = img.crop((x0, y0, x0 + 2 * half, y0 + 2 * half))
             bdraw = ImageDraw.Draw(box)
             for pts, _hole in polys:
-                bdraw.polygon(pts, outline=fill, width=2 * _SS)
+                bdraw.polygon(pts, outline=fill, width=2 * ss)
             img.paste(box, (x0, y0))
             continue
         mask = Image.new("L", (2 * half, 2 * half), 0)
@@ -529,13 +555,13 @@ def draw(scene: Scene) -> Image.Image:
         for pts, hole in polys:
             mdraw.polygon(pts, fill=0 if hole else 255)
         if scene.style == "striped":
-            stripes = _STRIPES[phase].crop((x0, y0, x0 + 2 * half, y0 + 2 * half))
+            stripes = _stripes(ss)[phase].crop((x0, y0, x0 + 2 * half, y0 + 2 * half))
             mask = ImageChops.darker(mask, stripes)
             # An outline keeps the silhouette readable between the stripes.
             outline = Image.new("L", mask.size, 0)
             odraw = ImageDraw.Draw(outline)
             for pts, _hole in polys:
-                odraw.polygon(pts, outline=255, width=_SS)
+                odraw.polygon(pts, outline=255, width=ss)
             mask = ImageChops.lighter(mask, outline)
         img.paste(fill, (x0, y0, x0 + 2 * half, y0 + 2 * half), mask)
     return img.reduce(_SS)

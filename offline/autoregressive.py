@@ -1,0 +1,162 @@
+"""The offline autoregressive model: the DALL-E recipe at the size of a CPU.
+
+Two parts, each loaded with its library's ``from_pretrained`` from one folder:
+
+- an image tokenizer, diffusers' ``VQModel`` (``vqvae/``): a 64×64 picture becomes an 8×8 grid of
+  codebook entries (``CODES`` of them) and back. ``offline.train_vq``.
+- a decoder-only transformer, transformers' ``GPT2LMHeadModel`` (the folder's root), over one
+  sequence per picture: the caption's tokens (the diffusion model's word tokenizer,
+  ``tokenizer/``), padded to ``TEXT_TOKENS``, a begin-of-image token, then the 64 image tokens in
+  reading order. It learns to predict each image token from everything before it, and draws a
+  picture by sampling them one at a time, with classifier-free guidance against the caption left
+  empty. ``offline.train_ar``.
+
+Token ids: text tokens first (``0 .. text_vocab - 1``), then the codebook (``image_offset() +
+code``), then the begin-of-image token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from offline import diffusion as D
+from offline import world
+
+WEIGHTS = Path(__file__).resolve().parent / "weights" / "autoregressive"
+SIZE = world.SIZE  # 64×64: an 8×8 grid of tokens
+GRID = 8
+CODES = 512
+TEXT_TOKENS = D.MAX_TOKENS
+
+VQ = {
+    "in_channels": 3,
+    "out_channels": 3,
+    "down_block_types": ["DownEncoderBlock2D"] * 4,
+    "up_block_types": ["UpDecoderBlock2D"] * 4,
+    "block_out_channels": [16, 32, 64, 64],  # as the diffusion model's autoencoder
+    "layers_per_block": 1,
+    "latent_channels": 16,
+    "num_vq_embeddings": CODES,
+    "vq_embed_dim": 16,
+    "norm_num_groups": 1,  # see offline/diffusion.py: groups over few channels cancel colours
+    "sample_size": SIZE,
+}
+
+GPT = {"n_embd": 128, "n_layer": 4, "n_head": 4, "n_positions": TEXT_TOKENS + 1 + GRID * GRID}
+
+
+@dataclass
+class Model:
+    """The three parts that draw a picture."""
+
+    gpt: object  # GPT2LMHeadModel
+    vq: object  # VQModel
+    tokenizer: object  # CLIPTokenizer
+
+    @property
+    def text_vocab(self) -> int:
+        return len(self.tokenizer)
+
+    @property
+    def begin_image(self) -> int:
+        return self.text_vocab + CODES
+
+
+def gpt_config(text_vocab: int):
+    from transformers import GPT2Config
+
+    boi = text_vocab + CODES
+    return GPT2Config(vocab_size=boi + 1, bos_token_id=boi, eos_token_id=boi, **GPT)
+
+
+def load(folder: Path = WEIGHTS, dtype=torch.float32, device="cpu") -> Model:
+    from diffusers import VQModel
+    from transformers import CLIPTokenizer, GPT2LMHeadModel
+
+    folder = Path(folder)
+    gpt = GPT2LMHeadModel.from_pretrained(folder, dtype=dtype).to(device).eval()
+    vq = VQModel.from_pretrained(folder / "vqvae", dtype=dtype).to(device).eval()
+    return Model(gpt, vq, CLIPTokenizer.from_pretrained(folder / "tokenizer"))
+
+
+def prompt_ids(tokenizer, texts: list[str]) -> torch.Tensor:
+    """[N, TEXT_TOKENS + 1]: each caption padded (or cut) to TEXT_TOKENS, then begin-of-image."""
+    ids = tokenizer(
+        texts, padding="max_length", max_length=TEXT_TOKENS, truncation=True, return_tensors="pt"
+    ).input_ids
+    boi = torch.full((len(texts), 1), len(tokenizer) + CODES)
+    return torch.cat([ids, boi], dim=1)
+
+
+@torch.no_grad()
+def encode(vq, images: np.ndarray) -> torch.Tensor:
+    """uint8 [N, 64, 64, 3] → codes [N, 64], in reading order."""
+    h = vq.encode(D.to_pixels(images).to(vq.device, vq.dtype)).latents
+    _, _, (_, _, codes) = vq.quantize(h)
+    return codes.view(len(images), GRID * GRID)
+
+
+@torch.no_grad()
+def decode(vq, codes: torch.Tensor) -> np.ndarray:
+    """codes [N, 64] → uint8 [N, 64, 64, 3]."""
+    dim = vq.config.vq_embed_dim
+    quant = vq.quantize.get_codebook_entry(codes.reshape(-1), (len(codes), GRID, GRID, dim))
+    return D.to_images(vq.decode(quant, force_not_quantize=True).sample)
+
+
+class ImageTokensOnly:
+    """A logits processor: only codebook entries may be sampled (never text, never the
+    begin-of-image token)."""
+
+    def __init__(self, model: Model):
+        self.first, self.last = model.text_vocab, model.text_vocab + CODES
+
+    def __call__(self, input_ids, scores):
+        scores[:, : self.first] = -float("inf")
+        scores[:, self.last :] = -float("inf")
+        return scores
+
+
+@torch.no_grad()
+def sample(model: Model, texts: list[str], seed: int, guidance: float = 3.0, processors=()):
+    """Codes [N, 64] for ``texts``, drawn token by token from the whole softmax (no top-k), with
+    classifier-free guidance: the logits move away from those for the empty caption by
+    ``guidance`` (1: the caption's own). ``processors`` (transformers logits processors) run
+    once per token after that, e.g. to count progress."""
+    from transformers import LogitsProcessorList
+
+    device = model.gpt.device
+    ids = prompt_ids(model.tokenizer, texts).to(device)
+    extra = {}
+    if guidance != 1:
+        extra = {
+            "guidance_scale": guidance,
+            "negative_prompt_ids": prompt_ids(model.tokenizer, [""] * len(texts)).to(device),
+        }
+    torch.manual_seed(seed)  # generate draws with torch.multinomial from the global generator
+    out = model.gpt.generate(
+        ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=GRID * GRID,
+        min_new_tokens=GRID * GRID,
+        do_sample=True,
+        top_k=0,
+        logits_processor=LogitsProcessorList([ImageTokensOnly(model), *processors]),
+        pad_token_id=model.begin_image,
+        **extra,
+    )
+    return out[:, ids.shape[1] :] - model.text_vocab
+
+
+def draw(model: Model, texts: list[str], seed: int = 0, guidance: float = 3.0) -> np.ndarray:
+    """uint8 [N, 64, 64, 3] pictures for ``texts``, picture n from seed ``seed + n``."""
+    return np.concatenate(
+        [
+            decode(model.vq, sample(model, [text], seed + n, guidance))
+            for n, text in enumerate(texts)
+        ]
+    )

@@ -1,0 +1,85 @@
+"""Train the autoregressive model's transformer: ``python -m offline.train_ar``.
+
+Needs the image tokenizer from ``offline.train_vq`` in ``<out>/vqvae``. Draws a pool of
+``split="train"`` scenes, turns each into its 64 image tokens once, then trains a GPT-2 from
+scratch on caption + image sequences (``offline.autoregressive``): cross-entropy on the image
+tokens only, the caption being what they are conditioned on. As for the diffusion model, each
+step writes the captions afresh, a third of them loosened and one in ten empty (for guidance).
+
+Writes the GPT-2 (``config.json``, ``model.safetensors``) and ``tokenizer/`` into ``<out>``, the
+``gpt`` entry of ``training.json``, then grades held-out captions with the judge
+(``python -m offline.evaluate autoregressive`` repeats that on its own).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from offline import autoregressive as A
+from offline import diffusion as D
+from offline import evaluate, training, world
+from offline.train_diffusion import captions
+from offline.train_vae import update_record
+from offline.train_vq import draw
+
+
+def encode_pool(vq, scenes: list[world.Scene], batch: int = 200) -> torch.Tensor:
+    return torch.cat(
+        [A.encode(vq, draw(scenes[i : i + batch])) for i in range(0, len(scenes), batch)]
+    )
+
+
+def train(gpt, tokenizer, pool: torch.Tensor, scenes, run: training.Run):
+    args = run.args
+    rng = np.random.default_rng(args.seed)
+    g = torch.Generator().manual_seed(args.seed)
+    opt, sched = training.one_cycle(gpt.parameters(), args.lr, args.steps, weight_decay=0.01)
+    offset = len(tokenizer)
+    gpt.train()
+    for step in range(1, args.steps + 1):
+        idx = torch.randint(len(pool), (args.batch_size,), generator=g)
+        prompt = A.prompt_ids(tokenizer, captions([scenes[i] for i in idx], rng))
+        ids = torch.cat([prompt, pool[idx] + offset], dim=1)
+        labels = ids.clone()
+        labels[:, : prompt.shape[1]] = -100  # learn the picture, given the caption
+        loss = gpt(input_ids=ids, labels=labels).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(gpt.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        run.step(step, loss.item())
+    return gpt.eval()
+
+
+def main(argv=None) -> None:
+    from diffusers import VQModel
+    from transformers import GPT2LMHeadModel
+
+    parser = training.arguments(__doc__, A.WEIGHTS, steps=3000, batch_size=64, lr=1e-3, threads=2)
+    parser.add_argument("--pool", type=int, default=40_000)
+    parser.add_argument("--eval", type=int, default=200, help="held-out captions to grade")
+    args = parser.parse_args(argv)
+    run = training.Run(args)
+    vq = VQModel.from_pretrained(args.out / "vqvae").eval()
+    tokenizer = D.write_tokenizer(args.out / "tokenizer")
+    rng = np.random.default_rng(args.seed)
+    scenes = [world.sample_scene(rng, "train") for _ in range(args.pool)]
+    pool = encode_pool(vq, scenes)
+    run.say(f"encoded {len(scenes)} pictures; {len(pool.unique())} codes in use")
+    gpt = train(GPT2LMHeadModel(A.gpt_config(len(tokenizer))), tokenizer, pool, scenes, run)
+    gpt.save_pretrained(args.out)
+    entry = run.record(pool=args.pool)
+    if args.eval:
+        model = A.Model(gpt, vq, tokenizer)
+        prompts = evaluate.heldout_captions(args.eval)
+        scores = evaluate.grade_pictures(A.draw(model, prompts), prompts)
+        run.say("held-out captions: " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+        entry["heldout"] = {k: round(v, 4) for k, v in scores.items()}
+    update_record(args.out, "gpt", entry)
+
+
+if __name__ == "__main__":
+    main()
