@@ -1,4 +1,5 @@
-"""Autoregressive text-to-image models: Janus (transformers' JanusForConditionalGeneration).
+"""Autoregressive text-to-image models: Janus (transformers' JanusForConditionalGeneration) and
+the bundled offline one (offline/autoregressive.py: a GPT-2 over a VQModel's image tokens).
 
 Where a diffusion model denoises a whole picture step after step, Janus writes it token by token:
 its language model samples one VQ codebook entry per patch (576 for a 384x384 image, 24x24
@@ -18,12 +19,21 @@ from generation.pipelines import Cancelled, GpuOutOfMemory
 
 log = logging.getLogger(__name__)
 
+OFFLINE_CLASS = "GPT2LMHeadModel"  # the preset's `pipeline` for the bundled offline model
+
 
 def load(preset, source):
-    """The model and its processor, by `from_pretrained` from a local folder or a hub id."""
+    """Janus: the model and its processor; the offline model: its offline.autoregressive.Model.
+    Each by `from_pretrained` from a local folder or a hub id."""
     import torch
     import transformers
 
+    if preset.pipeline == OFFLINE_CLASS:
+        from offline import autoregressive as offline_ar
+
+        log.info("loading %s from %s", preset.name, source)
+        dtype = getattr(torch, settings.PARTYHUB_DTYPE)
+        return offline_ar.load(source, dtype=dtype, device=settings.PARTYHUB_DEVICE)
     log.info("loading %s from %s on %s", preset.name, source, settings.PARTYHUB_DEVICE)
     model_class = getattr(transformers, preset.pipeline)
     model = model_class.from_pretrained(source, dtype=getattr(torch, settings.PARTYHUB_DTYPE))
@@ -43,21 +53,29 @@ def geometry(config):
     return side, config.vision_config.num_image_tokens
 
 
-def generate_slots(model_and_processor, slots, on_step, should_stop):
+def generate_slots(model, slots, on_step, should_stop):
     """pipelines.generate_batch for this family: one image per slot (prompt, params, seed).
 
     `on_step(tokens_done, tokens_total)` counts image tokens over all the slots; when
     `should_stop()` turns true, sampling ends at the next token and Cancelled is raised.
     """
     renders = [(slot.prompt, slot.params, slot.seed) for slot in slots]
-    return _render(model_and_processor, renders, on_step, should_stop)
+    return _render(model, renders, on_step, should_stop)
 
 
-def _render(model_and_processor, renders, on_step, should_stop):
+def _is_offline(model):
+    return not isinstance(model, tuple)  # Janus loads as (model, processor)
+
+
+def _render(model, renders, on_step, should_stop):
     import torch
 
-    model, processor = model_and_processor
-    side, tokens = geometry(model.config)
+    if _is_offline(model):
+        from offline import autoregressive as offline_ar
+
+        side, tokens = offline_ar.SIZE, offline_ar.GRID**2
+    else:
+        side, tokens = geometry(model[0].config)
     for _, params, _ in renders:
         # The preset describes the model; a folder of another Janus is refused, not mislabelled.
         if (params["width"], params["height"], params["steps"]) != (side, side, tokens):
@@ -67,8 +85,9 @@ def _render(model_and_processor, renders, on_step, should_stop):
                 "not match the weights."
             )
     counter = _TokenCounter(on_step, should_stop, total=tokens * len(renders))
+    render_one = _render_offline if _is_offline(model) else _render_janus
     try:
-        return [_render_one(model, processor, *render, counter) for render in renders]
+        return [render_one(model, *render, counter) for render in renders]
     except torch.cuda.OutOfMemoryError:
         # One image at a time already: there are no halves to try, unlike a diffusion batch.
         if torch.cuda.is_available():
@@ -76,10 +95,22 @@ def _render(model_and_processor, renders, on_step, should_stop):
         raise GpuOutOfMemory() from None
 
 
-def _render_one(model, processor, prompt, params, seed, counter):
+def _render_offline(model, prompt, params, seed, counter):
+    from PIL import Image
+
+    from offline import autoregressive as offline_ar
+
+    # Guidance 1 is the caption's own logits (offline_ar.sample skips the empty caption's).
+    codes = offline_ar.sample(model, [prompt], seed, float(params["guidance"]), [counter])
+    return Image.fromarray(offline_ar.decode(model.vq, codes)[0])
+
+
+def _render_janus(model_and_processor, prompt, params, seed, counter):
     import torch
     import torchvision.transforms.v2.functional as tvF
     from transformers import LogitsProcessorList
+
+    model, processor = model_and_processor
 
     messages = [{"role": "user", "content": [{"type": "text", "text": prompt}]}]
     text = processor.apply_chat_template(messages, add_generation_prompt=True)

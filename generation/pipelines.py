@@ -8,8 +8,8 @@ from collections import OrderedDict
 
 from django.conf import settings
 
-from generation import decoding, modes, offline_model
-from generation.presets import OFFLINE, OVERHEAD_PROBE, default_preset
+from generation import decoding, modes
+from generation.presets import OVERHEAD_PROBE, default_preset
 from generation.samplers import make_scheduler
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,9 @@ def get_pipeline(preset):
         pipe = load_pipeline(preset)  # still in host memory: nothing on the GPU yet
         size = weight_bytes(pipe)
         _make_room(size, preset.name)
-        _pipelines[preset.name] = (_to_device(pipe), size)
+        # Autoregressive models are placed on the device by their own loaders.
+        placed = _to_device(pipe) if preset.family == "diffusion" else pipe
+        _pipelines[preset.name] = (placed, size)
         return _pipelines[preset.name][0]
 
 
@@ -82,8 +84,6 @@ def _make_room(size, name):
 
 
 def _to_device(pipe):
-    if isinstance(pipe, tuple):  # autoregressive: placed by its own loader
-        return pipe
     pipe = pipe.to(settings.PARTYHUB_DEVICE)
     if settings.PARTYHUB_DEVICE == "cuda":
         import torch
@@ -109,21 +109,16 @@ def warm_up():
 
 
 def load_pipeline(preset):
-    """`from_pretrained` from the preset's local folder if present, else from its hub id."""
+    """`from_pretrained` from `preset.weights_source()`: its local folder, its bundled weights
+    or its hub id."""
     if preset.family == "autoregressive":  # transformers, not diffusers
         from generation import autoregressive
 
-        folder = preset.local_folder()
-        local = (folder / preset.index_file).exists()
-        return autoregressive.load(preset, folder if local else preset.source)
+        return autoregressive.load(preset, preset.weights_source())
     import diffusers
     import torch
 
-    folder = preset.local_folder()
-    if preset.name == OFFLINE and not (folder / "model_index.json").exists():
-        log.info("building the offline placeholder model in %s", folder)
-        offline_model.build(folder)
-    source = folder if (folder / "model_index.json").exists() else preset.source
+    source = preset.weights_source()
     log.info("loading %s from %s on %s", preset.name, source, settings.PARTYHUB_DEVICE)
     pipeline_class = getattr(diffusers, preset.pipeline)
     pipe = pipeline_class.from_pretrained(source, dtype=getattr(torch, settings.PARTYHUB_DTYPE))

@@ -8,6 +8,8 @@ from django.conf import settings
 from generation.samplers import SAMPLERS
 
 OFFLINE = "offline"
+# The bundled offline model's pipeline folder, committed with the code (offline/diffusion.py).
+BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "offline" / "weights"
 OVERHEAD_PROBE = "overhead-probe"
 # What an autoregressive model's PNG says it sampled with: tokens drawn from the softmax
 # (transformers calls it multinomial sampling), not a diffusion sampler.
@@ -26,9 +28,13 @@ class Preset:
     modes: tuple = ("txt2img", "img2img", "inpaint", "variation", "walk")
     defaults: dict = field(default_factory=dict)
     limits: dict = field(default_factory=dict)
-    offline: bool = False  # needs no download: built or shipped with PartyHub
+    offline: bool = False  # needs no download: shipped with PartyHub
+    # Where shipped weights are, when no folder under PARTYHUB_MODELS_DIR replaces them.
+    bundled: Path | None = None
     # TAESD for live previews: (folder under PARTYHUB_MODELS_DIR, hub id); () for none.
     preview_decoder: tuple = ()
+    # Decode previews with the model's own autoencoder: small models, where it is as quick.
+    previews_from_vae: bool = False
     note: str = ""
     # The file that marks a folder of its weights: diffusers writes model_index.json,
     # transformers config.json.
@@ -38,12 +44,22 @@ class Preset:
     def local_folder(self):
         return Path(settings.PARTYHUB_MODELS_DIR) / self.name
 
+    def weights_source(self):
+        """The folder under PARTYHUB_MODELS_DIR if it holds weights, else the bundled folder,
+        else the hub id (read from the local cache only)."""
+        folder = self.local_folder()
+        if (folder / self.index_file).exists():
+            return folder
+        return self.bundled or self.source
+
     def is_available(self):
         """Whether the weights are on this machine (nothing is ever downloaded to answer)."""
-        if self.offline:
+        if self.name == OVERHEAD_PROBE:
             return True
         if (self.local_folder() / self.index_file).exists():
             return True
+        if self.bundled:
+            return (self.bundled / self.index_file).exists()
         from huggingface_hub import try_to_load_from_cache
 
         return isinstance(try_to_load_from_cache(self.source, self.index_file), str)
@@ -79,19 +95,24 @@ PRESETS = {
             family="diffusion",
             pipeline="StableDiffusionPipeline",
             source="",
-            title="Offline placeholder (random weights)",
+            bundled=BUNDLED_WEIGHTS / "diffusion",
+            title="Offline shapes (bundled)",
             defaults={
                 "width": 128,
                 "height": 128,
-                "steps": 8,
+                "steps": 20,
                 "guidance": 5.0,
                 "sampler": "Euler a",
             },
-            limits=_limits((64, 512), (1, 50), (0.0, 20.0)),
+            # Trained at 128x128: smaller sizes are quick and crude, larger ones repeat scenes.
+            limits=_limits((64, 256), (1, 50), (0.0, 20.0)),
             offline=True,
-            preview_decoder=("offline-taesd", ""),
-            note="A tiny Stable Diffusion pipeline with random weights: it runs anywhere with no "
-            "download, and its images are noise. Point PartyHub at real weights to draw.",
+            previews_from_vae=True,
+            note="A small Stable Diffusion pipeline shipped with PartyHub and trained on a world "
+            "of drawn shapes: it draws one or two circles, squares, triangles, stars, rings, "
+            "crosses, hearts, diamonds or moons in ten colours, placed and styled as asked "
+            '("a small red star above a blue square on a white background, outlined"). '
+            "It knows nothing else; point PartyHub at real weights for pictures of the world.",
         ),
         Preset(
             name="sd-turbo",
@@ -129,6 +150,31 @@ PRESETS = {
                 "sampler": "DPM++ 2M Karras",
             },
             limits=_limits((256, 1024), (1, 150), (0.0, 30.0)),
+        ),
+        Preset(
+            name="offline-ar",
+            family="autoregressive",
+            pipeline="GPT2LMHeadModel",
+            source="",
+            bundled=BUNDLED_WEIGHTS / "autoregressive",
+            index_file="config.json",
+            title="Offline shapes, token by token (bundled)",
+            modes=("txt2img",),
+            # Fixed by the weights (offline/autoregressive.py): 8x8 VQ tokens, 8 px each.
+            defaults={
+                "width": 64,
+                "height": 64,
+                "steps": 64,
+                "guidance": 3.0,
+                "sampler": TOKEN_SAMPLER,
+            },
+            limits=_limits((64, 64), (64, 64), (1.0, 10.0)),
+            samplers=(TOKEN_SAMPLER,),
+            offline=True,
+            note="The DALL-E recipe at the size of a CPU, shipped with PartyHub: a GPT-2 writes "
+            "a 64x64 picture of the world of drawn shapes as 64 image tokens, one at a time, "
+            "and a VQ decoder turns them into pixels. It draws what the offline diffusion "
+            "model draws, more roughly. Size and steps are fixed; no negative prompt.",
         ),
         Preset(
             name="janus-pro-1b",

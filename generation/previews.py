@@ -3,7 +3,7 @@ decoder small enough to run between denoising steps, into a small WebP for the w
 
 The decoder loads with `from_pretrained` from a folder under PARTYHUB_MODELS_DIR named after it
 (`taesd`, `taesdxl`) or from its hub id in the local cache; a preset whose decoder is on neither
-renders without previews. The offline model gets a tiny random one, built like the model itself.
+renders without previews. The bundled offline model needs none: its own autoencoder is as small.
 """
 
 import base64
@@ -25,7 +25,13 @@ _lock = threading.Lock()
 
 def get_decoder(preset):
     """The preset's preview decoder, loaded once per process; None when it has none."""
-    if not settings.PARTYHUB_PREVIEWS or not preset.preview_decoder:
+    if not settings.PARTYHUB_PREVIEWS:
+        return None
+    if preset.previews_from_vae:
+        from generation.pipelines import get_pipeline
+
+        return OwnAutoencoder(get_pipeline(preset).vae)
+    if not preset.preview_decoder:
         return None
     with _lock:
         if preset.preview_decoder not in _decoders:
@@ -39,8 +45,6 @@ def _load(preset):
 
     folder_name, hub_id = preset.preview_decoder
     folder = Path(settings.PARTYHUB_MODELS_DIR) / folder_name
-    if preset.offline and not (folder / "config.json").exists():
-        build_offline_decoder(folder)
     if (folder / "config.json").exists():
         source = folder
     elif hub_id and _in_hub_cache(hub_id):
@@ -58,22 +62,16 @@ def _in_hub_cache(hub_id):
     return isinstance(try_to_load_from_cache(hub_id, "config.json"), str)
 
 
-def build_offline_decoder(folder, seed=0):
-    """A tiny AutoencoderTiny with random weights for the offline model: its previews are noise,
-    like its images, but they take the real path from latents to the room."""
-    import torch
-    from diffusers import AutoencoderTiny
+class OwnAutoencoder:
+    """A model's own AutoencoderKL behind TAESD's interface: `decode` takes the sampler's
+    latents as they are (TAESD's scaling factor is 1; an AutoencoderKL's is not)."""
 
-    torch.manual_seed(seed)
-    decoder = AutoencoderTiny(
-        encoder_block_out_channels=(16, 16, 16, 16),
-        decoder_block_out_channels=(16, 16, 16, 16),
-        num_encoder_blocks=(1, 1, 1, 1),
-        num_decoder_blocks=(1, 1, 1, 1),
-        latent_channels=4,  # the offline UNet's
-    )
-    decoder.save_pretrained(folder)
-    return folder
+    def __init__(self, vae):
+        self.vae = vae
+        self.device, self.dtype = vae.device, vae.dtype
+
+    def decode(self, latents):
+        return self.vae.decode(latents / self.vae.config.scaling_factor)
 
 
 def data_urls(decoder, latents):

@@ -58,6 +58,11 @@ class Model:
     tokenizer: object  # CLIPTokenizer
 
     @property
+    def components(self) -> dict:
+        """By name, as a diffusers pipeline lists its parts."""
+        return {"gpt": self.gpt, "vq": self.vq, "tokenizer": self.tokenizer}
+
+    @property
     def text_vocab(self) -> int:
         return len(self.tokenizer)
 

@@ -222,9 +222,11 @@ def diffusion_scores(pipe, prompts, **render_options) -> dict[str, float]:
 
 
 def load_diffusion(folder: Path):
+    """The pipeline as the app loads it on a CPU: float32 (the weights are stored in float16)."""
+    import torch
     from diffusers import StableDiffusionPipeline
 
-    pipe = StableDiffusionPipeline.from_pretrained(folder)
+    pipe = StableDiffusionPipeline.from_pretrained(folder, dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

@@ -20,6 +20,8 @@ Writes the whole pipeline folder (``model_index.json``, ``unet/``, ``text_encode
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 from torch import nn
@@ -104,13 +106,18 @@ def train(parts: nn.ModuleDict, tokenizer, pool: torch.Tensor, scenes, run: trai
 
 
 def save(parts, tokenizer, run: training.Run, step: int):
+    """The whole pipeline folder, weights in float16 (half the bytes; from_pretrained casts them
+    back to the dtype asked for), loaded back as the app will load it."""
+    import copy
+
     from diffusers import AutoencoderKL
 
     vae = AutoencoderKL.from_pretrained(run.args.out / "vae")
-    pipe = D.assemble(vae, parts["text_encoder"], tokenizer, parts["unet"])
+    halves = {name: copy.deepcopy(part).half() for name, part in parts.items()}
+    pipe = D.assemble(vae.half(), halves["text_encoder"], tokenizer, halves["unet"])
     pipe.save_pretrained(run.args.out)
     run.say(f"saved step {step} to {run.args.out}")
-    return pipe
+    return evaluate.load_diffusion(run.args.out)
 
 
 def main(argv=None) -> None:
@@ -120,6 +127,9 @@ def main(argv=None) -> None:
     parser.add_argument("--pool", type=int, default=40_000)
     parser.add_argument("--save-every", type=int, default=1000)
     parser.add_argument("--eval", type=int, default=200, help="held-out captions to grade")
+    parser.add_argument(
+        "--resume", action="store_true", help="train on from the UNet and text encoder in --out"
+    )
     args = parser.parse_args(argv)
     run = training.Run(args)
     vae = AutoencoderKL.from_pretrained(args.out / "vae").eval()
@@ -128,12 +138,20 @@ def main(argv=None) -> None:
     scenes = [world.sample_scene(rng, "train") for _ in range(args.pool)]
     pool = encode_pool(vae, scenes)
     run.say(f"encoded {len(scenes)} pictures; latent std {pool.std():.3f}")
-    parts = nn.ModuleDict(
-        {"unet": UNet2DConditionModel(**D.UNET), "text_encoder": D.text_encoder(tokenizer)}
-    )
+    if args.resume:
+        from transformers import CLIPTextModel
+
+        earlier = json.loads((args.out / "training.json").read_text())["diffusion"]
+        unet = UNet2DConditionModel.from_pretrained(args.out / "unet", dtype=torch.float32)
+        text = CLIPTextModel.from_pretrained(args.out / "text_encoder", dtype=torch.float32)
+    else:
+        earlier, unet, text = None, UNet2DConditionModel(**D.UNET), D.text_encoder(tokenizer)
+    parts = nn.ModuleDict({"unet": unet, "text_encoder": text})
     parts = train(parts, tokenizer, pool, scenes, run)
     pipe = save(parts, tokenizer, run, args.steps)
     entry = run.record(pool=args.pool)
+    if earlier:
+        entry["resumed_from"] = earlier
     if args.eval:
         scores = evaluate.diffusion_scores(pipe, evaluate.heldout_captions(args.eval))
         run.say("held-out captions: " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()))

@@ -5,6 +5,7 @@ inside the server process and the bundled offline model on the CPU. DATABASE_URL
 PARTYHUB_DEVICE switch to PostgreSQL, Redis + Celery workers and a GPU.
 """
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -172,13 +173,26 @@ PARTYHUB_COMPILE = env_bool("PARTYHUB_COMPILE", False)
 PARTYHUB_PREVIEWS = env_bool("PARTYHUB_PREVIEWS", True)
 # The zero-cost model that only measures PartyHub's own overhead (bench/latency.py).
 PARTYHUB_OVERHEAD_PROBE = env_bool("PARTYHUB_OVERHEAD_PROBE", False)
-# CLIP scores (generation/scoring.py, open_clip): off unless PARTYHUB_CLIP_PRETRAINED names
-# weights on disk, a checkpoint file or a pretrained tag already in the local Hugging Face cache,
-# because nothing is downloaded at run time. PARTYHUB_CLIP_CONFIG registers a model config JSON
-# that is not built into open_clip; PARTYHUB_CLIP_MODEL must then be that file's name.
-PARTYHUB_CLIP_MODEL = env_str("PARTYHUB_CLIP_MODEL", "ViT-B-32")
-PARTYHUB_CLIP_PRETRAINED = env_str("PARTYHUB_CLIP_PRETRAINED")
-PARTYHUB_CLIP_CONFIG = env_str("PARTYHUB_CLIP_CONFIG")
+# CLIP scores (generation/scoring.py, open_clip) from weights on disk, never downloaded:
+# PARTYHUB_CLIP_PRETRAINED names a checkpoint file or a pretrained tag already in the local
+# Hugging Face cache; "off" (or empty) turns scoring off. Unset, the bundled offline model draws
+# with the bundled offline CLIP (offline/weights/clip), which knows its world of shapes and
+# nothing else, and any other default model goes without scores. PARTYHUB_CLIP_CONFIG registers
+# a model config JSON that is not built into open_clip; PARTYHUB_CLIP_MODEL must then be that
+# file's name.
+OFFLINE_CLIP = BASE_DIR / "offline" / "weights" / "clip" / "partyhub-offline-clip"
+_bundled_clip = "PARTYHUB_CLIP_PRETRAINED" not in os.environ and PARTYHUB_DEFAULT_MODEL == "offline"
+PARTYHUB_CLIP_PRETRAINED = env_str(
+    "PARTYHUB_CLIP_PRETRAINED", f"{OFFLINE_CLIP}.safetensors" if _bundled_clip else ""
+)
+if PARTYHUB_CLIP_PRETRAINED == "off":
+    PARTYHUB_CLIP_PRETRAINED = ""
+PARTYHUB_CLIP_MODEL = env_str(
+    "PARTYHUB_CLIP_MODEL", OFFLINE_CLIP.name if _bundled_clip else "ViT-B-32"
+)
+PARTYHUB_CLIP_CONFIG = env_str(
+    "PARTYHUB_CLIP_CONFIG", f"{OFFLINE_CLIP}.json" if _bundled_clip else ""
+)
 
 # "embedded": a worker inside the server process; "celery": Celery workers through REDIS_URL.
 PARTYHUB_RENDER_WORKER = env_choice(

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory):
-    """One folder of models for the whole run: the offline placeholder is built into it once."""
+    """One folder of models for the whole run (empty: the offline model loads from the repo)."""
     return tmp_path_factory.mktemp("models")
 
 
@@ -35,6 +35,9 @@ def isolated_files(settings, tmp_path, models_dir):
     settings.PARTYHUB_MODELS_DIR = models_dir
     # The autopilot would render for streams in the middle of other tests; its own tests call it.
     settings.PARTYHUB_AUTOPILOT = False
+    # Scores and the streams' topic guard only where a test asks for a CLIP (clip_on,
+    # offline_clip), so the others do not depend on what a model thinks of their prompts.
+    settings.PARTYHUB_CLIP_PRETRAINED = ""
 
 
 def new_session_key():
@@ -168,6 +171,14 @@ def clip_on(settings, tiny_clip):
     settings.PARTYHUB_CLIP_CONFIG = str(tiny_clip["config"])
     settings.PARTYHUB_CLIP_PRETRAINED = str(tiny_clip["checkpoint"])
     return tiny_clip
+
+
+@pytest.fixture
+def offline_clip(settings):
+    """The bundled offline CLIP, as `make run` uses it with the offline model."""
+    settings.PARTYHUB_CLIP_MODEL = settings.OFFLINE_CLIP.name
+    settings.PARTYHUB_CLIP_CONFIG = f"{settings.OFFLINE_CLIP}.json"
+    settings.PARTYHUB_CLIP_PRETRAINED = f"{settings.OFFLINE_CLIP}.safetensors"
 
 
 async def receive_until(communicator, event_type, timeout=30):

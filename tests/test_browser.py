@@ -21,7 +21,7 @@ def test_it_runs_a_party_from_home_page_to_export(server, browser, screenshots):
 
     # Home: the offline model's notice, then start a party.
     page.goto(server + "/")
-    expect(page.locator(".notice")).to_contain_text("random weights")
+    expect(page.locator(".notice")).to_contain_text("world of drawn shapes")
     page.screenshot(path=screenshots / "home.png", full_page=True)
     page.fill("#start-form [name=topic]", "loneliness")
     page.fill("#start-form [name=title]", "A quiet evening")
@@ -32,7 +32,7 @@ def test_it_runs_a_party_from_home_page_to_export(server, browser, screenshots):
     expect(page.locator(".join-code-value")).to_have_text(code)
     expect(page.locator("#connection")).to_have_attribute("data-state", "live")
     expect(page.locator("#members")).to_contain_text("Ann")
-    expect(page.locator("#model-notice")).to_contain_text("random weights")
+    expect(page.locator("#model-notice")).to_contain_text("world of drawn shapes")
 
     # A first prompt with a small parameter change: only `steps` goes to the server.
     page.fill("#prompt-text", "loneliness")
@@ -156,26 +156,31 @@ def test_the_composer_redraws_repaints_and_walks(server, browser, screenshots):
 
 
 def test_a_new_user_watches_a_stream_signs_up_and_submits(server, browser, screenshots):
-    # An anonymous viewer watches the seeded stream while a new user signs up and submits.
+    # An anonymous viewer watches a seeded stream of the offline install while a new user signs
+    # up and submits: off the stream's theme first (the offline CLIP refuses it), then on it.
     watcher = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-    watcher.goto(f"{server}/s/cats/")
+    watcher.goto(f"{server}/s/circles-and-rings/")
     expect(watcher.locator("#connection")).to_have_attribute("data-state", "live")
     expect(watcher.locator("#submit-form")).to_have_count(0)  # anonymous: no form, a link
 
     author = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-    author.goto(f"{server}/s/cats/")
+    author.goto(f"{server}/s/circles-and-rings/")
     author.get_by_role("link", name="sign up").click()
     author.fill("#id_username", "mia")
     author.fill("#id_password1", "a long enough passphrase 42")
     author.fill("#id_password2", "a long enough passphrase 42")
     author.get_by_role("button", name="Create the account").click()
-    expect(author).to_have_url(f"{server}/s/cats/")
-    author.fill("#submit-text", "a kitten asleep in a teacup")
+    expect(author).to_have_url(f"{server}/s/circles-and-rings/")
+    author.fill("#submit-text", "a green square above a yellow star")
+    author.get_by_role("button", name="Submit").click()
+    expect(author.locator("#submit-status")).to_contain_text("too far from it")
+    author.fill("#submit-text", "two small red circles on a blue background")
     author.get_by_role("button", name="Submit").click()
     expect(author.locator("#submit-status")).to_have_text(re.compile("Queued|Rendering next"))
 
     # The image reaches the anonymous viewer live, bound to the topic, with its author.
-    shot = watcher.locator(".stream-shot", has_text="a kitten asleep in a teacup").first
+    shot = watcher.locator(".stream-shot", has_text="two small red circles on a blue background")
+    shot = shot.first
     expect(shot).to_be_visible(timeout=RENDER_TIMEOUT_MS)
     expect(shot.locator(".stream-author")).to_have_text("by mia")
     expect(shot.locator("img")).to_have_js_property("complete", True)

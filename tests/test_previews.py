@@ -39,7 +39,6 @@ def test_progress_carries_a_webp_preview_of_the_forming_image(
     real = previews.data_urls
     monkeypatch.setattr(previews, "data_urls", lambda *args: decoded.append(1) or real(*args))
     render(party, host, steps=4)
-    assert (settings.PARTYHUB_MODELS_DIR / "offline-taesd" / "config.json").exists()
     started, *steps = progress_frames
     assert (started["step"], started["phase"], "preview" in started) == (0, "running", False)
     assert steps and steps[-1]["step"] == steps[-1]["steps"] == 4
@@ -53,6 +52,28 @@ def test_progress_carries_a_webp_preview_of_the_forming_image(
     assert image.format == "WEBP"
     assert max(image.size) <= previews.PREVIEW_SIDE
     assert image.size == (64, 64)  # the render's size, when it is smaller than the cap
+
+
+def test_the_offline_model_previews_through_its_own_autoencoder():
+    """The decoder takes the sampler's scaled latents, as TAESD does: a drawn picture, encoded
+    and scaled the way the pipeline's latents are, comes back as itself."""
+    import numpy as np
+    import torch
+
+    from generation.pipelines import get_pipeline
+    from generation.presets import get_preset
+    from offline import diffusion, world
+
+    preset = get_preset("offline")
+    decoder = previews.get_decoder(preset)
+    vae = get_pipeline(preset).vae
+    assert isinstance(decoder, previews.OwnAutoencoder) and decoder.vae is vae
+    scene = world.sample_scene(np.random.default_rng(3))
+    picture = diffusion.draw_batch([scene])
+    with torch.no_grad():
+        latents = vae.encode(diffusion.to_pixels(picture)).latent_dist.mode()
+        back = diffusion.to_images(decoder.decode(latents * vae.config.scaling_factor).sample)
+    assert np.abs(back.astype(int) - picture).mean() < 6  # of 255: the same picture
 
 
 def test_previews_can_be_switched_off(party, host, progress_frames, settings):

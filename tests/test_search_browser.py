@@ -1,4 +1,5 @@
-"""The search box in the room and on /search/, in Chromium against `make run` (no CLIP model)."""
+"""The search box in the room and on /search/, in Chromium against `make run` (which scores and
+searches with the bundled offline CLIP)."""
 
 import pytest
 from browsing import RENDER_TIMEOUT_MS
@@ -19,24 +20,19 @@ def test_the_room_searches_its_images_and_the_galleries_page_too(server, browser
     page.wait_for_url("**/p/*/")
     expect(page.locator("#connection")).to_have_attribute("data-state", "live")
     page.click("#params summary")
-    for count, text in enumerate(("an empty chair", "two old people"), start=1):
+    for count, text in enumerate(("a large red circle", "two small blue squares"), start=1):
         page.fill("#prompt-text", text)
-        page.fill("#composer [name=steps]", "2")
         page.fill("#composer [name=count]", "1")
         page.click("#composer button[type=submit]")
         shots = page.locator("#renders .shot img")
         expect(shots).to_have_count(count, timeout=RENDER_TIMEOUT_MS)
 
     search = page.locator("#search")
-    # No CLIP model on this server: "by meaning" is off, and says why.
-    expect(search.locator("[name=meaning]")).to_be_disabled()
-    expect(search.locator(".search-clip-note")).to_be_visible()
-
-    search.locator("[name=text]").fill("CHAIR")
+    search.locator("[name=text]").fill("CIRCLE")
     search.get_by_role("button", name="Search").click()
     hits = search.locator(".search-hit")
     expect(hits).to_have_count(1)
-    expect(hits.first.locator("figcaption")).to_contain_text("an empty chair")
+    expect(hits.first.locator("figcaption")).to_contain_text("a large red circle")
     expect(hits.first.locator("figcaption")).to_contain_text("Ann · seed ")
     src = hits.first.locator("img").get_attribute("src")
     assert src in shots.evaluate_all("imgs => imgs.map(i => i.getAttribute('src'))")
@@ -48,6 +44,14 @@ def test_the_room_searches_its_images_and_the_galleries_page_too(server, browser
     expect(search.locator(".search-count")).to_have_text("Nothing found.")
     expect(hits).to_have_count(0)
 
+    # By meaning, through the offline CLIP: the red circle's picture ranks first.
+    search.locator("[name=meaning]").check()
+    search.locator("[name=text]").fill("a red circle on a white background")
+    search.get_by_role("button", name="Search").click()
+    expect(hits).to_have_count(2)
+    expect(hits.first.locator("figcaption")).to_contain_text("a large red circle")
+    search.locator("[name=meaning]").uncheck()
+
     search.locator(".search-more summary").click()
     search.locator("[name=seed]").fill("seven")
     search.get_by_role("button", name="Search").click()
@@ -55,7 +59,7 @@ def test_the_room_searches_its_images_and_the_galleries_page_too(server, browser
 
     # Every published gallery: this party is not published, so nothing of it is found.
     page.goto(server + "/search/")
-    expect(page.locator("#search [name=meaning]")).to_be_disabled()
+    expect(page.locator("#search [name=meaning]")).to_be_enabled()
     page.fill("#search [name=text]", "chair")
     page.click("#search button[type=submit]")
     expect(page.locator("#search .search-count")).to_have_text("Nothing found.")

@@ -44,12 +44,20 @@ def viewer(slug, since=None):
     return WebsocketCommunicator(application, path, headers=[(b"origin", ORIGIN)])
 
 
-def test_a_fresh_install_has_two_streams_to_watch():
-    # Other tests empty the database between them, so run the seeding migration's step again
-    # (it adds only what is missing).
+def seed_fresh_install():
+    # The migrations seeded the test database for the tests' settings, and other tests empty it
+    # between them: start from no streams and run the seeding migrations' steps again.
     from django.apps import apps
 
+    Stream.objects.all().delete()
+
     importlib.import_module("streams.migrations.0002_seed_streams").seed(apps, None)
+    importlib.import_module("streams.migrations.0006_offline_stream_thresholds").fit(apps, None)
+
+
+def test_a_fresh_install_has_two_streams_to_watch(settings):
+    settings.PARTYHUB_DEFAULT_MODEL = "sd-turbo"
+    seed_fresh_install()
     slugs = sorted(Stream.objects.values_list("slug", flat=True))
     assert slugs == ["cats", "distant-planets"]
     for stream in Stream.objects.all():
@@ -58,6 +66,38 @@ def test_a_fresh_install_has_two_streams_to_watch():
     assert {s["slug"] for s in streams} == {"cats", "distant-planets"}
     assert set(streams[0]) == {"slug", "title", "topic", "viewers"}
     assert "Live streams" in Client().get("/").content.decode()
+
+
+def test_a_fresh_offline_install_streams_what_its_model_can_draw():
+    from offline import world
+
+    seed_fresh_install()  # the tests' default model is the bundled offline one
+    streams = {s.slug: s for s in Stream.objects.all()}
+    assert sorted(streams) == ["circles-and-rings", "warm-colours"]
+    for stream in streams.values():
+        assert stream.bind("a red circle") == "a red circle"  # nothing the model never read
+        for line in stream.vocabulary.splitlines():
+            world.parse(line)  # every autopilot word is a prompt of the world's grammar
+        assert stream.min_topic_similarity != Stream._meta.get_field("min_topic_similarity").default
+
+
+@pytest.mark.parametrize(
+    "slug, on_topic, off_topic",
+    [
+        ("circles-and-rings", "two small red circles on a blue background", "a green square"),
+        ("circles-and-rings", "a large white ring in the centre", "a pink star above a red heart"),
+        ("warm-colours", "an orange star on the left", "a blue square"),
+        ("warm-colours", "a pink heart above a red moon", "two small green diamonds, outlined"),
+    ],
+)
+def test_the_offline_topic_guard_knows_its_themes(
+    signed_in, offline_clip, slug, on_topic, off_topic
+):
+    seed_fresh_install()
+    _, client = signed_in("ola")
+    assert submit(client, slug, on_topic).status_code == 202
+    response = submit(client, slug, off_topic)
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "off_topic")
 
 
 def test_the_template_binds_every_submission_to_the_topic(stream):

@@ -4,17 +4,16 @@ from dataclasses import replace
 
 import pytest
 
-from generation import offline_model, pipelines
+from generation import pipelines
 from generation.presets import get_preset
 
 
 @pytest.fixture
 def two_small_models(models_dir, monkeypatch):
-    """The offline model under two names, and a pipeline cache of this test's own."""
+    """The offline model under two names (both load the bundled weights), and a pipeline cache
+    of this test's own."""
     offline = get_preset("offline")
     twin = replace(offline, name="offline-twin")
-    if not (models_dir / "offline-twin" / "model_index.json").exists():
-        offline_model.build(models_dir / "offline-twin")
     monkeypatch.setattr(pipelines, "_pipelines", pipelines.OrderedDict())
     return offline, twin
 

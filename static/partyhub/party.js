@@ -810,8 +810,7 @@
     if (!model.offline) return;
     el.modelNotice.replaceChildren(
       h("strong", {}, model.title + ". "),
-      "This is the bundled offline model: it has random weights, so it draws noise, not pictures. " +
-        "The README explains how to give PartyHub real weights.",
+      model.note + " The README explains how.",
     );
   }
 

@@ -1,0 +1,80 @@
+"""The offline autoregressive model (offline/autoregressive.py: a GPT-2 over a VQModel's image
+tokens): a few training steps of each part make a folder that the app's `offline-ar` preset
+loads from PARTYHUB_MODELS_DIR and renders with, token by token."""
+
+import numpy as np
+import pytest
+
+from generation import pipelines
+from generation.presets import get_preset
+from offline import autoregressive as A
+from offline import train_ar, train_vq
+from partyhub.models import Image, Member, Render
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def smoke_models(tmp_path_factory):
+    """PARTYHUB_MODELS_DIR holding `offline-ar` after two training steps of each part."""
+    models = tmp_path_factory.mktemp("offline-ar-models")
+    common = ["--out", str(models / "offline-ar"), "--threads", "1", "--batch-size", "4"]
+    train_vq.main(["--steps", "2", "--eval-size", "4", *common])
+    train_ar.main(["--steps", "2", "--pool", "8", "--eval", "2", *common])
+    return models
+
+
+@pytest.fixture
+def offline_ar(smoke_models, settings, monkeypatch):
+    settings.PARTYHUB_MODELS_DIR = smoke_models
+    monkeypatch.setattr(pipelines, "_pipelines", pipelines.OrderedDict())
+    return get_preset("offline-ar")
+
+
+def test_training_writes_what_the_preset_loads(offline_ar, smoke_models):
+    assert offline_ar.is_available()
+    assert offline_ar.weights_source() == smoke_models / "offline-ar"
+    model = pipelines.get_pipeline(offline_ar)
+    assert isinstance(model, A.Model)
+    assert model.gpt.config.n_positions == A.TEXT_TOKENS + 1 + A.GRID**2
+    assert model.vq.config.num_vq_embeddings == A.CODES
+
+
+def test_a_render_samples_every_image_token_and_stores_the_picture(offline_ar, party, host):
+    from generation.render import run_render
+
+    author = Member.objects.get(session_key=host.session_key)
+    _, render = party.submit_prompt(
+        author, "a red circle", params={"model": "offline-ar", "count": 2, "seed": 3}
+    )
+    run_render(render.pk)
+    render.refresh_from_db()
+    assert render.status == Render.Status.DONE, render.error_message
+    rows = list(Image.objects.filter(render=render).order_by("index"))
+    assert [(r.seed, r.width, r.height) for r in rows] == [(3, 64, 64), (4, 64, 64)]
+
+
+def test_progress_counts_tokens_and_a_seed_gives_its_picture_again(offline_ar):
+    steps = []
+    params = {**offline_ar.defaults, "model": "offline-ar", "mode": "txt2img", "negative": ""}
+
+    def render(seed):
+        (image,), _ = pipelines.generate(
+            offline_ar,
+            "two small blue rings",
+            params | {"seed": seed, "count": 1},
+            on_step=lambda done, total: steps.append((done, total)),
+            should_stop=lambda: False,
+        )
+        return np.asarray(image)
+
+    first = render(5)
+    assert steps == [(done, A.GRID**2) for done in range(1, A.GRID**2 + 1)]
+    assert np.array_equal(first, render(5))
+
+
+def test_only_image_tokens_are_sampled(offline_ar):
+    model = pipelines.get_pipeline(offline_ar)
+    codes = A.sample(model, ["a red circle", ""], seed=0, guidance=2.0)
+    assert codes.shape == (2, A.GRID**2)
+    assert int(codes.min()) >= 0 and int(codes.max()) < A.CODES
