@@ -173,8 +173,8 @@ PRESETS = {
             offline=True,
             note="The DALL-E recipe at the size of a CPU, shipped with PartyHub: a GPT-2 writes "
             "a 64x64 picture of the world of drawn shapes as 64 image tokens, one at a time, "
-            "and a VQ decoder turns them into pixels. It draws what the offline diffusion "
-            "model draws, more roughly. Size and steps are fixed; no negative prompt.",
+            "and a VQ decoder turns them into pixels. Size and steps are fixed; no negative "
+            "prompt.",
         ),
         Preset(
             name="janus-pro-1b",

@@ -36,8 +36,8 @@ VAE = {
     "block_out_channels": [16, 32, 64, 64],
     "layers_per_block": 1,
     "latent_channels": 4,
-    # One group: group norm over a few channels of a flat background cancels its colour out,
-    # and colour is most of what these pictures are (8 groups: colours still wrong at 300 steps).
+    # One group: group norm over a few channels of a flat background would cancel its colour
+    # out, and colour is most of what these pictures are.
     "norm_num_groups": 1,
     "sample_size": SIZE,
 }
