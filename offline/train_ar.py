@@ -21,7 +21,6 @@ from offline import autoregressive as A
 from offline import diffusion as D
 from offline import evaluate, training, world
 from offline.train_diffusion import captions
-from offline.train_vae import update_record
 from offline.train_vq import draw
 
 
@@ -78,7 +77,7 @@ def main(argv=None) -> None:
         scores = evaluate.grade_pictures(A.draw(model, prompts), prompts)
         run.say("held-out captions: " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()))
         entry["heldout"] = {k: round(v, 4) for k, v in scores.items()}
-    update_record(args.out, "gpt", entry)
+    training.update_record(args.out, "gpt", entry)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,6 @@ Writes the whole pipeline folder (``model_index.json``, ``unet/``, ``text_encode
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import torch
 from torch import nn
@@ -30,7 +28,6 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from offline import diffusion as D
 from offline import evaluate, training, world
-from offline.train_vae import update_record
 
 EMPTY = 0.1  # share of captions dropped for classifier-free guidance
 LOOSE = 1 / 3  # share of captions with words left out
@@ -141,7 +138,7 @@ def main(argv=None) -> None:
     if args.resume:
         from transformers import CLIPTextModel
 
-        earlier = json.loads((args.out / "training.json").read_text())["diffusion"]
+        earlier = training.read_record(args.out, "diffusion")
         unet = UNet2DConditionModel.from_pretrained(args.out / "unet", dtype=torch.float32)
         text = CLIPTextModel.from_pretrained(args.out / "text_encoder", dtype=torch.float32)
     else:
@@ -150,13 +147,11 @@ def main(argv=None) -> None:
     parts = train(parts, tokenizer, pool, scenes, run)
     pipe = save(parts, tokenizer, run, args.steps)
     entry = run.record(pool=args.pool)
-    if earlier:
-        entry["resumed_from"] = earlier
     if args.eval:
         scores = evaluate.diffusion_scores(pipe, evaluate.heldout_captions(args.eval))
         run.say("held-out captions: " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()))
         entry["heldout"] = {k: round(v, 4) for k, v in scores.items()}
-    update_record(args.out, "diffusion", entry)
+    training.update_record(args.out, "diffusion", entry, resumed_from=earlier)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,6 @@ Writes ``<out>/vae/`` and the ``vae`` entry of ``<out>/training.json``. Run it b
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import torch
 
@@ -124,13 +121,6 @@ def reconstruction_scores(vae, n: int, seed: int = EVAL_SEED + 1) -> dict[str, f
     }
 
 
-def update_record(folder: Path, key: str, entry: dict) -> None:
-    path = folder / "training.json"
-    record = json.loads(path.read_text()) if path.exists() else {}
-    record[key] = entry
-    path.write_text(json.dumps(record, indent=2) + "\n")
-
-
 def main(argv=None) -> None:
     parser = training.arguments(__doc__, D.WEIGHTS, steps=3000, batch_size=32, lr=2e-3, threads=2)
     parser.add_argument("--crop", type=int, default=64, help="train on windows this wide")
@@ -145,7 +135,7 @@ def main(argv=None) -> None:
         from diffusers import AutoencoderKL
 
         vae = AutoencoderKL.from_pretrained(args.out / "vae")
-        earlier = json.loads((args.out / "training.json").read_text())["vae"]
+        earlier = training.read_record(args.out, "vae")
     else:
         vae, earlier = build(), None
     train(vae, run)
@@ -157,7 +147,7 @@ def main(argv=None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     vae.save_pretrained(args.out / "vae")
     record = run.record(scaling_factor=vae.config.scaling_factor, heldout=scores)
-    update_record(args.out, "vae", {**record, "resumed_from": earlier} if earlier else record)
+    training.update_record(args.out, "vae", record, resumed_from=earlier)
     run.say(f"saved to {args.out / 'vae'}")
 
 

@@ -20,7 +20,7 @@ from offline import autoregressive as A
 from offline import diffusion as D
 from offline import judge as J
 from offline import training, world
-from offline.train_vae import pixel_weights, scenes, update_record
+from offline.train_vae import pixel_weights, scenes
 
 EVAL_SEED = 40_000
 RESTART_EVERY = 100  # steps between moving unused codebook entries
@@ -97,7 +97,7 @@ def main(argv=None) -> None:
     scores = reconstruction_scores(vq, args.eval_size)
     run.say("held-out reconstructions: " + " ".join(f"{k} {v}" for k, v in scores.items()))
     vq.save_pretrained(args.out / "vqvae")
-    update_record(args.out, "vq", run.record(heldout=scores))
+    training.update_record(args.out, "vq", run.record(heldout=scores))
     run.say(f"saved to {args.out / 'vqvae'}")
 
 

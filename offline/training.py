@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -62,3 +63,17 @@ def one_cycle(params, lr: float, steps: int, weight_decay: float = 0.0):
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     return opt, sched
+
+
+def read_record(folder: Path, key: str) -> dict:
+    """The ``key`` entry of ``<folder>/training.json``: the run a ``--resume`` continues."""
+    return json.loads((Path(folder) / "training.json").read_text())[key]
+
+
+def update_record(folder: Path, key: str, entry: dict, resumed_from: dict | None = None) -> None:
+    """Writes ``entry`` as ``key`` in ``<folder>/training.json``, beside the other parts' runs;
+    a resumed run keeps the run it continued under ``resumed_from``."""
+    path = Path(folder) / "training.json"
+    record = json.loads(path.read_text()) if path.exists() else {}
+    record[key] = {**entry, "resumed_from": resumed_from} if resumed_from else entry
+    path.write_text(json.dumps(record, indent=2) + "\n")
