@@ -173,8 +173,9 @@ def to_images(pixels: torch.Tensor) -> np.ndarray:
     ).numpy()
 
 
-def draw_batch(scenes: list[world.Scene]) -> np.ndarray:
-    return np.stack([np.asarray(world.draw(s, scale=SCALE)) for s in scenes])
+def draw_batch(scenes: list[world.Scene], scale: int = SCALE) -> np.ndarray:
+    """The scenes drawn as uint8 [N, H, W, 3]: 128×128 by default, 64×64 with ``scale`` 1."""
+    return np.stack([np.asarray(world.draw(s, scale=scale)) for s in scenes])
 
 
 def to_judge(images: np.ndarray) -> np.ndarray:

@@ -21,12 +21,14 @@ from offline import autoregressive as A
 from offline import diffusion as D
 from offline import evaluate, training, world
 from offline.train_diffusion import captions
-from offline.train_vq import draw
 
 
 def encode_pool(vq, scenes: list[world.Scene], batch: int = 200) -> torch.Tensor:
     return torch.cat(
-        [A.encode(vq, draw(scenes[i : i + batch])) for i in range(0, len(scenes), batch)]
+        [
+            A.encode(vq, D.draw_batch(scenes[i : i + batch], scale=1))
+            for i in range(0, len(scenes), batch)
+        ]
     )
 
 

@@ -32,10 +32,6 @@ def build():
     return VQModel(**A.VQ)
 
 
-def draw(batch: list[world.Scene]) -> np.ndarray:
-    return np.stack([np.asarray(world.draw(s)) for s in batch])
-
-
 def restart_unused(vq, used: torch.Tensor, h: torch.Tensor, g: torch.Generator) -> int:
     """Moves every entry not in ``used`` onto a random encoder output of ``h``; how many moved."""
     dead = (~used).nonzero().flatten()
@@ -54,7 +50,7 @@ def train(vq, run: training.Run) -> None:
     used = torch.zeros(A.CODES, dtype=torch.bool)
     vq.train()
     for step in range(1, args.steps + 1):
-        x = D.to_pixels(draw(scenes(rng, args.batch_size, "train")))
+        x = D.to_pixels(D.draw_batch(scenes(rng, args.batch_size, "train"), scale=1))
         h = vq.encode(x).latents
         quant, commit, (_, _, codes) = vq.quantize(h)
         recon = vq.decode(quant, force_not_quantize=True).sample
@@ -75,7 +71,7 @@ def train(vq, run: training.Run) -> None:
 @torch.no_grad()
 def reconstruction_scores(vq, n: int, seed: int = EVAL_SEED) -> dict[str, float]:
     sampled = scenes(np.random.default_rng(seed), n, "heldout")
-    images = draw(sampled)
+    images = D.draw_batch(sampled, scale=1)
     recon = np.concatenate(
         [A.decode(vq, A.encode(vq, images[i : i + 100])) for i in range(0, n, 100)]
     )
