@@ -179,8 +179,9 @@ def test_a_new_user_watches_a_stream_signs_up_and_submits(server, browser, scree
     expect(author.locator("#submit-status")).to_have_text(re.compile("Queued|Rendering next"))
 
     # The image reaches the anonymous viewer live, bound to the topic, with its author.
+    # Mia's own shot: the autopilot may reuse her words in prompts of its own.
     shot = watcher.locator(".stream-shot", has_text="two small red circles on a blue background")
-    shot = shot.first
+    shot = shot.filter(has=watcher.locator(".stream-author", has_text="by mia")).first
     expect(shot).to_be_visible(timeout=RENDER_TIMEOUT_MS)
     expect(shot.locator(".stream-author")).to_have_text("by mia")
     expect(shot.locator("img")).to_have_js_property("complete", True)
