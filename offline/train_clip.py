@@ -1,6 +1,6 @@
 """Train the offline CLIP: ``python -m offline.train_clip --out offline/weights/clip``.
 
-A small open_clip model (``partyhub-offline-clip``: a ViT over 8×8 patches of the 64×64 world
+A small open_clip model (``partyhub-offline-clip``: a ViT over 16×16 patches of the 64×64 world
 pictures, and a text transformer over open_clip's own tokenizer), trained contrastively on
 ``split="train"`` scenes with full and loosened captions. Each picture also brings one hard
 negative caption, its own scene with one thing changed (a colour, a shape, a place, the

@@ -8,8 +8,6 @@ added at a random step of Stable Diffusion's schedule, given the caption:
 - each step writes the captions afresh: a third of them loosened (``world.loosen``), so short
   prompts a person types ("a red circle") work as well as the grammar's full sentences, and one
   in ten left empty, the unconditional case classifier-free guidance steers away from;
-- the noise has "offset noise" (a random constant per picture and channel) added, so the mean of
-  a noisy latent no longer gives the picture's colours away: see ``OFFSET_NOISE``;
 - the loss is weighted by min-SNR (γ = 5), which spends less effort on nearly clean steps and
   converges in far fewer steps than the plain loss;
 - an exponential moving average of the weights is what gets saved: diffusers' ``EMAModel``,
@@ -38,12 +36,6 @@ EMPTY = 0.1  # share of captions dropped for classifier-free guidance
 LOOSE = 1 / 3  # share of captions with words left out
 MIN_SNR = 5.0
 EMA_DECAY = 0.999
-# Stable Diffusion's schedule keeps sqrt(0.0047) ≈ 0.07 of the picture at its last step. Over a
-# 16×16 latent the noise's own mean per channel is only 1/16 ≈ 0.06, so the starting noise's mean
-# reads as the picture's overall colour, mostly its background, and a model trained on the plain
-# noise takes the background from it and not from the words (right 21% of the time, chance 11%).
-# A constant per picture and channel added to the noise (offset noise) hides that mean.
-OFFSET_NOISE = 0.1
 
 
 @torch.no_grad()
@@ -96,9 +88,6 @@ def train(parts: nn.ModuleDict, tokenizer, pool: torch.Tensor, scenes, run: trai
         idx = torch.randint(len(pool), (args.batch_size,), generator=g)
         latents = pool[idx]
         noise = torch.randn(latents.shape, generator=g)
-        if args.offset_noise:
-            offset = torch.randn(latents.shape[:2] + (1, 1), generator=g)
-            noise = noise + args.offset_noise * offset
         t = torch.randint(0, len(alphas), (args.batch_size,), generator=g)
         noisy = noise_schedule.add_noise(latents, noise, t)
         context = encode_text(
@@ -143,7 +132,6 @@ def main(argv=None) -> None:
 
     parser = training.arguments(__doc__, D.WEIGHTS, steps=4000, batch_size=64, lr=1e-3, threads=2)
     parser.add_argument("--pool", type=int, default=40_000)
-    parser.add_argument("--offset-noise", type=float, default=OFFSET_NOISE)
     parser.add_argument("--save-every", type=int, default=1000)
     parser.add_argument("--eval", type=int, default=200, help="held-out captions to grade")
     parser.add_argument(
@@ -168,7 +156,7 @@ def main(argv=None) -> None:
     parts = nn.ModuleDict({"unet": unet, "text_encoder": text})
     parts = train(parts, tokenizer, pool, scenes, run)
     pipe = save(parts, tokenizer, run, args.steps)
-    entry = run.record(pool=args.pool, offset_noise=args.offset_noise)
+    entry = run.record(pool=args.pool)
     if args.eval:
         scores = evaluate.diffusion_scores(pipe, evaluate.heldout_captions(args.eval))
         run.say("held-out captions: " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()))

@@ -71,6 +71,20 @@ def test_a_prompt_for_a_red_circle_draws_a_red_circle(pipe, judge):
     assert seen == [("red", "circle", "centre")] * 4
 
 
+@pytest.mark.parametrize(
+    "prompt, expected",
+    [
+        ("a purple circle at the top", ("purple", "circle", "top")),
+        ("a large green heart in the centre on a yellow background", ("green", "heart", "centre")),
+    ],
+)
+def test_colour_and_shape_pairs_never_seen_in_training_are_drawn(pipe, judge, prompt, expected):
+    # Both pairs are in world.HELDOUT: no training picture had a purple circle or a green heart.
+    assert (expected[0], expected[1]) in world.HELDOUT
+    images = evaluate.render_diffusion(pipe, [prompt] * 4, seed=0)
+    assert [tuple(r.values()) for r in read(judge, images)] == [expected] * 4
+
+
 def round_trip(pipe, pictures):
     """The pictures through the autoencoder and back: the most any redraw can keep."""
     with torch.no_grad():
