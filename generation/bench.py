@@ -6,7 +6,9 @@
 For each batch size B it measures, in one process, with the model loaded once:
 
 - raw: the diffusers pipeline alone rendering B images in one call (denoising and VAE decode to
-  PIL images), as a program that only wanted pictures would call it;
+  PIL images), as a program that only wanted pictures would call it; for the autoregressive
+  family, the model's own sampling of B images (`generation.autoregressive.generate_slots`),
+  one after another as the worker draws them;
 - worker: `run_render` for one of B compatible queued renders, which claims all B (batching
   at PARTYHUB_MAX_BATCH = B), renders them in one pass, encodes the PNGs with their metadata,
   stores them and announces each render: what PartyHub adds around the model.
@@ -74,6 +76,15 @@ def measure_raw(preset, params, batch, repeats):
     from generation.pipelines import get_pipeline
 
     pipe = get_pipeline(preset)
+    if preset.family == "autoregressive":
+        from generation import autoregressive, modes
+
+        prompt = "a lighthouse on a cliff at dusk"
+        slots = modes.slots_for(prompt, params | {"seed": 0, "count": batch})
+        return batch / timed(
+            lambda: autoregressive.generate_slots(pipe, slots, lambda *a: None, lambda: False),
+            repeats,
+        )
 
     def run():
         generators = [
@@ -131,6 +142,8 @@ def main(argv=None):
     preset = get_preset(args.model)
     if preset is None or not preset.is_available():
         sys.exit(f"model {args.model!r} is not available here")
+    if preset.family == "autoregressive" and args.batches != [1]:
+        sys.exit("the worker does not batch token-by-token renders: use --batches 1")
     params = resolve_params(
         {"model": args.model, "steps": args.steps, "width": args.size, "height": args.size}
     )

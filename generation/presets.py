@@ -160,19 +160,19 @@ PRESETS = {
             index_file="config.json",
             title="Offline shapes, token by token (bundled)",
             modes=("txt2img",),
-            # Fixed by the weights (offline/autoregressive.py): 8x8 VQ tokens, 8 px each.
+            # Fixed by the weights (offline/autoregressive.py): 16x16 VQ tokens, 4 px each.
             defaults={
                 "width": 64,
                 "height": 64,
-                "steps": 64,
+                "steps": 256,
                 "guidance": 3.0,
                 "sampler": TOKEN_SAMPLER,
             },
-            limits=_limits((64, 64), (64, 64), (1.0, 10.0)),
+            limits=_limits((64, 64), (256, 256), (1.0, 10.0)),
             samplers=(TOKEN_SAMPLER,),
             offline=True,
             note="The DALL-E recipe at the size of a CPU, shipped with PartyHub: a GPT-2 writes "
-            "a 64x64 picture of the world of drawn shapes as 64 image tokens, one at a time, "
+            "a 64x64 picture of the world of drawn shapes as 256 image tokens, one at a time, "
             "and a VQ decoder turns them into pixels. Size and steps are fixed; no negative "
             "prompt.",
         ),

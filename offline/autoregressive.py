@@ -2,11 +2,11 @@
 
 Two parts, each loaded with its library's ``from_pretrained`` from one folder:
 
-- an image tokenizer, diffusers' ``VQModel`` (``vqvae/``): a 64×64 picture becomes an 8×8 grid of
-  codebook entries (``CODES`` of them) and back. ``offline.train_vq``.
+- an image tokenizer, diffusers' ``VQModel`` (``vqvae/``): a 64×64 picture becomes a 16×16 grid
+  of codebook entries (``CODES`` of them), 4×4 pixels each, and back. ``offline.train_vq``.
 - a decoder-only transformer, transformers' ``GPT2LMHeadModel`` (the folder's root), over one
   sequence per picture: the caption's tokens (the diffusion model's word tokenizer,
-  ``tokenizer/``), padded to ``TEXT_TOKENS``, a begin-of-image token, then the 64 image tokens in
+  ``tokenizer/``), padded to ``TEXT_TOKENS``, a begin-of-image token, then the 256 image tokens in
   reading order. It learns to predict each image token from everything before it, and draws a
   picture by sampling them one at a time, with classifier-free guidance against the caption left
   empty. ``offline.train_ar``.
@@ -27,17 +27,21 @@ from offline import diffusion as D
 from offline import world
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "autoregressive"
-SIZE = world.SIZE  # 64×64: an 8×8 grid of tokens
-GRID = 8
+SIZE = world.SIZE
+# 16×16 tokens of 4×4 pixels. An 8×8 grid (8 pixels a token, DALL-E's ratio) trained the same
+# way gave back held-out pictures the judge read right for colour 0.73 and shape 0.20 of the
+# time: a small shape (14–18 px across) falls on four or so tokens, each a part of some shape in
+# some colour on some background, more kinds than 512 entries can hold.
+GRID = 16
 CODES = 512
 TEXT_TOKENS = D.MAX_TOKENS
 
 VQ = {
     "in_channels": 3,
     "out_channels": 3,
-    "down_block_types": ["DownEncoderBlock2D"] * 4,
-    "up_block_types": ["UpDecoderBlock2D"] * 4,
-    "block_out_channels": [16, 32, 64, 64],  # as the diffusion model's autoencoder
+    "down_block_types": ["DownEncoderBlock2D"] * 3,  # 4× down
+    "up_block_types": ["UpDecoderBlock2D"] * 3,
+    "block_out_channels": [16, 32, 64],
     "layers_per_block": 1,
     "latent_channels": 16,
     "num_vq_embeddings": CODES,

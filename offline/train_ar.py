@@ -1,7 +1,7 @@
 """Train the autoregressive model's transformer: ``python -m offline.train_ar``.
 
 Needs the image tokenizer from ``offline.train_vq`` in ``<out>/vqvae``. Draws a pool of
-``split="train"`` scenes, turns each into its 64 image tokens once, then trains a GPT-2 from
+``split="train"`` scenes, turns each into its 256 image tokens once, then trains a GPT-2 from
 scratch on caption + image sequences (``offline.autoregressive``): cross-entropy on the image
 tokens only, the caption being what they are conditioned on. As for the diffusion model, each
 step writes the captions afresh, a third of them loosened and one in ten empty (for guidance).
@@ -45,7 +45,8 @@ def train(gpt, tokenizer, pool: torch.Tensor, scenes, run: training.Run):
         ids = torch.cat([prompt, pool[idx] + offset], dim=1)
         labels = ids.clone()
         labels[:, : prompt.shape[1]] = -100  # learn the picture, given the caption
-        loss = gpt(input_ids=ids, labels=labels).loss
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # as the other trainers; loss in fp32
+            loss = gpt(input_ids=ids, labels=labels).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(gpt.parameters(), 1.0)
@@ -59,7 +60,7 @@ def main(argv=None) -> None:
     from diffusers import VQModel
     from transformers import GPT2LMHeadModel
 
-    parser = training.arguments(__doc__, A.WEIGHTS, steps=3000, batch_size=64, lr=1e-3, threads=2)
+    parser = training.arguments(__doc__, A.WEIGHTS, steps=4500, batch_size=16, lr=1e-3, threads=2)
     parser.add_argument("--pool", type=int, default=40_000)
     parser.add_argument("--eval", type=int, default=200, help="held-out captions to grade")
     args = parser.parse_args(argv)

@@ -37,6 +37,7 @@ def test_training_writes_what_the_preset_loads(offline_ar, smoke_models):
     model = pipelines.get_pipeline(offline_ar)
     assert isinstance(model, A.Model)
     assert model.gpt.config.n_positions == A.TEXT_TOKENS + 1 + A.GRID**2
+    assert offline_ar.defaults["steps"] == A.GRID**2  # a step is a token
     assert model.vq.config.num_vq_embeddings == A.CODES
 
 
