@@ -63,6 +63,7 @@ def main(argv=None) -> None:
     parser = training.arguments(__doc__, A.WEIGHTS, steps=4500, batch_size=16, lr=1e-3, threads=2)
     parser.add_argument("--pool", type=int, default=40_000)
     parser.add_argument("--eval", type=int, default=200, help="held-out captions to grade")
+    parser.add_argument("--resume", action="store_true", help="train on from the GPT-2 in --out")
     args = parser.parse_args(argv)
     run = training.Run(args)
     vq = VQModel.from_pretrained(args.out / "vqvae").eval()
@@ -71,7 +72,12 @@ def main(argv=None) -> None:
     scenes = [world.sample_scene(rng, "train") for _ in range(args.pool)]
     pool = encode_pool(vq, scenes)
     run.say(f"encoded {len(scenes)} pictures; {len(pool.unique())} codes in use")
-    gpt = train(GPT2LMHeadModel(A.gpt_config(len(tokenizer))), tokenizer, pool, scenes, run)
+    if args.resume:
+        earlier = training.read_record(args.out, "gpt")
+        gpt = GPT2LMHeadModel.from_pretrained(args.out, dtype=torch.float32)
+    else:
+        earlier, gpt = None, GPT2LMHeadModel(A.gpt_config(len(tokenizer)))
+    gpt = train(gpt, tokenizer, pool, scenes, run)
     gpt.save_pretrained(args.out)
     entry = run.record(pool=args.pool)
     if args.eval:
@@ -80,7 +86,7 @@ def main(argv=None) -> None:
         scores = evaluate.grade_pictures(A.draw(model, prompts), prompts)
         run.say("held-out captions: " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()))
         entry["heldout"] = {k: round(v, 4) for k, v in scores.items()}
-    training.update_record(args.out, "gpt", entry)
+    training.update_record(args.out, "gpt", entry, resumed_from=earlier)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 tokens): a few training steps of each part make a folder that the app's `offline-ar` preset
 loads from PARTYHUB_MODELS_DIR and renders with, token by token."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -21,6 +23,7 @@ def smoke_models(tmp_path_factory):
     common = ["--out", str(models / "offline-ar"), "--threads", "1", "--batch-size", "4"]
     train_vq.main(["--steps", "2", "--eval-size", "4", *common])
     train_ar.main(["--steps", "2", "--pool", "8", "--eval", "2", *common])
+    train_ar.main(["--steps", "1", "--pool", "8", "--eval", "0", "--resume", *common])
     return models
 
 
@@ -38,6 +41,8 @@ def test_training_writes_what_the_preset_loads(offline_ar, smoke_models):
     assert isinstance(model, A.Model)
     assert model.gpt.config.n_positions == A.TEXT_TOKENS + 1 + A.GRID**2
     assert offline_ar.defaults["steps"] == A.GRID**2  # a step is a token
+    record = json.loads((smoke_models / "offline-ar" / "training.json").read_text())
+    assert (record["gpt"]["steps"], record["gpt"]["resumed_from"]["steps"]) == (1, 2)
     assert model.vq.config.num_vq_embeddings == A.CODES
 
 
