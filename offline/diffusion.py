@@ -7,10 +7,16 @@ runs through the same code as with real weights.
 
 - ``AutoencoderKL``: 128×128 pictures to 16×16×4 latents (8× down, as in Stable Diffusion), so
   the app's sizes and latent shapes behave as with real models. ``offline.train_vae``.
-- ``CLIPTextModel`` over a ``CLIPTokenizer`` whose vocabulary holds every word of the world's
-  grammar as one token (and every single byte, so any text still encodes), and
+- A ``CLIPTokenizer`` whose vocabulary holds every word of the world's grammar as one token (and
+  every single byte, so any text still encodes), read by a ``T5EncoderModel``, and a
   ``UNet2DConditionModel`` that attends to it at 8×8 and 4×4. ``offline.train_diffusion``
   trains both together, on latents of ``split="train"`` pictures.
+
+The text encoder is bidirectional, as Imagen's T5 is, not causal as Stable Diffusion's CLIP
+text model: in "a red circle above a blue star" the words "red circle" must know the "above"
+that comes after them to say where they go. With a causal ``CLIPTextModel`` of the same size,
+trained 8,000 steps, a pair's colours and shapes landed on the right object half the time
+(training captions as well as held-out ones), while single shapes were right 0.97 of the time.
 """
 
 from __future__ import annotations
@@ -43,11 +49,13 @@ VAE = {
 }
 
 TEXT = {
-    "hidden_size": 64,
-    "intermediate_size": 256,
-    "num_attention_heads": 4,
-    "num_hidden_layers": 2,
-    "max_position_embeddings": MAX_TOKENS,
+    "d_model": 64,
+    "d_kv": 16,
+    "num_heads": 4,
+    "d_ff": 256,
+    "num_layers": 3,
+    "feed_forward_proj": "gated-gelu",  # T5 v1.1, the encoder Imagen used
+    "dropout_rate": 0.0,
 }
 
 UNET = {
@@ -60,7 +68,7 @@ UNET = {
     # 8×8 and 4×4 levels.
     "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
     "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
-    "cross_attention_dim": TEXT["hidden_size"],
+    "cross_attention_dim": TEXT["d_model"],
     "attention_head_dim": 4,  # diffusers' name for the number of heads (4 of 24)
     "norm_num_groups": 16,
 }
@@ -127,14 +135,17 @@ def write_tokenizer(folder: Path):
 
 
 def text_encoder(tokenizer):
-    from transformers import CLIPTextConfig, CLIPTextModel
+    """A new, untrained text encoder for this tokenizer. No attention mask is given, in training
+    or by the pipeline (its config has no ``use_attention_mask``), so padding is read as words
+    are, the same way both times."""
+    from transformers import T5Config, T5EncoderModel
 
-    return CLIPTextModel(
-        CLIPTextConfig(
+    return T5EncoderModel(
+        T5Config(
             vocab_size=len(tokenizer),
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            decoder_start_token_id=tokenizer.pad_token_id,
             **TEXT,
         )
     )

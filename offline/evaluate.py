@@ -4,12 +4,12 @@
 - ``drawn``: the drawn pictures graded against their own captions by :func:`grade`, the
   ceiling any generator evaluation can reach (the judge's own error on exact pictures).
 - ``sheet``: a contact sheet of sample pictures with their captions.
-
 - ``clip``: the offline CLIP picks each drawn picture's caption among 10 (the true one and 9
   other scenes' captions; and, harder, 9 captions of its own scene with one thing changed).
-
-Generator evaluations (diffusion, autoregressive: render held-out captions, then :func:`grade`)
-are added as further subcommands in ``COMMANDS``.
+- ``diffusion``, ``autoregressive``: the generator renders the held-out captions and
+  :func:`grade` scores its pictures, in all and by kind of caption.
+- ``themes``: how close the diffusion model's pictures on a stream's theme and off it are to
+  the theme, by the CLIP: what the offline streams' picture thresholds are fitted to.
 """
 
 from __future__ import annotations
@@ -231,12 +231,24 @@ def load_diffusion(folder: Path):
     return pipe
 
 
+def kind(prompt: str) -> str:
+    """What a caption asks for: one shape, two of the same, or a pair of two different ones."""
+    desc = world.parse(prompt)
+    return "one shape" if desc.count == 1 else "two of one" if desc.relation is None else "a pair"
+
+
 def _report(name: str, images: np.ndarray, prompts: list[str], args) -> None:
-    rates = grade_pictures(images, prompts)
-    print(
-        f"{name} ({len(prompts)} held-out captions) "
-        + "  ".join(f"{k} {v:.3f}" for k, v in rates.items())
-    )
+    pred = J.load().predict(images)
+
+    def line(label, rows):
+        rates = grade({k: v[rows] for k, v in pred.items()}, [prompts[i] for i in rows])
+        print(f"{label} " + "  ".join(f"{k} {v:.3f}" for k, v in rates.items()))
+
+    line(f"{name} ({len(prompts)} held-out captions)", np.arange(len(prompts)))
+    for which in ("one shape", "two of one", "a pair"):
+        rows = np.array([i for i, p in enumerate(prompts) if kind(p) == which])
+        if len(rows):
+            line(f"  {which:10s} ({len(rows):3d})", rows)
     if args.sheet:
         contact_sheet(images[:24], prompts[:24]).save(args.sheet, optimize=True)
         print(f"wrote {args.sheet}")
@@ -256,6 +268,40 @@ def cmd_diffusion(args) -> None:
     )
 
 
+def topic_similarities(pipe, clip, topic: str, prompts: list[str]) -> np.ndarray:
+    """How close each of the pipeline's pictures for ``prompts`` is to ``topic`` by the CLIP: the
+    cosine similarity a stream compares with its ``min_image_topic_score``."""
+    import torch
+
+    model, preprocess, tokenizer = clip
+    images = render_diffusion(pipe, prompts)
+    with torch.no_grad():
+        pictures = model.encode_image(torch.stack([preprocess(Image.fromarray(i)) for i in images]))
+        text = model.encode_text(tokenizer([topic]))
+    pictures = pictures / pictures.norm(dim=-1, keepdim=True)
+    return (pictures @ (text / text.norm(dim=-1, keepdim=True)).T).squeeze(1).numpy()
+
+
+def cmd_themes(args) -> None:
+    """For each theme, the diffusion model's pictures of ``n`` captions on it (every shape fits)
+    and ``n`` off it (no shape does): their similarity to the theme, quantiles 1% / 5% / 95%.
+    What the offline streams' picture thresholds are fitted to."""
+    pipe, clip = load_diffusion(args.weights), load_clip(args.clip)
+    for theme in args.themes:
+        rng = np.random.default_rng(args.seed)
+        on: list[str] = []
+        off: list[str] = []
+        while len(on) < args.n or len(off) < args.n:
+            scene = world.sample_scene(rng, "all")
+            fits = [world.THEMES[theme](s) for s in scene.shapes]
+            side = on if all(fits) else off if not any(fits) else None
+            if side is not None and len(side) < args.n:
+                side.append(world.caption(scene))
+        for name, prompts in (("on", on), ("off", off)):
+            q = np.quantile(topic_similarities(pipe, clip, theme, prompts), [0.01, 0.05, 0.95])
+            print(f"{theme:18s} {name:3s} " + " / ".join(f"{v:.3f}" for v in q))
+
+
 def cmd_autoregressive(args) -> None:
     from offline import autoregressive as A
 
@@ -272,6 +318,7 @@ COMMANDS = {
     "clip": cmd_clip,
     "diffusion": cmd_diffusion,
     "autoregressive": cmd_autoregressive,
+    "themes": cmd_themes,
 }
 
 
@@ -296,6 +343,12 @@ def main(argv=None) -> None:
     p.add_argument("--weights", type=Path, default=WEIGHTS / "autoregressive")
     p.add_argument("--guidance", type=float, default=3.0)
     p.add_argument("--sheet", type=Path, help="also save the first 24 pictures here")
+    p = sub.add_parser("themes")
+    p.add_argument("--n", type=int, default=60)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--weights", type=Path, default=WEIGHTS / "diffusion")
+    p.add_argument("--clip", type=Path, default=WEIGHTS / "clip")
+    p.add_argument("themes", nargs="*", default=["circles and rings", "warm colours"])
     p = sub.add_parser("sheet")
     p.add_argument("--out", type=Path, default=Path("docs/world-samples.png"))
     p.add_argument("--n", type=int, default=24)

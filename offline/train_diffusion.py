@@ -2,7 +2,7 @@
 
 Needs the autoencoder from ``offline.train_vae`` in ``<out>/vae``. Draws a pool of
 ``split="train"`` scenes at 128×128 and encodes each once into its 16×16×4 latent; then trains the
-``UNet2DConditionModel`` and the ``CLIPTextModel`` together, from scratch, to predict the noise
+``UNet2DConditionModel`` and the ``T5EncoderModel`` together, from scratch, to predict the noise
 added at a random step of Stable Diffusion's schedule, given the caption:
 
 - each step writes the captions afresh: a third of them loosened (``world.loosen``), so short
@@ -130,7 +130,7 @@ def save(parts, tokenizer, run: training.Run, step: int):
 def main(argv=None) -> None:
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
-    parser = training.arguments(__doc__, D.WEIGHTS, steps=4000, batch_size=64, lr=1e-3, threads=2)
+    parser = training.arguments(__doc__, D.WEIGHTS, steps=7000, batch_size=64, lr=1e-3, threads=2)
     parser.add_argument("--pool", type=int, default=40_000)
     parser.add_argument("--save-every", type=int, default=1000)
     parser.add_argument("--eval", type=int, default=200, help="held-out captions to grade")
@@ -146,11 +146,11 @@ def main(argv=None) -> None:
     pool = encode_pool(vae, scenes)
     run.say(f"encoded {len(scenes)} pictures; latent std {pool.std():.3f}")
     if args.resume:
-        from transformers import CLIPTextModel
+        from transformers import T5EncoderModel
 
         earlier = training.read_record(args.out, "diffusion")
         unet = UNet2DConditionModel.from_pretrained(args.out / "unet", dtype=torch.float32)
-        text = CLIPTextModel.from_pretrained(args.out / "text_encoder", dtype=torch.float32)
+        text = T5EncoderModel.from_pretrained(args.out / "text_encoder", dtype=torch.float32)
     else:
         earlier, unet, text = None, UNet2DConditionModel(**D.UNET), D.text_encoder(tokenizer)
     parts = nn.ModuleDict({"unet": unet, "text_encoder": text})
