@@ -28,6 +28,15 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
+# Served over HTTPS (PARTYHUB_HTTPS=1; Daphne's --proxy-headers takes the scheme from the proxy's
+# X-Forwarded-Proto): plain HTTP is redirected, cookies travel over HTTPS only, and browsers are
+# told to use nothing else for a year, subdomains included (HSTS). `manage.py check --deploy
+# --fail-level WARNING` passes with it. Off by default: `make run` and the tests speak plain HTTP.
+HTTPS = env_bool("PARTYHUB_HTTPS", False)
+SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = 365 * 24 * 3600 if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS
+
 INSTALLED_APPS = [
     "daphne",  # first, so `runserver` serves ASGI (WebSockets) through Daphne
     "django.contrib.admin",
