@@ -32,6 +32,26 @@ def encode_pool(vq, scenes: list[world.Scene], batch: int = 200) -> torch.Tensor
     )
 
 
+def grid_positions(gpt) -> None:
+    """Starts each image token's position embedding as its row's sinusoids beside its column's
+    (the 2-D sin-cos embedding of MAE), where GPT-2 starts every position as noise: the token
+    above, 16 back, is then as easy to find as the one before, and a shape's outline is drawn
+    row under row. Training moves them on as any embedding; the caption's positions keep
+    GPT-2's start. Scaled to GPT-2's initial spread, so they do not drown the tokens."""
+    d = gpt.config.n_embd
+    n = d // 4  # frequencies per axis: a sine and a cosine each, for rows and for columns
+    # From half a wave across the grid to one every two tokens.
+    freqs = torch.pi / A.GRID * torch.logspace(0, torch.log2(torch.tensor(A.GRID)), n, base=2)
+    angles = torch.arange(A.GRID, dtype=torch.float32)[:, None] * freqs
+    axis = torch.cat([angles.sin(), angles.cos()], dim=1)  # [GRID, d / 2]
+    rows = axis[:, None, :].expand(A.GRID, A.GRID, d // 2)
+    cols = axis[None, :, :].expand(A.GRID, A.GRID, d // 2)
+    grid = torch.cat([rows, cols], dim=-1).reshape(A.GRID * A.GRID, d)
+    grid *= gpt.config.initializer_range / grid.std()
+    with torch.no_grad():
+        gpt.transformer.wpe.weight[A.TEXT_TOKENS + 1 :] = grid
+
+
 def train(gpt, tokenizer, pool: torch.Tensor, scenes, run: training.Run):
     args = run.args
     rng = np.random.default_rng(args.seed)
@@ -77,6 +97,7 @@ def main(argv=None) -> None:
         gpt = GPT2LMHeadModel.from_pretrained(args.out, dtype=torch.float32)
     else:
         earlier, gpt = None, GPT2LMHeadModel(A.gpt_config(len(tokenizer)))
+        grid_positions(gpt)
     gpt = train(gpt, tokenizer, pool, scenes, run)
     gpt.save_pretrained(args.out)
     entry = run.record(pool=args.pool)
