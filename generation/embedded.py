@@ -8,7 +8,9 @@ the worker takes the oldest queued render, so renders left over from a stopped s
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
+from concurrent.futures import Executor, Future
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
@@ -22,7 +24,37 @@ log = logging.getLogger(__name__)
 _loop = None
 _wakeup = None
 _recovered = False
-_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="partyhub-render")
+
+
+class _DaemonThread(Executor):
+    """Runs calls one at a time, in order, in one daemon thread. A server that stops in the middle
+    of a render must not wait for it (the render is requeued at the next start, see
+    `_recover_orphans`): a ThreadPoolExecutor's threads are joined at exit, and one whose render
+    was sending a broadcast to the stopped loop waited for it forever."""
+
+    def __init__(self, name):
+        self._name, self._calls, self._thread = name, queue.SimpleQueue(), None
+
+    def submit(self, fn, /, *args, **kwargs):
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+        future = Future()
+        self._calls.put((future, fn, args, kwargs))
+        return future
+
+    def _run(self):
+        while True:
+            future, fn, args, kwargs = self._calls.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+
+_executor = _DaemonThread("partyhub-render")
 
 
 def ensure_running():
