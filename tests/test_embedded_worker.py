@@ -5,9 +5,9 @@ import threading
 from generation import embedded
 
 
-async def test_its_thread_does_not_keep_a_stopping_server_alive():
+def test_its_thread_does_not_keep_a_stopping_server_alive():
     # A render cut off by the server stopping is requeued at the next start; the thread must not
     # be joined at exit, where one waiting on a broadcast to the stopped loop waited forever.
-    thread = await embedded._in_thread(threading.current_thread)
+    thread = embedded._executor.submit(threading.current_thread).result(timeout=10)
     assert thread.name == "partyhub-render" and thread.daemon
-    assert await embedded._in_thread(threading.current_thread) is thread  # one render at a time
+    assert embedded._executor.submit(threading.current_thread).result(timeout=10) is thread
