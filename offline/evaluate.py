@@ -162,13 +162,15 @@ def load_clip(folder: Path):
     return model.eval(), preprocess, open_clip.get_tokenizer(train_clip.MODEL_NAME)
 
 
+def normalised(x) -> np.ndarray:
+    """CLIP embeddings (a torch tensor, one per row) scaled to length 1, as numpy."""
+    return (x / x.norm(dim=-1, keepdim=True)).numpy()
+
+
 def cmd_clip(args) -> None:
     import torch
 
     model, preprocess, tokenizer = load_clip(args.weights)
-
-    def normalised(x):
-        return (x / x.norm(dim=-1, keepdim=True)).numpy()
 
     def encode_images(images):
         with torch.no_grad():
@@ -278,8 +280,7 @@ def topic_similarities(pipe, clip, topic: str, prompts: list[str]) -> np.ndarray
     with torch.no_grad():
         pictures = model.encode_image(torch.stack([preprocess(Image.fromarray(i)) for i in images]))
         text = model.encode_text(tokenizer([topic]))
-    pictures = pictures / pictures.norm(dim=-1, keepdim=True)
-    return (pictures @ (text / text.norm(dim=-1, keepdim=True)).T).squeeze(1).numpy()
+    return normalised(pictures) @ normalised(text)[0]
 
 
 def cmd_themes(args) -> None:
@@ -293,9 +294,13 @@ def cmd_themes(args) -> None:
         off: list[str] = []
         while len(on) < args.n or len(off) < args.n:
             scene = world.sample_scene(rng, "all")
-            fits = [world.THEMES[theme](s) for s in scene.shapes]
-            side = on if all(fits) else off if not any(fits) else None
-            if side is not None and len(side) < args.n:
+            if world.on_theme(scene, theme):
+                side = on
+            elif not any(world.THEMES[theme](s) for s in scene.shapes):
+                side = off
+            else:
+                continue
+            if len(side) < args.n:
                 side.append(world.caption(scene))
         for name, prompts in (("on", on), ("off", off)):
             q = np.quantile(topic_similarities(pipe, clip, theme, prompts), [0.01, 0.05, 0.95])
