@@ -80,7 +80,7 @@ def _make_room(size, name):
         log.info("unloading %s to make room for %s", evicted, name)
         modes.forget(pipe)
         del pipe
-        _free_gpu_memory()
+        free_gpu_memory()
 
 
 def _to_device(pipe):
@@ -164,12 +164,12 @@ def generate_batch(preset, slots, on_step, should_stop):
     try:
         images, flags = render(slots)
     except torch.cuda.OutOfMemoryError:
-        _free_gpu_memory()
+        free_gpu_memory()
         log.warning("out of GPU memory with %d images; trying again in halves", len(slots))
         try:
             halves = [render(part) for part in _halves(slots)]
         except torch.cuda.OutOfMemoryError:
-            _free_gpu_memory()
+            free_gpu_memory()
             raise GpuOutOfMemory() from None
         images = [image for part_images, _ in halves for image in part_images]
         flags = None if halves[0][1] is None else [f for _, part in halves for f in part]
@@ -219,7 +219,7 @@ def _halves(slots):
     return [part for part in (slots[:middle], slots[middle:]) if part]
 
 
-def _free_gpu_memory():
+def free_gpu_memory():
     import gc
 
     import torch

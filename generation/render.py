@@ -21,6 +21,7 @@ from generation.pipelines import (
     Filtered,
     GpuOutOfMemory,
     drop_flagged,
+    free_gpu_memory,
     generate_batch,
 )
 from generation.presets import get_preset
@@ -36,13 +37,13 @@ WALK_FRAME_MS = 120  # how long each frame of a walk's animation shows
 _storage_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="partyhub-store")
 
 
-def run_render(render_id, *, takeover=False):
+def run_render(render_id):
     """Claim the render (and its batch companions), render, store and announce them.
 
     Safe to call twice: only one run stores. Returns False when the render is running in
     another worker's batch (its own delivery should come back later), else True.
     """
-    leader = Render.claim(render_id, takeover=takeover)
+    leader = Render.claim(render_id)
     if leader is None:
         return not Render.objects.filter(pk=render_id, status=Render.Status.RUNNING).exists()
     preset = get_preset(leader.params["model"])
@@ -63,28 +64,29 @@ def run_batch(preset, batch):
         mine = slots_for(render.prompt.text, render.params)
         slots += mine
         owners += [render] * len(mine)
-    progress = BatchProgress(preset, batch, owners)
-    cancels = CancelWatch(batch)
+    watch = ClaimWatch(batch)
+    progress = BatchProgress(preset, batch, owners, watch)
     progress.started()
     try:
-        images, flags = generate_batch(
-            preset, slots, on_step=progress, should_stop=cancels.all_cancelled
-        )
+        images, flags = generate_batch(preset, slots, on_step=progress, should_stop=watch.none_left)
     except Cancelled:
-        return  # every render was cancelled, and CancelWatch has ended each
+        return  # every render was cancelled or taken over, and ClaimWatch has dealt with each
     except GpuOutOfMemory:
         return _fail_all(batch, "gpu_oom", "The render did not fit in GPU memory.")
     except BadOutput:
         return _fail_all(batch, "bad_output", "The model produced NaN or blank images.")
     except Exception as exc:
         # Soft time limits and model errors alike end the renders; the worker serves the next.
-        code = "timed_out" if type(exc).__name__ == "SoftTimeLimitExceeded" else "render_error"
+        timed_out = type(exc).__name__ == "SoftTimeLimitExceeded"
+        if timed_out:
+            free_gpu_memory()  # what the interrupted forward pass held
         log.exception("renders %s failed", [render.pk for render in batch])
+        code = "timed_out" if timed_out else "render_error"
         return _fail_all(batch, code, f"{type(exc).__name__}: {exc}")
     flags = flags or [False] * len(slots)
     for render in batch:
-        if render.pk in cancels.cancelled:
-            continue  # already ended, its images are dropped
+        if render.pk not in watch.active:
+            continue  # cancelled, or taken over by another worker: its images are dropped
         mine = [i for i, owner in enumerate(owners) if owner is render]
         try:
             kept, seeds = drop_flagged(
@@ -99,7 +101,10 @@ def run_batch(preset, batch):
         scores = scoring.image_scores(kept, render.prompt.text, render.party.topic)
         stored = [{**row, **score} for row, score in zip(stored, scores, strict=True)]
         animation = _store_animation(render, kept) if render.params["mode"] == "walk" else ""
-        render.complete(render.claim_token, stored, animation=animation)
+        if not render.complete(render.claim_token, stored, animation=animation):
+            # Another worker took the render over while this one stalled: its files stay.
+            for name in [row["file"] for row in stored] + ([animation] if animation else []):
+                default_storage.delete(name)
 
 
 def _fail_all(batch, code, message):
@@ -124,11 +129,7 @@ def _store_images(render, images, seeds):
         data = pngmeta.png_bytes(
             image, pngmeta.a1111_parameters(prompt.text, render.params, seed), provenance
         )
-        # The name is derived from the render id, so a second run overwrites, never duplicates.
-        name = f"parties/{render.party.code}/r{render.pk}-{index}.png"
-        if default_storage.exists(name):
-            default_storage.delete(name)
-        saved = default_storage.save(name, ContentFile(data))
+        saved = _save(f"{_file_stem(render)}-{index}.png", data)
         return {
             "index": index,
             "file": saved,
@@ -155,18 +156,30 @@ def _store_animation(render, frames):
         loop=0,
         quality=85,
     )
-    name = f"parties/{render.party.code}/r{render.pk}-walk.webp"
+    return _save(f"{_file_stem(render)}-walk.webp", buffer.getvalue())
+
+
+def _file_stem(render):
+    """Files are named by render and attempt: two workers that both ran a render (one stalled
+    past its lease) never write the same file, and the one whose claim was lost deletes its own."""
+    return f"parties/{render.party.code}/r{render.pk}" + (
+        f"-a{render.attempts}" if render.attempts > 1 else ""
+    )
+
+
+def _save(name, data):
+    # The same attempt run again (a redelivered message) replaces its files, never duplicates.
     if default_storage.exists(name):
         default_storage.delete(name)
-    return default_storage.save(name, ContentFile(buffer.getvalue()))
+    return default_storage.save(name, ContentFile(data))
 
 
 class BatchProgress:
-    """Progress for every render of a batch, each to its own party: at most 4 frames a second,
-    the final step always, with a TAESD preview of each render's first image."""
+    """Progress for every render of a batch still held, each to its own party: at most 4 frames
+    a second, the final step always, with a TAESD preview of each render's first image."""
 
-    def __init__(self, preset, batch, owners):
-        self.batch = batch
+    def __init__(self, preset, batch, owners, watch):
+        self.batch, self.watch = batch, watch
         # An autoregressive render counts tokens over all its images, one image after another.
         self.per_image = preset.family == "autoregressive"
         self.decoder = previews.get_decoder(preset)
@@ -184,12 +197,15 @@ class BatchProgress:
         if step < steps and now - self.last_sent < PROGRESS_INTERVAL:
             return
         self.last_sent = now
+        # A worker that stalled and woke up must not report on renders taken from it.
+        self.watch.poll()
         urls = [None] * len(self.batch)
         # After the last step the real images follow at once: a preview then only costs time.
         if self.decoder is not None and latents is not None and step < steps:
             urls = previews.data_urls(self.decoder, latents[self.first_rows])
         for render, url in zip(self.batch, urls, strict=True):
-            self._send(render, step, steps, url)
+            if render.pk in self.watch.active:
+                self._send(render, step, steps, url)
 
     def _send(self, render, step, steps, preview):
         message = {
@@ -205,23 +221,40 @@ class BatchProgress:
         group_send(party_group(render.party_id), message)
 
 
-class CancelWatch:
-    """Polls the batch's cancel requests. A cancelled render ends at once; the batch runs on
-    for the others and is interrupted only when every render in it was cancelled."""
+class ClaimWatch:
+    """Keeps a batch's claims while it runs. Polled between steps (at most 4 times a second):
+    a render someone cancelled ends at once; a render another worker took over (this one
+    stalled past its lease) is dropped; the leases of the rest are renewed, a third of the way
+    through. The batch runs on for the renders still held and is interrupted when none is."""
 
     def __init__(self, batch):
         self.active = {render.pk: render for render in batch}
-        self.cancelled = set()
+        self.cancelled, self.lost = set(), set()
+        self.lease = Render.lease_seconds([render.params for render in batch])
         self.last_polled = 0.0
+        self._renew()  # the companions were claimed after the leader: one lease for the batch
 
-    def all_cancelled(self):
+    def none_left(self):
+        self.poll()
+        return not self.active
+
+    def poll(self):
         now = time.monotonic()
         if now - self.last_polled < CANCEL_POLL_INTERVAL:
-            return False
+            return
         self.last_polled = now
         asked = Render.objects.filter(pk__in=list(self.active), cancel_requested=True)
         for pk in asked.values_list("pk", flat=True):
             render = self.active.pop(pk)
             render.finish_cancelled(render.claim_token)
             self.cancelled.add(pk)
-        return not self.active
+        if now - self.renewed > self.lease / 3:
+            self._renew()
+
+    def _renew(self):
+        self.renewed = time.monotonic()
+        claims = [(pk, render.claim_token) for pk, render in self.active.items()]
+        for pk in Render.renew_leases(claims, self.lease):
+            log.warning("render %s was taken over by another worker; dropping it", pk)
+            self.active.pop(pk)
+            self.lost.add(pk)

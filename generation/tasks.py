@@ -1,16 +1,56 @@
-from celery import shared_task
+from billiard.exceptions import WorkerLostError
+from celery import Task, shared_task
+from celery.worker.request import Request
+from django.db import close_old_connections
 
+from generation.dispatch import enqueue
 from generation.render import run_render
+from partyhub.models import Render
 
 # While a render runs in another worker's batch, its own message comes back this often, so
-# that if that worker dies the render's lease runs out and this message takes it over.
+# that if that worker stalls the render's lease runs out and this message takes it over.
 BUSY_RETRY_SECONDS = 30
 
 
-@shared_task(name="generation.render", bind=True, max_retries=None)
+class RenderRequest(Request):
+    """A render's message as the worker's parent process handles it. The parent outlives the
+    pool process that runs the render, so it is the one that can tell the database what
+    became of a render whose process died (SIGKILL, out of memory, the hard time limit)."""
+
+    def on_failure(self, exc_info, send_failed_event=True, return_ok=False):
+        exc = getattr(exc_info.exception, "exc", exc_info.exception)  # ExceptionWithTraceback
+        if isinstance(exc, WorkerLostError):
+            # Before Celery requeues the message, so its next delivery finds the lease ended.
+            _in_parent(Render.worker_lost, self.args[0])
+        return super().on_failure(exc_info, send_failed_event, return_ok)
+
+    def on_timeout(self, soft, timeout):
+        if not soft:  # the pool process is being replaced: the render ends now, not retried
+            _in_parent(Render.hard_time_limit_exceeded, self.args[0])
+        return super().on_timeout(soft, timeout)
+
+
+class RenderTask(Task):
+    Request = RenderRequest
+
+
+def _in_parent(func, *args):
+    close_old_connections()
+    try:
+        func(*args)
+    finally:
+        close_old_connections()
+
+
+@shared_task(name="generation.render", base=RenderTask, bind=True, max_retries=None)
 def render(self, render_id):
-    # A redelivered message means the previous worker died holding this render (acks_late with
-    # reject_on_worker_lost), so its claim may be taken over; the attempts cap stops a poison job.
-    redelivered = bool(self.request.delivery_info.get("redelivered"))
-    if not run_render(render_id, takeover=redelivered):
+    if not run_render(render_id):
         raise self.retry(countdown=BUSY_RETRY_SECONDS)
+
+
+@shared_task(name="generation.requeue_lapsed")
+def requeue_lapsed():
+    """Deliver again each render whose worker stopped renewing its lease (celery beat runs this
+    every few seconds): the first worker to take the message takes the render over."""
+    for render_id, queue in Render.objects.lapsed().queues():
+        enqueue(render_id, queue)

@@ -441,6 +441,16 @@ class RenderQuerySet(models.QuerySet):
     def unfinished(self):
         return self.filter(status__in=[Render.Status.QUEUED, Render.Status.RUNNING])
 
+    def lapsed(self):
+        """Running renders whose worker stopped renewing its lease: free for another worker."""
+        return self.filter(status=Render.Status.RUNNING, lease_until__lt=timezone.now())
+
+    def queues(self):
+        """(id, Celery queue) for each render, as `Prompt.queue_render` was given it: a stream's
+        renders go to the "streams" queue, a party's to the default one."""
+        rows = self.values_list("pk", "party__stream")
+        return [(pk, "streams" if stream else None) for pk, stream in rows]
+
     def next_queued_id(self):
         """The oldest queued render, a party's before a stream's: a party's latency matters more."""
         queued = (
@@ -514,12 +524,13 @@ class Render(models.Model):
         return Render.objects.unfinished().filter(pk__lt=self.pk).count()
 
     @classmethod
-    def claim(cls, render_id, *, takeover=False):
+    def claim(cls, render_id):
         """Take a queued render for this worker; returns it with a fresh claim token, or None.
 
-        A running render is taken over only when its lease ran out or when the broker says the
-        previous delivery's worker died (`takeover`). A render that already used up its attempts
-        ends `failed` with `worker_crashed` instead of running again.
+        A running render is taken over only once its lease has lapsed: its worker stalled, or
+        died (the Celery parent that saw it die ends the lease at once, `worker_lost`). The room
+        is told the render is being retried. A render that already used up its attempts ends
+        `failed` with `worker_crashed` instead of running again.
         """
         now = timezone.now()
         with transaction.atomic():
@@ -527,18 +538,59 @@ class Render(models.Model):
             if render is None:
                 return None
             lapsed = render.lease_until is not None and render.lease_until < now
-            if render.status == cls.Status.RUNNING and (takeover or lapsed):
+            if render.status == cls.Status.RUNNING and lapsed:
                 pass
             elif render.status != cls.Status.QUEUED:
                 return None
             if render.attempts >= settings.RENDER_MAX_ATTEMPTS:
-                render._finish(
-                    cls.Status.FAILED,
-                    error=("worker_crashed", "The render stopped its worker too many times."),
-                )
+                render._fail_crashed()
                 return None
+            if render.status == cls.Status.RUNNING:
+                render._record_retry()
             render._start(now)
             return render
+
+    @classmethod
+    def worker_lost(cls, render_id):
+        """The worker process running this render died (the Celery parent saw it go): end the
+        lease, so the redelivered message takes the render over at once, or fail it as
+        `worker_crashed` if that was its last attempt."""
+        with transaction.atomic():
+            render = cls.objects.select_for_update().filter(pk=render_id).first()
+            if render is None or render.status != cls.Status.RUNNING:
+                return
+            if render.attempts >= settings.RENDER_MAX_ATTEMPTS:
+                render._fail_crashed()
+            else:
+                render.lease_until = timezone.now()
+                render.save(update_fields=["lease_until"])
+
+    @classmethod
+    def hard_time_limit_exceeded(cls, render_id):
+        """Its worker process was replaced for running past the hard time limit (it ignored
+        the soft one): the render ends `timed_out`, as at the soft limit."""
+        with transaction.atomic():
+            render = cls.objects.select_for_update().filter(pk=render_id).first()
+            if render is not None and render.status == cls.Status.RUNNING:
+                render._finish(
+                    cls.Status.FAILED,
+                    error=("timed_out", "The render ran past the hard time limit."),
+                )
+
+    def _fail_crashed(self):
+        self._finish(
+            self.Status.FAILED,
+            error=("worker_crashed", "The render stopped its worker too many times."),
+        )
+
+    def _record_retry(self):
+        Party(pk=self.party_id).record(
+            "render.retrying",
+            render=self.pk,
+            prompt=self.prompt_id,
+            attempt=self.attempts + 1,
+            max_attempts=settings.RENDER_MAX_ATTEMPTS,
+        )
 
     @classmethod
     def claim_companions(cls, leader, max_images):
@@ -572,8 +624,31 @@ class Render(models.Model):
         self.claim_token = uuid.uuid4().hex
         self.attempts += 1
         self.started_at = now
-        self.lease_until = now + timedelta(seconds=settings.RENDER_HARD_TIME_LIMIT + 30)
+        self.lease_until = now + timedelta(seconds=self.lease_seconds([self.params]))
         self.save()
+
+    @staticmethod
+    def lease_seconds(batch_params):
+        """How long a worker may hold renders with these params, rendered together, without
+        renewing its lease: settings.RENDER_LEASE_BASE_SECONDS plus RENDER_LEASE_MS_PER_STEP for
+        each step of each image, per 512×512 pixels (never less than one such image)."""
+        work = sum(
+            p["steps"] * p["count"] * max(1.0, p["width"] * p["height"] / 512**2)
+            for p in batch_params
+        )
+        return settings.RENDER_LEASE_BASE_SECONDS + work * settings.RENDER_LEASE_MS_PER_STEP / 1000
+
+    @classmethod
+    def renew_leases(cls, claims, seconds):
+        """Extend the leases of the (render id, claim token) pairs still held; returns the ids
+        whose claim was lost (taken over by another worker or ended)."""
+        until = timezone.now() + timedelta(seconds=seconds)
+        lost = set()
+        for render_id, token in claims:
+            held = cls.objects.filter(pk=render_id, status=cls.Status.RUNNING, claim_token=token)
+            if not held.update(lease_until=until):
+                lost.add(render_id)
+        return lost
 
     def complete(self, token, images, animation=""):
         """Store the rendered images' rows and end `done`; False if the claim was lost meanwhile.

@@ -215,6 +215,13 @@ if PARTYHUB_RENDER_WORKER == "celery" and not REDIS_URL:
 RENDER_SOFT_TIME_LIMIT = env_int("PARTYHUB_RENDER_SOFT_TIME_LIMIT", 120, minimum=1)
 RENDER_HARD_TIME_LIMIT = env_int("PARTYHUB_RENDER_HARD_TIME_LIMIT", 150, minimum=2)
 RENDER_MAX_ATTEMPTS = 3  # a render that kills its worker this many times ends failed
+# A worker holds a render on a lease it renews while the render makes progress. A stalled worker
+# (stopped, swapped out, cut off from the database) stops renewing, and once the lease lapses the
+# render is handed to another worker; the stalled one's late result is refused. The lease lasts
+# the base (loading a model) plus this many milliseconds per step of one 512×512 image, scaled
+# by the batch's steps, images and pixels (Render.lease_seconds).
+RENDER_LEASE_BASE_SECONDS = env_int("PARTYHUB_RENDER_LEASE_BASE_SECONDS", 60, minimum=1)
+RENDER_LEASE_MS_PER_STEP = env_int("PARTYHUB_RENDER_LEASE_MS_PER_STEP", 500, minimum=1)
 if RENDER_HARD_TIME_LIMIT <= RENDER_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured("PARTYHUB_RENDER_HARD_TIME_LIMIT must exceed the soft limit.")
 
@@ -235,7 +242,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "streams.autopilot",
         "schedule": 5.0,
         "options": {"queue": "streams"},
-    }
+    },
+    # Hands renders whose worker stalled past its lease to another worker.
+    "requeue-lapsed-renders": {"task": "generation.requeue_lapsed", "schedule": 5.0},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -16,8 +16,9 @@ from partyhub.asgi import application
 from partyhub.errors import ApiError
 from partyhub.models import Image, Member, Party
 
-# The browser tests' fixtures (make run, Chromium, screenshots), shared by their modules.
-pytest_plugins = ["browsing"]
+# The browser tests' fixtures (make run, Chromium, screenshots) and the Celery workers' ones,
+# shared by their modules.
+pytest_plugins = ["browsing", "workers"]
 
 ORIGIN = b"http://localhost:8000"  # a host in the default ALLOWED_HOSTS
 REPO = Path(__file__).resolve().parent.parent

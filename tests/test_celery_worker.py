@@ -2,10 +2,8 @@
 broker and channel layer on 127.0.0.1:6379, and the PostgreSQL test database."""
 
 import os
-import socket
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -14,74 +12,16 @@ from channels.db import database_sync_to_async
 from generation.tasks import render as render_task
 from partyhub.celery import app as celery_app
 from partyhub.models import Image, Render
-from tests.conftest import receive_until, test_database_url
+from tests.conftest import receive_until
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 REPO = Path(__file__).resolve().parent.parent
-# A queue of this run's own, so a worker left over from an interrupted run takes nothing.
-QUEUE = f"renders-test-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
-def production_mode(settings, redis_layer, redis_url):
-    settings.PARTYHUB_RENDER_WORKER = "celery"
-    previous = celery_app.conf.broker_url, celery_app.conf.task_default_queue
-    celery_app.conf.broker_url, celery_app.conf.task_default_queue = redis_url, QUEUE
-    yield
-    celery_app.conf.broker_url, celery_app.conf.task_default_queue = previous
-
-
-@pytest.fixture
-def celery_worker(production_mode, redis_url, settings, models_dir, tmp_path):
-    env = {
-        **os.environ,
-        "DATABASE_URL": test_database_url(),
-        "REDIS_URL": redis_url,
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "PARTYHUB_MODELS_DIR": str(models_dir),
-    }
-    hostname = f"{QUEUE}@{socket.gethostname()}"
-    log = open(tmp_path / "worker.log", "w")
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "partyhub",
-            "worker",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            "1",
-            "--queues",
-            QUEUE,
-            "--hostname",
-            hostname,
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel",
-            "INFO",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        for _ in range(120):
-            if worker.poll() is not None:
-                raise RuntimeError(f"worker exited: {(tmp_path / 'worker.log').read_text()}")
-            if celery_app.control.ping(destination=[hostname], timeout=0.5):
-                break
-        else:
-            raise RuntimeError(f"worker never answered: {(tmp_path / 'worker.log').read_text()}")
-        yield worker
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
-        log.close()
+def celery_worker(start_worker):
+    return start_worker()
 
 
 async def test_a_render_reaches_every_member_through_celery_and_redis(

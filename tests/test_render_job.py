@@ -1,7 +1,9 @@
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from generation import pipelines
 from generation.presets import get_preset
@@ -45,26 +47,87 @@ def test_running_a_render_twice_stores_one_set_of_images(party, queued, settings
     assert event_types(party).count("render.done") == 1
 
 
+def lapse(render):
+    Render.objects.filter(pk=render.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+
+
 def test_a_claim_taken_over_leaves_the_first_worker_nothing_to_store(party, queued):
     first = Render.claim(queued.pk)
     assert Render.claim(queued.pk) is None  # running, lease still valid
-    second = Render.claim(queued.pk, takeover=True)  # the broker says the first worker died
+    assert list(Render.objects.lapsed()) == []
+    lapse(queued)  # the first worker stalled and stopped renewing its lease
+    assert list(Render.objects.lapsed().queues()) == [(queued.pk, None)]
+    second = Render.claim(queued.pk)
     assert second.claim_token != first.claim_token
+    assert Render.renew_leases([(first.pk, first.claim_token)], 60) == {first.pk}
     assert first.complete(first.claim_token, []) is False
     assert first.fail(first.claim_token, "late", "too late") is False
     queued.refresh_from_db()
     assert (queued.status, queued.attempts) == (Render.Status.RUNNING, 2)
+    retry = Event.objects.get(party=party, type="render.retrying")
+    assert retry.payload == {
+        "render": queued.pk,
+        "prompt": queued.prompt_id,
+        "attempt": 2,
+        "max_attempts": 3,
+    }
     assert "render.done" not in event_types(party)
 
 
-def test_a_render_that_keeps_killing_workers_ends_failed(party, queued, settings):
-    for _ in range(settings.RENDER_MAX_ATTEMPTS):
-        assert Render.claim(queued.pk, takeover=True) is not None
-    assert Render.claim(queued.pk, takeover=True) is None
+def test_a_lost_worker_ends_the_lease_then_fails_the_render_on_its_last_attempt(party, queued):
+    for attempt in range(1, 4):
+        assert Render.claim(queued.pk).attempts == attempt
+        Render.worker_lost(queued.pk)  # what the Celery parent calls when the process died
     queued.refresh_from_db()
     assert (queued.status, queued.error_code) == (Render.Status.FAILED, "worker_crashed")
+    assert Render.claim(queued.pk) is None  # the requeued message finds it ended
+    assert event_types(party).count("render.retrying") == 2
     last = Event.objects.filter(party=party).last()
     assert (last.type, last.payload["error"]["code"]) == ("render.failed", "worker_crashed")
+
+
+def test_a_render_that_used_up_its_attempts_fails_when_next_claimed(party, queued, settings):
+    for _ in range(settings.RENDER_MAX_ATTEMPTS):
+        assert Render.claim(queued.pk) is not None
+        lapse(queued)
+    assert Render.claim(queued.pk) is None
+    queued.refresh_from_db()
+    assert (queued.status, queued.error_code) == (Render.Status.FAILED, "worker_crashed")
+
+
+def test_a_hard_time_limit_ends_the_render_timed_out(party, queued):
+    Render.claim(queued.pk)
+    Render.hard_time_limit_exceeded(queued.pk)
+    queued.refresh_from_db()
+    assert (queued.status, queued.error_code) == (Render.Status.FAILED, "timed_out")
+
+
+def test_the_lease_scales_with_steps_images_and_pixels(settings):
+    settings.RENDER_LEASE_BASE_SECONDS, settings.RENDER_LEASE_MS_PER_STEP = 60, 500
+    small = {"steps": 20, "count": 1, "width": 256, "height": 256}  # counts as one 512×512
+    assert Render.lease_seconds([small]) == 60 + 20 * 0.5
+    big = {**small, "count": 4, "width": 1024, "height": 1024}
+    assert Render.lease_seconds([big]) == 60 + 20 * 4 * 4 * 0.5
+    assert Render.lease_seconds([small, big]) == 60 + 10 + 160
+
+
+def test_a_worker_that_lost_its_claim_stores_nothing(party, queued, settings, monkeypatch):
+    real = pipelines.generate_batch
+
+    def stalled(preset, slots, on_step, should_stop):
+        # While this worker "stalls", its lease lapses and another worker takes the render.
+        lapse(queued)
+        assert Render.claim(queued.pk).attempts == 2
+        return real(preset, slots, on_step, should_stop)
+
+    monkeypatch.setattr("generation.render.generate_batch", stalled)
+    run_render(queued.pk)
+    queued.refresh_from_db()
+    assert (queued.status, queued.attempts) == (Render.Status.RUNNING, 2)
+    assert not Image.objects.exists()
+    assert not (settings.MEDIA_ROOT / "parties" / party.code).exists() or not list(
+        (settings.MEDIA_ROOT / "parties" / party.code).iterdir()
+    )
 
 
 def test_a_model_error_fails_the_render_with_its_reason(party, queued, monkeypatch):
