@@ -170,6 +170,12 @@
       if (render && event.animation) render.animation = event.animation; // a walk's WebP
       for (const image of event.images) addImage(state, { render: event.render, ...image });
     },
+    "render.retrying": (state, event) => {
+      // Its worker died or stalled; another starts it over, so the old progress is void.
+      const render = state.renders.get(event.render);
+      if (render) Object.assign(render, { status: "running", attempt: event.attempt, maxAttempts: event.max_attempts });
+      state.progress.delete(event.render);
+    },
     "render.failed": (state, event) => finishRender(state, event.render, "failed", { error: event.error }),
     "render.cancelled": (state, event) => finishRender(state, event.render, "cancelled"),
     "render.filtered": (state, event) => finishRender(state, event.render, "filtered"),

@@ -140,6 +140,7 @@
         updateCard(event.render);
         renderTree(); // thumbnails
         break;
+      case "render.retrying":
       case "render.failed":
       case "render.cancelled":
       case "render.filtered":
@@ -287,6 +288,13 @@
   }
 
   function statusLabel(render) {
+    const label = runningLabel(render);
+    // After a worker died or stalled: "retrying (2 of 3)" until the new worker reports.
+    if (render.status !== "running" || !render.attempt) return label;
+    return `${label === "rendering" ? "retrying" : label} (${render.attempt} of ${render.maxAttempts})`;
+  }
+
+  function runningLabel(render) {
     const progress = state.progress.get(render.id);
     if (render.status === "running" && progress && progress.phase === "decoding") return "decoding";
     if (render.status === "running" && progress) return `rendering ${progress.step}/${progress.steps}`;
