@@ -1,17 +1,22 @@
 import asyncio
+import hashlib
 import json
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_out
+from django.dispatch import receiver
 
 from partyhub import actions
+from partyhub.broadcast import group_send
 from partyhub.errors import ApiError
 from partyhub.live import LiveConsumer
 from partyhub.models import Party
 
 # Close codes (4000-4999 are the application's): the client can tell why it was turned away.
 CLOSE_BAD_REQUEST = 4400
+CLOSE_SIGNED_OUT = 4401
 CLOSE_NOT_MEMBER = 4403
 CLOSE_NO_PARTY = 4404
 REPLAY_BATCH = 500
@@ -45,8 +50,9 @@ class PartyConsumer(LiveConsumer):
         if since is None or since > party.last_seq:
             return await self.close(code=CLOSE_BAD_REQUEST)
         self.party_id, self.member_id, self.sent_seq = party.pk, member.pk, since
-        self.group = party.group
+        self.group, self.session_group = party.group, session_group(session_key)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.channel_layer.group_add(self.session_group, self.channel_name)
         await self._send_archive_until(None)
         self.resync = asyncio.create_task(self._ask_for_resyncs())
 
@@ -55,6 +61,7 @@ class PartyConsumer(LiveConsumer):
             self.resync.cancel()
         if self.member_id is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.channel_layer.group_discard(self.session_group, self.channel_name)
 
     async def _ask_for_resyncs(self):
         # The resync travels as a message to this consumer, so it runs between the handlers of
@@ -104,6 +111,10 @@ class PartyConsumer(LiveConsumer):
             await self._send_archive_until(None)  # the member.removed event itself, first
             await self.close(code=CLOSE_NOT_MEMBER)
 
+    async def session_ended(self, message):
+        # The browser session that joined logged out: its sockets must not act for it any more.
+        await self.close(code=CLOSE_SIGNED_OUT)
+
     async def render_progress(self, message):
         if not self.window.shut:  # live only: not archived, no seq, not worth waiting for
             await self.send_json(message)
@@ -149,3 +160,15 @@ def _archived(party_id, after, until):
     if until is not None:
         events = events.filter(seq__lte=until)
     return [(event.seq, event.as_frame()) for event in events[:REPLAY_BATCH]]
+
+
+def session_group(session_key):
+    """The group of every party socket one browser session opened: closed together when the
+    session logs out. Hashed: a session key is a secret, and group names travel to Redis."""
+    return "session-" + hashlib.sha256(session_key.encode()).hexdigest()[:32]
+
+
+@receiver(user_logged_out)
+def close_the_sessions_sockets(sender, request, **kwargs):
+    if request is not None and request.session.session_key:
+        group_send(session_group(request.session.session_key), {"type": "session.ended"})

@@ -31,8 +31,13 @@ def party_group(party_id):
 
 class PartyQuerySet(models.QuerySet):
     def by_code(self, code):
-        # People type codes off a projector in any case; codes are stored upper-case.
-        return self.filter(code=code.upper())
+        # People type codes off a projector in any case; codes are stored upper-case. Anything
+        # that cannot be a code matches nothing without a query (a NUL byte would make
+        # PostgreSQL raise).
+        code = code.upper()
+        if len(code) != JOIN_CODE_LENGTH or not set(code) <= set(JOIN_CODE_ALPHABET):
+            return self.none()
+        return self.filter(code=code)
 
 
 class Party(models.Model):

@@ -21,6 +21,15 @@ def test_http_bodies_with_nul_are_refused(host, party):
     assert Party.objects.count() == parties
 
 
+@pytest.mark.parametrize(
+    "path", ["/api/parties/{}", "/api/parties/{}/events", "/p/{}/", "/g/{}/", "/p/{}/export.zip"]
+)
+def test_a_party_code_with_nul_in_the_address_is_not_found(host, party, path):
+    # Before: PostgreSQL raised on the NUL, and the request failed with a 500.
+    response = host.client.get(path.format(party.code[:3] + "%00" + party.code[4:]))
+    assert response.status_code == 404
+
+
 def test_client_messages_with_nul_are_refused(party, member, pm, refused):
     seq = party.last_seq
     assert refused(member, {"type": "prompt.submit", "text": NUL}) == "invalid_character"

@@ -1,12 +1,26 @@
 import json
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import User
 
-from partyhub.consumers import CLOSE_BAD_REQUEST, CLOSE_NO_PARTY, CLOSE_NOT_MEMBER
+from partyhub.asgi import application
+from partyhub.consumers import (
+    CLOSE_BAD_REQUEST,
+    CLOSE_NO_PARTY,
+    CLOSE_NOT_MEMBER,
+    CLOSE_SIGNED_OUT,
+)
 from partyhub.models import Event, Image, Member, Prompt, Render
-from tests.conftest import receive_until
+from tests.conftest import ORIGIN, receive_until
+
+
+def host_headers(person):
+    return [(b"cookie", f"sessionid={person.session_key}".encode()), (b"origin", ORIGIN)]
+
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -232,6 +246,40 @@ async def test_it_turns_away_an_unknown_party_and_a_bad_since(party, host):
         ws = host.websocket(party.code, since=since)
         await ws.connect()
         assert (await ws.receive_output())["code"] == CLOSE_BAD_REQUEST
+
+
+@pytest.mark.parametrize(
+    "code", ["nope99", "ABC%20DEF", "A" * 300, "..%2F..%2Fx", "%00", "ABCDEF%0Aparty-1", "ÄBCDEF"]
+)
+async def test_a_tampered_party_code_joins_no_group(party, host, code):
+    ws = WebsocketCommunicator(application, f"/ws/parties/{code}/", headers=host_headers(host))
+    try:
+        connected, _ = await ws.connect()
+    except ValueError:  # no route matches: refused before any consumer runs
+        connected = False
+    if connected:
+        assert (await ws.receive_output())["code"] == CLOSE_NO_PARTY
+    assert all(not members for members in get_channel_layer().groups.values())
+
+
+async def test_logging_out_closes_the_sessions_party_sockets(party, host, guest, settings):
+    user = await User.objects.acreate(username="ann")
+    await sync_to_async(host.client.force_login)(user)  # a new session key, as at any login
+    host.session_key = host.client.cookies["sessionid"].value
+    await database_sync_to_async(party.join)(host.session_key, "Ann")
+    await party.arefresh_from_db()
+    mine = host.websocket(party.code, since=party.last_seq)
+    theirs = guest.websocket(party.code, since=party.last_seq)
+    assert (await mine.connect())[0] and (await theirs.connect())[0]
+
+    response = await sync_to_async(host.client.post)("/accounts/logout/")
+    assert response.status_code == 302
+    assert await mine.receive_output(timeout=5) == {
+        "type": "websocket.close",
+        "code": CLOSE_SIGNED_OUT,
+    }
+    assert await theirs.receive_nothing(0.5)  # another session's socket stays open
+    await theirs.disconnect()
 
 
 @pytest.mark.parametrize("origin", [b"http://evil.example", None])

@@ -241,6 +241,7 @@
   // --- Live connection ------------------------------------------------------------------------
 
   const CLOSE_BAD_SINCE = 4400;
+  const CLOSE_SIGNED_OUT = 4401;
   const CLOSE_NOT_MEMBER = 4403;
   const CLOSE_NO_PARTY = 4404;
   const MAX_BACKOFF_MS = 30000;
@@ -284,6 +285,7 @@
       socket.onclose = (close) => {
         socket = null;
         if (stopped) return;
+        if (close.code === CLOSE_SIGNED_OUT) return status("closed", "You signed out. Reload the page to join again.");
         if (close.code === CLOSE_NOT_MEMBER) return status("closed", "You are not a member of this party.");
         if (close.code === CLOSE_NO_PARTY) return status("closed", "This party no longer exists.");
         // Our seq is ahead of the archive (the server's data was reset): start over from a snapshot.
