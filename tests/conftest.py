@@ -245,10 +245,11 @@ def redis_layer(settings, redis_url):
 @pytest.fixture
 def daphne(redis_layer, redis_url, settings, tmp_path):
     """Starts Daphne processes on loopback serving the test database over the Redis channel
-    layer, as in production; returns each one's port. All are stopped after the test."""
+    layer, as in production; returns each one's port (and its process, `with_process=True`). All
+    are stopped after the test."""
     started = []
 
-    def start():
+    def start(with_process=False):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
@@ -276,7 +277,7 @@ def daphne(redis_layer, redis_url, settings, tmp_path):
                 raise RuntimeError(f"daphne exited: {log.read_text()}")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return port
+                return (port, server) if with_process else port
             except OSError:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"daphne did not start: {log.read_text()}") from None

@@ -1,0 +1,175 @@
+"""Oversized and malformed input against a real Daphne process over loopback (issue 7, item 10):
+WebSocket messages over PartyHub's and Daphne's limits, requests that try to smuggle a second
+request past the first, uploads over the limit or with a lying Content-Length. Each is refused,
+nothing is half-applied, and the server's memory stays flat while it refuses them."""
+
+import asyncio
+import json
+import socket
+from pathlib import Path
+
+import pytest
+import websockets
+from channels.db import database_sync_to_async
+
+from partyhub.models import Upload
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+MiB = 1024 * 1024
+# What a process may grow by while it refuses the test's hundreds of megabytes: allocator slack,
+# not the input (each case sends at least 100 MiB).
+FLAT = 40 * MiB
+
+
+def rss(pid):
+    """Resident memory of a process, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+async def member_socket(port, party, person):
+    return await websockets.connect(
+        f"ws://127.0.0.1:{port}/ws/parties/{party.code}/?since={party.last_seq}",
+        additional_headers={
+            "Origin": f"http://127.0.0.1:{port}",
+            "Cookie": f"sessionid={person.session_key}",
+        },
+        max_size=None,
+    )
+
+
+async def next_frame(ws):
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout=30))
+
+
+async def test_oversized_websocket_messages_are_refused_and_memory_stays_flat(daphne, party, host):
+    port, server = daphne(with_process=True)
+    ws = await member_socket(port, party, host)
+
+    # Over PartyHub's 64 KiB: an error frame, and the socket goes on.
+    await ws.send("x" * (64 * 1024 + 1))
+    assert (await next_frame(ws))["code"] == "message_too_large"
+    before = rss(server.pid)
+    for _ in range(100):  # 100 MiB, each just under Daphne's own 1 MiB cap
+        await ws.send(json.dumps({"type": "association.add", "text": "y" * (MiB - 100)}))
+        assert (await next_frame(ws))["code"] == "message_too_large"
+    assert rss(server.pid) - before < FLAT
+    await ws.send(json.dumps({"type": "association.add", "text": "rain"}))
+    assert (await next_frame(ws))["type"] == "association.added"
+
+    await ws.send("z" * (2 * MiB))
+    # Over Daphne's 1 MiB: Daphne (autobahn) drops the connection.
+    with pytest.raises(websockets.ConnectionClosed):
+        await next_frame(ws)
+    assert await database_sync_to_async(party.associations.count)() == 1
+
+
+def exchange(port, raw, read_for=5.0):
+    """Sends raw bytes on one connection and returns all the server answers until it closes
+    the connection (or `read_for` seconds of silence). The client keeps its side open: Twisted
+    drops a request whose client half-closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=read_for) as sock:
+        sock.sendall(raw)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except TimeoutError:
+            pass
+    return b"".join(chunks)
+
+
+def statuses(answer):
+    return [line.split()[1] for line in answer.split(b"\r\n") if line.startswith(b"HTTP/1.")]
+
+
+TOKEN = "t" * 32  # a CSRF secret: the same in the cookie and the header, as a browser sends it
+SMUGGLED = b"GET /api/models HTTP/1.1\r\nHost: x\r\n\r\n"  # answered 200 if it got through
+
+
+def upload_request(port, person, party, data, length=None):
+    """A browser's upload of `data` as the party's image, whole and valid unless `length` lies."""
+    boundary = "hostile-input-test"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="x.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    head = (
+        f"POST /api/parties/{party.code}/uploads HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Origin: http://127.0.0.1:{port}\r\nX-CSRFToken: {TOKEN}\r\n"
+        f"Cookie: sessionid={person.session_key}; csrftoken={TOKEN}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {len(body) if length is None else length}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    return head + body
+
+
+def png(size=(8, 8)):
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, "red").save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "case", ["length and chunked", "two lengths", "chunked with a bad size", "folded length"]
+)
+def test_requests_that_could_smuggle_another_are_refused(daphne, case):
+    port = daphne()
+    if case == "length and chunked":
+        # A proxy going by Content-Length would pass the smuggled request on as this one's body.
+        raw = b"POST /api/models HTTP/1.1\r\nHost: x\r\n"
+        raw += f"Content-Length: {len(SMUGGLED) + 5}\r\n".encode()
+        raw += b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + SMUGGLED
+    elif case == "two lengths":
+        raw = b"POST /api/models HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+        raw += f"Content-Length: {len(SMUGGLED)}\r\n\r\n".encode() + SMUGGLED
+    elif case == "chunked with a bad size":
+        raw = b"POST /api/models HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        raw += b"+5\r\nhello\r\n0\r\n\r\n" + SMUGGLED
+    else:
+        raw = b"POST /api/models HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+        raw += f" {len(SMUGGLED)}\r\n\r\n".encode() + SMUGGLED
+    answer = exchange(port, raw)
+    assert statuses(answer) == [b"400"], answer[:300]  # and no 200 for the smuggled one
+
+
+@pytest.mark.slow
+def test_an_upload_over_the_limit_is_refused_and_memory_stays_flat(daphne, party, host):
+    port, server = daphne(with_process=True)
+    assert statuses(exchange(port, upload_request(port, host, party, png()))) == [b"201"]
+    oversized = upload_request(port, host, party, png() + b"\0" * (10 * MiB))
+    sizes = []
+    for _ in range(20):  # 200 MiB in all
+        answer = exchange(port, oversized, read_for=30)
+        assert statuses(answer) == [b"400"] and b"upload_too_large" in answer, answer[:300]
+        sizes.append(rss(server.pid))
+    # Each one passes through several buffers (Daphne's, Django's, the parser's), so the first
+    # few raise the high-water mark; after that it must not climb. A leak of even one copy of
+    # each upload would add 100 MiB over the last ten.
+    assert max(sizes[10:]) - max(sizes[:10]) < FLAT, [size // MiB for size in sizes]
+    assert Upload.objects.count() == 1  # the valid one
+
+
+def test_a_lying_content_length_stores_nothing(daphne, party, host):
+    port = daphne()
+    request = upload_request(port, host, party, png())
+    head, body = request.split(b"\r\n\r\n", 1)
+    # Shorter than the body: the upload is cut short (the multipart parser refuses it) and the
+    # rest, read as a second request, is not HTTP.
+    short = upload_request(port, host, party, png(), length=len(body) - 40)
+    assert statuses(exchange(port, short + b"\0" * MiB))[0] == b"400"
+    # Longer than the body, then the client stops: no request is ever handed to Django.
+    long = upload_request(port, host, party, png(), length=len(body) + 10 * MiB)
+    assert statuses(exchange(port, long, read_for=3)) in ([], [b"400"])
+    assert not Upload.objects.exists()
