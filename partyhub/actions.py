@@ -1,5 +1,6 @@
 """Client messages of protocol v1, checked and handed to the models. Shared by every transport."""
 
+from partyhub import limits
 from partyhub.errors import ApiError, refuse_nul
 from partyhub.models import Member
 
@@ -48,6 +49,7 @@ def handle(member_id, message):
     party = member.party
     members = party.members.filter(removed=False)
     if kind == "prompt.submit":
+        limits.check_render(member)
         party.submit_prompt(member, message["text"], message.get("parent"), message.get("params"))
     elif kind == "prompt.propose":
         party.propose(member, message["text"], message.get("parent"), message.get("params"))

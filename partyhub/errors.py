@@ -15,6 +15,17 @@ class ApiError(Exception):
         return {"code": self.code, "message": self.message}
 
 
+class RateLimited(ApiError):
+    """Too many requests from one person or address: 429, and when to try again."""
+
+    def __init__(self, retry_after, what="requests"):
+        super().__init__("rate_limited", f"Too many {what}; try again in {retry_after} s.", 429)
+        self.retry_after = retry_after
+
+    def as_dict(self):
+        return {**super().as_dict(), "retry_after": self.retry_after}
+
+
 def refuse_nul(value):
     """Refuses text holding a NUL character anywhere in a request: PostgreSQL cannot store one,
     so it is turned away at the door rather than failing the write half way."""

@@ -119,6 +119,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Rate-limit counters (partyhub/limits.py): in Redis when there is one, so that every server
+# process counts together; else in this one process's memory.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -149,6 +156,12 @@ PARTYHUB_RESYNC_SECONDS = env_int("PARTYHUB_RESYNC_SECONDS", 10, minimum=1)
 # caught up from the archive (partyhub/backpressure.py). The most a stalled client costs.
 PARTYHUB_WS_SEND_BUFFER_BYTES = env_int("PARTYHUB_WS_SEND_BUFFER_BYTES", 512 * 1024, minimum=1024)
 
+# Rate limits for parties (429 / an error frame `rate_limited` with `retry_after` beyond): renders
+# one browser session may ask for per minute, over all its parties; parties one address may start
+# per hour; images one address may upload per minute.
+PARTYHUB_PARTY_RENDERS_PER_MINUTE = env_int("PARTYHUB_PARTY_RENDERS_PER_MINUTE", 12, minimum=1)
+PARTYHUB_NEW_PARTIES_PER_HOUR = env_int("PARTYHUB_NEW_PARTIES_PER_HOUR", 30, minimum=1)
+PARTYHUB_UPLOADS_PER_MINUTE = env_int("PARTYHUB_UPLOADS_PER_MINUTE", 30, minimum=1)
 # Prompts one signed-in user may submit to streams per minute (429 rate_limited beyond).
 PARTYHUB_STREAM_SUBMISSIONS_PER_MINUTE = env_int(
     "PARTYHUB_STREAM_SUBMISSIONS_PER_MINUTE", 6, minimum=1

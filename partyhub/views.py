@@ -9,8 +9,8 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 
 from generation import scoring
 from generation.presets import all_presets, default_preset
-from partyhub import export, qr, tree
-from partyhub.errors import ApiError, refuse_nul
+from partyhub import export, limits, qr, tree
+from partyhub.errors import ApiError, RateLimited, refuse_nul
 from partyhub.models import Party
 from partyhub.snapshot import snapshot
 from partyhub.timeline import timeline
@@ -40,7 +40,10 @@ def api(*methods):
 
 
 def error_response(error):
-    return JsonResponse({"error": error.as_dict()}, status=error.status)
+    response = JsonResponse({"error": error.as_dict()}, status=error.status)
+    if isinstance(error, RateLimited):
+        response["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def bad_request(request, exception=None):
@@ -117,6 +120,7 @@ def get_party_for_member(request, code):
 
 @api("POST")
 def create_party(request):
+    limits.check_new_party(request)
     body = json_body(request)
     topic = clean_text(body, "topic", 200, required=True)
     title = clean_text(body, "title", 200, required=False)
@@ -202,6 +206,7 @@ def upload_image(request, code):
     # Reading a public party is open to all; adding to it is for members only.
     if member is None:
         raise ApiError("not_a_member", "Join the party first.", 403)
+    limits.check_upload(request)
     upload = accept_upload(party, member, request.FILES.get("image"))
     return JsonResponse(upload_dict(upload), status=201)
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from generation.params import clean_prompt_text
 from generation.scoring import text_similarity
 from partyhub.broadcast import group_send_on_commit
-from partyhub.errors import ApiError
+from partyhub.errors import ApiError, RateLimited
 from partyhub.models import Image, Member, Party, Render, new_join_code
 
 # The backing party's member that the autopilot's prompts belong to.
@@ -247,16 +247,7 @@ def _refuse_over_rate(user):
     if len(recent) >= limit:
         # Free again once the oldest of the last `limit` leaves the minute.
         wait = (recent[-1] + timedelta(minutes=1) - timezone.now()).total_seconds()
-        raise RateLimited(math.ceil(max(wait, 1)))
-
-
-class RateLimited(ApiError):
-    def __init__(self, retry_after):
-        super().__init__("rate_limited", f"Too many prompts; try again in {retry_after} s.", 429)
-        self.retry_after = retry_after
-
-    def as_dict(self):
-        return {**super().as_dict(), "retry_after": self.retry_after}
+        raise RateLimited(math.ceil(max(wait, 1)), "prompts")
 
 
 class Ban(models.Model):

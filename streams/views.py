@@ -5,9 +5,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from partyhub.errors import ApiError
-from partyhub.views import api, error_response, json_body
+from partyhub.views import api, json_body
 from streams import viewers
-from streams.models import RateLimited, Stream, image_message
+from streams.models import Stream, image_message
 
 PAGE_SIZE = 24
 
@@ -55,12 +55,7 @@ def submit_prompt(request, slug):
     stream = get_object_or_404(Stream, slug=slug, active=True)
     if not request.user.is_authenticated:
         raise ApiError("not_signed_in", "Sign in to submit prompts to a stream.", 401)
-    try:
-        submission, position = stream.submit(request.user, json_body(request).get("text"))
-    except RateLimited as limited:
-        response = error_response(limited)
-        response["Retry-After"] = str(limited.retry_after)
-        return response
+    submission, position = stream.submit(request.user, json_body(request).get("text"))
     return JsonResponse({"submission": submission.pk, "position": position}, status=202)
 
 

@@ -31,6 +31,14 @@ def models_dir(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """Every test starts with no requests counted (the tests all come from one address)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def isolated_files(settings, tmp_path, models_dir):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PARTYHUB_MODELS_DIR = models_dir
