@@ -1,7 +1,11 @@
 """Handing committed renders to whichever worker this deployment runs."""
 
+import logging
+
 from django.conf import settings
 from django.db import transaction
+
+log = logging.getLogger(__name__)
 
 
 def enqueue_on_commit(render_id, queue=None):
@@ -10,12 +14,49 @@ def enqueue_on_commit(render_id, queue=None):
 
 def enqueue(render_id, queue=None):
     """`queue` is the Celery queue: None for the default ("renders", parties), "streams" for
-    streams, so workers can serve parties first (the embedded worker always does)."""
+    streams, so workers can serve parties first (the embedded worker always does).
+
+    When the broker cannot be reached (Celery has already retried the publish), the render ends
+    `failed` with `queue_unavailable`, so the room sees what became of it, and ApiError tells
+    whoever asked: nothing is left queued in the database that no worker will ever hear of."""
     if settings.PARTYHUB_RENDER_WORKER == "celery":
+        from kombu.exceptions import OperationalError
+
         from generation.tasks import render
 
-        render.apply_async((render_id,), queue=queue)
+        try:
+            render.apply_async((render_id,), queue=queue)
+        except OperationalError as error:
+            log.error("could not queue render %s: %s", render_id, error)
+            from partyhub.errors import ApiError
+            from partyhub.models import Render
+
+            Render.fail_unqueued(render_id)
+            raise ApiError(
+                "queue_unavailable",
+                "The render queue cannot be reached just now; submit again in a moment.",
+                503,
+            ) from None
     else:
         from generation import embedded
 
         embedded.wake()
+
+
+def requeue_lost():
+    """Deliver again every queued render, once after the broker lost its messages (a Redis
+    restarted without persistence). The cache lives in the same Redis, so a marker missing
+    from it says the broker's queues went with it; set again, it stays until the next loss. A
+    render delivered twice is claimed once; the extra message finds it taken and is dropped."""
+    from django.core.cache import cache
+
+    from partyhub.models import Render
+
+    if not cache.add("partyhub:broker-epoch", 1, timeout=None):
+        return 0
+    queued = Render.objects.filter(status=Render.Status.QUEUED).queues()
+    for render_id, queue in queued:
+        enqueue(render_id, queue)
+    if queued:
+        log.warning("the broker was restarted: delivered %d queued renders again", len(queued))
+    return len(queued)

@@ -3,7 +3,7 @@ from celery import Task, shared_task
 from celery.worker.request import Request
 from django.db import close_old_connections
 
-from generation.dispatch import enqueue
+from generation.dispatch import enqueue, requeue_lost
 from generation.render import run_render
 from partyhub.models import Render
 
@@ -51,6 +51,8 @@ def render(self, render_id):
 @shared_task(name="generation.requeue_lapsed")
 def requeue_lapsed():
     """Deliver again each render whose worker stopped renewing its lease (celery beat runs this
-    every few seconds): the first worker to take the message takes the render over."""
+    every few seconds): the first worker to take the message takes the render over. After a
+    broker restart, deliver the queued renders again too (`dispatch.requeue_lost`)."""
+    requeue_lost()
     for render_id, queue in Render.objects.lapsed().queues():
         enqueue(render_id, queue)

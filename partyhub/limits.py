@@ -6,16 +6,26 @@ together), in fixed windows: past the limit a request is refused with `rate_limi
 the database instead (streams.models), where they are rows anyway.
 """
 
+import logging
+
 from django.conf import settings
 from django_ratelimit.core import get_usage
 
 from partyhub.errors import RateLimited
 
+log = logging.getLogger(__name__)
+
 
 def check(group, who, rate, what):
     """Counts one more request by `who` (a session key, an address) in `group`; raises
     RateLimited when that is over `rate` ("12/m", "30/h")."""
-    usage = get_usage(None, group=group, key=lambda group, request: who, rate=rate, increment=True)
+    try:
+        usage = get_usage(None, group=group, key=lambda g, request: who, rate=rate, increment=True)
+    except Exception as error:
+        # The cache (Redis) is down: let the request through rather than refuse everyone; what
+        # it asks for fails on its own if Redis is needed for it.
+        log.warning("rate limit %s not checked, the cache failed: %s", group, error)
+        return
     if usage is not None and usage["should_limit"]:
         raise RateLimited(max(1, usage["time_left"]), what)
 

@@ -571,6 +571,17 @@ class Render(models.Model):
                 render.save(update_fields=["lease_until"])
 
     @classmethod
+    def fail_unqueued(cls, render_id):
+        """Its message never reached the broker: the render ends `failed`, never to run."""
+        with transaction.atomic():
+            render = cls.objects.select_for_update().filter(pk=render_id).first()
+            if render is not None and render.status == cls.Status.QUEUED:
+                render._finish(
+                    cls.Status.FAILED,
+                    error=("queue_unavailable", "The render queue could not be reached."),
+                )
+
+    @classmethod
     def hard_time_limit_exceeded(cls, render_id):
         """Its worker process was replaced for running past the hard time limit (it ignored
         the soft one): the render ends `timed_out`, as at the soft limit."""

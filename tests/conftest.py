@@ -253,11 +253,11 @@ def redis_layer(settings, redis_url):
 @pytest.fixture
 def daphne(redis_layer, redis_url, settings, tmp_path):
     """Starts Daphne processes on loopback serving the test database over the Redis channel
-    layer, as in production; returns each one's port (and its process, `with_process=True`). All
-    are stopped after the test."""
+    layer, as in production; returns each one's port (and its process, `with_process=True`);
+    `env` adds to or overrides its environment. All are stopped after the test."""
     started = []
 
-    def start(with_process=False):
+    def start(with_process=False, env=None):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
@@ -268,6 +268,7 @@ def daphne(redis_layer, redis_url, settings, tmp_path):
             "REDIS_URL": redis_url,
             "MEDIA_ROOT": str(settings.MEDIA_ROOT),
             "PARTYHUB_AUTOPILOT": "0",
+            **(env or {}),
         }
         log = tmp_path / f"daphne-{port}.log"
         server = subprocess.Popen(

@@ -71,6 +71,12 @@ async def test_a_render_reaches_every_member_through_celery_and_redis(
     await guest_ws.disconnect()
 
 
+def test_the_worker_knows_every_task_beat_sends():
+    celery_app.loader.import_default_modules()
+    for entry in celery_app.conf.beat_schedule.values():
+        assert entry["task"] in celery_app.tasks
+
+
 def test_celery_is_configured_for_at_least_once_delivery(settings):
     conf = celery_app.conf
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
@@ -82,7 +88,7 @@ def test_celery_is_configured_for_at_least_once_delivery(settings):
 
 def test_the_worker_parent_does_not_import_torch():
     # CUDA must never be initialised in a Celery parent before it forks its children.
-    code = "import partyhub, generation.tasks, sys; print('torch' in sys.modules)"
+    code = "import partyhub, generation.tasks, streams.tasks, sys; print('torch' in sys.modules)"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "partyhub.settings"}
     out = subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); " + code],

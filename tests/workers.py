@@ -52,17 +52,19 @@ class Worker:
 
 @pytest.fixture
 def start_worker(production_mode, redis_url, settings, models_dir, tmp_path):
-    """Starts workers on this test's queue and waits until each answers a ping; stops them all
+    """Starts workers on this test's queue and waits until each says it is ready; stops them all
     after the test. `program` is a Python file to run instead of `-m celery` (one that injects
-    faults, then hands over to Celery with the same arguments); `env` adds to the worker's."""
+    faults, then hands over to Celery with the same arguments); `env` adds to the worker's;
+    `broker` is another Redis than the tests' own, `queues` others than the test's queue."""
     started = []
 
-    def start(*, program=None, concurrency=1, env=None):
+    def start(*, program=None, concurrency=1, env=None, broker=None, queues=None):
         name = f"{production_mode}-{len(started)}@{socket.gethostname()}"
+        broker = broker or redis_url
         log = tmp_path / f"worker-{len(started)}.log"
         command = [sys.executable, program] if program else [sys.executable, "-m", "celery"]
         command += ["-A", "partyhub", "worker", "--pool", "prefork"]
-        command += ["--concurrency", str(concurrency), "--queues", production_mode]
+        command += ["--concurrency", str(concurrency), "--queues", queues or production_mode]
         command += ["--hostname", name, "--without-gossip", "--without-mingle"]
         command += ["--loglevel", "INFO"]
         process = subprocess.Popen(
@@ -71,7 +73,7 @@ def start_worker(production_mode, redis_url, settings, models_dir, tmp_path):
             env={
                 **os.environ,
                 "DATABASE_URL": test_database_url(),
-                "REDIS_URL": redis_url,
+                "REDIS_URL": broker,
                 "MEDIA_ROOT": str(settings.MEDIA_ROOT),
                 "PARTYHUB_MODELS_DIR": str(models_dir),
                 **(env or {}),
@@ -82,11 +84,12 @@ def start_worker(production_mode, redis_url, settings, models_dir, tmp_path):
         worker = Worker(process, name, log)
         started.append(worker)
         deadline = time.monotonic() + 120
-        while not celery_app.control.ping(destination=[name], timeout=0.5):
+        while f"{name} ready." not in worker.output():
             if process.poll() is not None:
                 raise RuntimeError(f"worker exited: {worker.output()}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"worker never answered: {worker.output()}")
+                raise RuntimeError(f"worker never got ready: {worker.output()}")
+            time.sleep(0.2)
         return worker
 
     yield start
