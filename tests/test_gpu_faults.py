@@ -119,3 +119,26 @@ def test_the_celery_parent_starts_without_torch():
         check=True,
     )
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_the_soft_time_limit_frees_gpu_memory_and_ends_the_render_timed_out(
+    party, host, pipe, monkeypatch
+):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    freed = []
+    monkeypatch.setattr("generation.render.free_gpu_memory", lambda: freed.append(True))
+
+    def interrupted(pipeline, step, timestep, callback_kwargs):
+        raise SoftTimeLimitExceeded()  # as Celery's signal handler raises it, mid-denoising
+
+    real_call = type(pipe).__call__
+
+    def call(self, *args, **kwargs):
+        return real_call(self, *args, **{**kwargs, "callback_on_step_end": interrupted})
+
+    monkeypatch.setattr(type(pipe), "__call__", call)
+    render = submit(party, host)
+    assert (render.status, render.error_code) == (Render.Status.FAILED, "timed_out")
+    assert freed == [True]
+    assert not render.images.exists()
