@@ -14,6 +14,7 @@ from channels.layers import get_channel_layer
 from partyhub.models import Image, Member
 from streams.models import Stream
 from streams.signals import show_or_hide
+from tests.test_hostile_input import rss
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -135,7 +136,7 @@ async def frames_until(ws, event_type, frames=None):
 
 
 async def test_a_member_who_stops_reading_misses_progress_but_no_event(daphne, party, host, guest):
-    port = daphne()
+    port, server = daphne(with_process=True)
     path = f"/ws/parties/{party.code}/?since={party.last_seq}"
     reader = await connect(port, path, cookie=f"sessionid={host.session_key}")
     stalled = await connect(port, path, stalls=True, cookie=f"sessionid={guest.session_key}")
@@ -147,6 +148,7 @@ async def test_a_member_who_stops_reading_misses_progress_but_no_event(daphne, p
     # 32 MB of live progress previews, then an archived event, while one member does not read.
     layer = get_channel_layer()
     read = []
+    before = rss(server.pid)
     reading = asyncio.create_task(frames_until(reader, "member.joined", read))
     for step in range(1, FLOOD + 1):
         await keeps_up(read, step - 1)
@@ -159,6 +161,10 @@ async def test_a_member_who_stops_reading_misses_progress_but_no_event(daphne, p
     frames = await reading
     assert [f["step"] for f in frames[:-1]] == list(range(1, FLOOD + 1))
     assert frames[-1]["member"]["name"] == "Dave"
+    # The server did not keep the 32 MB meant for the member who stopped reading.
+    grown = rss(server.pid) - before
+    print(f"server memory grew {grown / 2**20:.1f} MiB while 32 MiB went unread")
+    assert grown < len(LONG_TEXT) * FLOOD / 2
 
     # The stalled member gets the progress written before its connection filled, not the rest,
     # and then the archived event, once, from the archive.
