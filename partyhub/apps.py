@@ -6,5 +6,5 @@ class PartyhubConfig(AppConfig):
     verbose_name = "Parties"
 
     def ready(self):
-        # Connects the receiver that closes a session's party sockets when it logs out.
-        from partyhub import consumers  # noqa: F401
+        # Connects the receivers for signing in and out (memberships, sockets).
+        from partyhub import sessions  # noqa: F401

@@ -5,11 +5,8 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.contrib.auth.signals import user_logged_out
-from django.dispatch import receiver
 
 from partyhub import actions
-from partyhub.broadcast import group_send
 from partyhub.errors import ApiError
 from partyhub.live import LiveConsumer
 from partyhub.models import Party
@@ -166,9 +163,3 @@ def session_group(session_key):
     """The group of every party socket one browser session opened: closed together when the
     session logs out. Hashed: a session key is a secret, and group names travel to Redis."""
     return "session-" + hashlib.sha256(session_key.encode()).hexdigest()[:32]
-
-
-@receiver(user_logged_out)
-def close_the_sessions_sockets(sender, request, **kwargs):
-    if request is not None and request.session.session_key:
-        group_send(session_group(request.session.session_key), {"type": "session.ended"})

@@ -12,6 +12,7 @@ from generation.presets import all_presets, default_preset
 from partyhub import export, limits, qr, tree
 from partyhub.errors import ApiError, RateLimited, refuse_nul
 from partyhub.models import Party
+from partyhub.sessions import membership_key
 from partyhub.snapshot import snapshot
 from partyhub.timeline import timeline
 from partyhub.uploads import accept_upload, upload_dict
@@ -69,12 +70,6 @@ def json_body(request):
     if not isinstance(body, dict):
         raise ApiError("invalid_json", "The request body must be a JSON object.")
     return refuse_nul(body)
-
-
-def session_key(request):
-    if not request.session.session_key:
-        request.session.create()
-    return request.session.session_key
 
 
 def public_url(request, path):
@@ -136,7 +131,7 @@ def create_party(request):
         title=title,
         public=public,
         steered=steered,
-        session_key=session_key(request),
+        session_key=membership_key(request),
         host_name=name,
     )
     return JsonResponse(
@@ -154,7 +149,7 @@ def create_party(request):
 def join_party(request, code):
     party = get_object_or_404(Party.objects.by_code(code))
     name = clean_name(json_body(request).get("name"))
-    member = party.join(session_key(request), name)
+    member = party.join(membership_key(request), name)
     return JsonResponse({"member": member.as_dict()})
 
 

@@ -214,3 +214,25 @@ def test_pages_render(party, host, outsider):
     assert outsider.client.get(f"/p/{party.code}/stage/").status_code == 302
     assert host.client.get(f"/p/{party.code}/stage/").status_code == 200
     assert Client().get("/p/NOPE99/").status_code == 404
+
+
+def test_signing_up_or_in_keeps_the_browser_s_parties():
+    # Django gives the session a new key at sign-in; the memberships move with it.
+    browser = Client()
+    body = json.dumps({"topic": "tides", "name": "Ann"})
+    code = browser.post("/api/parties", body, content_type="application/json").json()["code"]
+    me = browser.get(f"/api/parties/{code}").json()["me"]
+    old_key = browser.cookies["sessionid"].value
+
+    response = browser.post(
+        "/accounts/signup/",
+        {"username": "ann", "password1": "a long pass phrase", "password2": "a long pass phrase"},
+    )
+    assert response.status_code == 302
+    assert browser.cookies["sessionid"].value != old_key
+    assert browser.get(f"/api/parties/{code}").json()["me"] == me
+
+    browser.post("/accounts/logout/")
+    browser.post("/accounts/login/", {"username": "ann", "password": "a long pass phrase"})
+    # Signing out ended the session, and with it the membership (a private party: 403).
+    assert browser.get(f"/api/parties/{code}").status_code == 403
