@@ -229,7 +229,6 @@ class ClaimWatch:
 
     def __init__(self, batch):
         self.active = {render.pk: render for render in batch}
-        self.cancelled, self.lost = set(), set()
         self.lease = Render.lease_seconds([render.params for render in batch])
         self.last_polled = 0.0
         self._renew()  # the companions were claimed after the leader: one lease for the batch
@@ -247,7 +246,6 @@ class ClaimWatch:
         for pk in asked.values_list("pk", flat=True):
             render = self.active.pop(pk)
             render.finish_cancelled(render.claim_token)
-            self.cancelled.add(pk)
         if now - self.renewed > self.lease / 3:
             self._renew()
 
@@ -257,4 +255,3 @@ class ClaimWatch:
         for pk in Render.renew_leases(claims, self.lease):
             log.warning("render %s was taken over by another worker; dropping it", pk)
             self.active.pop(pk)
-            self.lost.add(pk)

@@ -573,25 +573,29 @@ class Render(models.Model):
     @classmethod
     def fail_unqueued(cls, render_id):
         """Its message never reached the broker: the render ends `failed`, never to run."""
-        with transaction.atomic():
-            render = cls.objects.select_for_update().filter(pk=render_id).first()
-            if render is not None and render.status == cls.Status.QUEUED:
-                render._finish(
-                    cls.Status.FAILED,
-                    error=("queue_unavailable", "The render queue could not be reached."),
-                )
+        cls._fail_if(
+            render_id,
+            cls.Status.QUEUED,
+            "queue_unavailable",
+            "The render queue could not be reached.",
+        )
 
     @classmethod
     def hard_time_limit_exceeded(cls, render_id):
         """Its worker process was replaced for running past the hard time limit (it ignored
         the soft one): the render ends `timed_out`, as at the soft limit."""
+        cls._fail_if(
+            render_id, cls.Status.RUNNING, "timed_out", "The render ran past the hard time limit."
+        )
+
+    @classmethod
+    def _fail_if(cls, render_id, status, code, message):
+        """Ends the render `failed` with `code` if it is still in `status`, under its row lock
+        (a worker may be finishing it at the same moment)."""
         with transaction.atomic():
             render = cls.objects.select_for_update().filter(pk=render_id).first()
-            if render is not None and render.status == cls.Status.RUNNING:
-                render._finish(
-                    cls.Status.FAILED,
-                    error=("timed_out", "The render ran past the hard time limit."),
-                )
+            if render is not None and render.status == status:
+                render._finish(cls.Status.FAILED, error=(code, message))
 
     def _fail_crashed(self):
         self._finish(

@@ -191,12 +191,14 @@ def offline_clip(settings):
 
 
 async def receive_until(communicator, event_type, timeout=30):
-    """Frames up to and including the first one of `event_type`."""
+    """Frames up to and including the first one of `event_type` (a type, or a test a frame
+    passes)."""
+    stop = event_type if callable(event_type) else lambda frame: frame["type"] == event_type
     frames = []
     while True:
         frame = await communicator.receive_json_from(timeout=timeout)
         frames.append(frame)
-        if frame["type"] == event_type:
+        if stop(frame):
             return frames
 
 

@@ -15,6 +15,7 @@ from generation.tasks import BUSY_RETRY_SECONDS, requeue_lapsed
 from generation.tasks import render as render_task
 from partyhub.celery import app as celery_app
 from partyhub.models import Event, Image, Render
+from tests.conftest import receive_until
 from tests.workers import REPO
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -40,15 +41,6 @@ async def room(party, host):
 async def submit(ws, text, steps=20):
     params = {"model": "overhead-probe", "width": 64, "height": 64, "steps": steps}
     await ws.send_json_to({"type": "prompt.submit", "text": text, "params": params})
-
-
-async def frames_until(ws, stop, timeout=60):
-    """Frames up to and including the first for which `stop(frame)` holds."""
-    frames = []
-    while True:
-        frames.append(await ws.receive_json_from(timeout=timeout))
-        if stop(frames[-1]):
-            return frames
 
 
 def ended(frame):
@@ -98,9 +90,9 @@ async def test_a_worker_killed_mid_render_is_replaced_and_the_render_finishes_on
 ):
     worker = start_worker(program=FAULTY, env=PROBE)
     await submit(room, "an empty chair", steps=30)
-    first = await frames_until(room, mid_render)
+    first = await receive_until(room, mid_render, timeout=60)
     os.kill(worker.pool_pids()[0], signal.SIGKILL)
-    frames = first + await frames_until(room, ended)
+    frames = first + await receive_until(room, ended, timeout=60)
 
     seen = [f["type"] for f in frames if "seq" in f]
     assert seen == ["prompt.added", "render.queued", "render.retrying", "render.done"]
@@ -117,7 +109,7 @@ async def test_a_render_that_kills_every_worker_fails_and_the_queue_moves_on(
 ):
     start_worker(program=FAULTY, env=PROBE)
     await submit(room, "a chair that will crash")
-    frames = await frames_until(room, ended)
+    frames = await receive_until(room, ended, timeout=60)
     assert frames[-1]["type"] == "render.failed"
     assert frames[-1]["error"]["code"] == "worker_crashed"
     assert [f["attempt"] for f in frames if f["type"] == "render.retrying"] == [2, 3]
@@ -125,7 +117,7 @@ async def test_a_render_that_kills_every_worker_fails_and_the_queue_moves_on(
     assert crashed.attempts == 3
 
     await submit(room, "a plain chair")
-    frames = await frames_until(room, ended)
+    frames = await receive_until(room, ended, timeout=60)
     assert frames[-1]["type"] == "render.done"
     assert await Image.objects.filter(render=crashed).acount() == 0
 
@@ -143,16 +135,16 @@ async def test_a_hung_render_times_out_softly_and_one_that_ignores_it_is_killed(
     (pool,) = worker.pool_pids()
 
     await submit(room, "a chair that will hang")
-    frames = await frames_until(room, ended)
+    frames = await receive_until(room, ended, timeout=60)
     assert (frames[-1]["type"], frames[-1]["error"]["code"]) == ("render.failed", "timed_out")
     assert worker.pool_pids() == [pool]  # the soft limit leaves the process serving
 
     await submit(room, "a stubborn chair")
-    frames = await frames_until(room, ended)
+    frames = await receive_until(room, ended, timeout=60)
     assert (frames[-1]["type"], frames[-1]["error"]["code"]) == ("render.failed", "timed_out")
     assert "hard time limit" in frames[-1]["error"]["message"]
     await submit(room, "a plain chair", steps=3)  # well inside the 2 s limit
-    frames = await frames_until(room, ended)
+    frames = await receive_until(room, ended, timeout=60)
     assert frames[-1]["type"] == "render.done"
     assert pool not in worker.pool_pids()  # the hard limit replaced the process
     assert "render.retrying" not in await database_sync_to_async(archived)(party)
@@ -164,14 +156,14 @@ async def test_a_stalled_worker_loses_its_render_and_its_late_result_is_refused(
     lease = {"PARTYHUB_RENDER_LEASE_BASE_SECONDS": "3", "PARTYHUB_RENDER_LEASE_MS_PER_STEP": "1"}
     worker = start_worker(program=FAULTY, concurrency=2, env={**PROBE, **lease})
     await submit(room, "an empty chair", steps=40)
-    frames = await frames_until(room, mid_render)
+    frames = await receive_until(room, mid_render, timeout=60)
     render_id = frames[-1]["render"]
     (running,) = active_tasks(worker)
     stalled = running["worker_pid"]
     os.kill(stalled, signal.SIGSTOP)
     try:
         # Its lease runs out (3 s and 40 ms of steps); beat's task hands the render on.
-        frames += await frames_until(room, ended)
+        frames += await receive_until(room, ended, timeout=60)
     finally:
         os.kill(stalled, signal.SIGCONT)
     # The stalled process wakes, finds its claim taken, and ends its task storing nothing.
@@ -194,7 +186,7 @@ async def test_a_render_outliving_the_visibility_timeout_is_not_run_twice(
     env = {**PROBE, "FAULTY_VISIBILITY_TIMEOUT": "1", "FAULTY_STEP_SECONDS": "0.2"}
     worker = start_worker(program=FAULTY, concurrency=2, env=env)
     await submit(room, "an empty chair", steps=40)  # 8 s
-    frames = await frames_until(room, ended)
+    frames = await receive_until(room, ended, timeout=60)
     assert frames[-1]["type"] == "render.done"
     render = await Render.objects.aget(pk=frames[-1]["render"])
     assert render.attempts == 1
@@ -218,7 +210,7 @@ async def test_a_worker_shut_down_mid_render_loses_nothing(
     lease = {"PARTYHUB_RENDER_LEASE_BASE_SECONDS": "3", "PARTYHUB_RENDER_LEASE_MS_PER_STEP": "1"}
     worker = start_worker(program=FAULTY, env={**PROBE, **lease})
     await submit(room, "an empty chair", steps=30)
-    frames = await frames_until(room, mid_render)
+    frames = await receive_until(room, mid_render, timeout=60)
     render_id = frames[-1]["render"]
     # SIGTERM: finish what runs, then stop. SIGQUIT: stop now.
     worker.process.send_signal(signal.SIGTERM if shutdown == "warm" else signal.SIGQUIT)
@@ -226,7 +218,7 @@ async def test_a_worker_shut_down_mid_render_loses_nothing(
     if shutdown == "cold":
         # Nothing finished it: a new worker takes it over once its lease lapses.
         start_worker(program=FAULTY, env={**PROBE, **lease})
-    frames += await frames_until(room, ended)
+    frames += await receive_until(room, ended, timeout=60)
     render = await Render.objects.aget(pk=render_id)
     assert render.status == Render.Status.DONE
     assert render.attempts == (1 if shutdown == "warm" else 2)
