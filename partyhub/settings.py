@@ -148,6 +148,18 @@ PARTYHUB_PUBLIC_URL = env_origin("PARTYHUB_PUBLIC_URL")
 
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
+# Django's standard four: sign-up (UserCreationForm), `createsuperuser`, the admin's password
+# forms and password changes all refuse a password like the username, under 8 characters, on
+# the list of 20,000 common ones, or all digits, and say why.
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in (
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    )
+]
 
 # A connected client is brought up to date from the archive this often, so an event the channel
 # layer dropped (it delivers at most once) arrives within this many seconds even if none follows.
