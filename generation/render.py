@@ -26,6 +26,8 @@ from generation.pipelines import (
 )
 from generation.presets import get_preset
 from partyhub.broadcast import group_send
+from partyhub.errors import ApiError
+from partyhub.inbound import check_text
 from partyhub.models import Render, party_group
 
 log = logging.getLogger(__name__)
@@ -58,12 +60,21 @@ def run_render(render_id):
 
 
 def run_batch(preset, batch):
-    """Render claimed renders in one forward pass and end each in its own terminal state."""
+    """Render claimed renders in one forward pass and end each in its own terminal state.
+
+    One render never fails another: a render whose input cannot be rendered ends before the
+    pass forms, and when the pass itself raises, each render is run again alone, so that only
+    the render whose input the model could not take fails."""
     slots, owners = [], []
     for render in batch:
-        mine = slots_for(render.prompt.text, render.params)
+        mine = _slots(render)
+        if mine is None:
+            continue
         slots += mine
         owners += [render] * len(mine)
+    batch = [render for render in batch if render in owners]
+    if not batch:
+        return
     watch = ClaimWatch(batch)
     progress = BatchProgress(preset, batch, owners, watch)
     progress.started()
@@ -80,6 +91,13 @@ def run_batch(preset, batch):
         timed_out = type(exc).__name__ == "SoftTimeLimitExceeded"
         if timed_out:
             free_gpu_memory()  # what the interrupted forward pass held
+        elif len(watch.active) > 1:
+            log.warning(
+                "a batch of renders %s raised %r; running each alone", list(watch.active), exc
+            )
+            for render in list(watch.active.values()):
+                run_batch(preset, [render])
+            return
         log.exception("renders %s failed", [render.pk for render in batch])
         code = "timed_out" if timed_out else "render_error"
         return _fail_all(batch, code, f"{type(exc).__name__}: {exc}")
@@ -105,6 +123,24 @@ def run_batch(preset, batch):
             # Another worker took the render over while this one stalled: its files stay.
             for name in [row["file"] for row in stored] + ([animation] if animation else []):
                 default_storage.delete(name)
+
+
+def _slots(render):
+    """The render's images to make, or None when its input cannot be rendered: it then ends
+    `failed` on its own. Text is refused where it enters, but rows stored before that check
+    (or written by other code) must not take a batch of other parties' renders down with them."""
+    try:
+        texts = [render.prompt.text, render.params.get("negative"), render.params.get("walk_to")]
+        for text in filter(None, texts):
+            check_text(text)
+        return slots_for(render.prompt.text, render.params)
+    except ApiError as error:
+        render.fail(render.claim_token, "invalid_prompt", error.message)
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
+        render.fail(
+            render.claim_token, "invalid_param", f"The render's params are broken: {error!r}"
+        )
+    return None
 
 
 def _fail_all(batch, code, message):

@@ -1,7 +1,7 @@
 """Client messages of protocol v1, checked and handed to the models. Shared by every transport."""
 
 from partyhub import limits
-from partyhub.errors import ApiError, refuse_nul
+from partyhub.errors import ApiError
 from partyhub.models import Member
 
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -26,13 +26,14 @@ MESSAGES = {
 
 
 def handle(member_id, message):
-    """Apply one client message for a member; raises ApiError and then changes nothing."""
+    """Apply one client message for a member; raises ApiError and then changes nothing.
+
+    `message` is parsed and checked JSON (partyhub/inbound.py: no text that cannot be stored)."""
     if not isinstance(message, dict):
         raise ApiError("invalid_message", "A message must be a JSON object.")
     kind = message.get("type")
-    if kind not in MESSAGES:
-        raise ApiError("unknown_type", f"Unknown message type {kind!r}.")
-    refuse_nul(message)
+    if not isinstance(kind, str) or kind not in MESSAGES:
+        raise ApiError("unknown_type", f"Unknown message type {_shown(kind)}.")
     required, optional = MESSAGES[kind]
     fields = set(message) - {"type"}
     if missing := sorted(required - fields):
@@ -49,8 +50,14 @@ def handle(member_id, message):
     party = member.party
     members = party.members.filter(removed=False)
     if kind == "prompt.submit":
-        limits.check_render(member)
-        party.submit_prompt(member, message["text"], message.get("parent"), message.get("params"))
+        # Charged only once the prompt is known to be valid: a refused one costs no quota.
+        party.submit_prompt(
+            member,
+            message["text"],
+            message.get("parent"),
+            message.get("params"),
+            charge=lambda: limits.check_render(member),
+        )
     elif kind == "prompt.propose":
         party.propose(member, message["text"], message.get("parent"), message.get("params"))
     elif kind == "proposal.accept":
@@ -79,6 +86,12 @@ def handle(member_id, message):
         member.mute(_get(members, message["member"], "member"), message["muted"])
     elif kind == "member.remove":
         member.remove(_get(members, message["member"], "member"))
+
+
+def _shown(value):
+    """A value as an error message quotes it: short, whatever the client sent."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _is_id(value):

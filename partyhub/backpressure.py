@@ -1,4 +1,5 @@
-"""Backpressure for WebSocket clients that read slower than the server sends.
+"""Backpressure for WebSocket clients: those that read slower than the server sends, and those
+that send faster than their consumer handles.
 
 ASGI lets a server make `send` wait while a client is slow to read, and uvicorn does; Daphne
 does not: it hands every frame to Twisted, which buffers it without bound. A viewer on a stalled
@@ -13,8 +14,14 @@ client up from the archive. A client that stops reading for good is dropped by D
 timeout. So one stalled client costs the server at most one buffer's worth of memory
 (`PARTYHUB_WS_SEND_BUFFER_BYTES`, larger than Twisted's 64 KiB so that a short stall of a
 viewer in a busy room costs no trip to the database), and the others never wait for it.
+
+The other way round, Daphne puts every frame a client sends into an unbounded queue for the
+consumer, which handles one message at a time. `ReceiveBuffer` counts the bytes waiting there and
+stops reading the client's socket past `PARTYHUB_WS_RECEIVE_BUFFER_BYTES`, until the consumer has
+taken half of them: a flooding client's data then waits in its own TCP buffers, not the server's.
 """
 
+import asyncio
 import functools
 
 from django.conf import settings
@@ -48,8 +55,52 @@ class BackpressureMiddleware:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":
-            scope = {**scope, SCOPE_KEY: _registered_window(send)}
+            transport = _transport(send)
+            scope = {**scope, SCOPE_KEY: _registered_window(transport)}
+            receive = ReceiveBuffer.around(receive, transport)
         return await self.app(scope, receive, send)
+
+
+class ReceiveBuffer:
+    """Pauses reading a connection while its unhandled messages hold more than `limit` bytes.
+
+    Daphne's `receive` is the `get` of the connection's asyncio.Queue, which its protocol fills
+    with `put_nowait`; both run on the event loop's thread, as this does."""
+
+    def __init__(self, queue, transport, limit):
+        self.queue, self.transport, self.limit = queue, transport, limit
+        self.waiting = 0  # bytes of the messages in the queue
+        self.paused = False
+        put = queue.put_nowait
+
+        def counted_put(message):
+            put(message)
+            self.waiting += _size(message)
+            if self.waiting > self.limit and not self.paused:
+                self.paused = True
+                self.transport.pauseProducing()  # for a TCP transport: stop reading
+
+        queue.put_nowait = counted_put
+
+    @classmethod
+    def around(cls, receive, transport):
+        """`receive` bounded, where the server is Daphne; else `receive` as it is."""
+        queue = getattr(receive, "__self__", None)
+        if not isinstance(queue, asyncio.Queue) or not hasattr(transport, "pauseProducing"):
+            return receive
+        return cls(queue, transport, settings.PARTYHUB_WS_RECEIVE_BUFFER_BYTES).receive
+
+    async def receive(self):
+        message = await self.queue.get()
+        self.waiting -= _size(message)
+        if self.paused and self.waiting <= self.limit // 2:
+            self.paused = False
+            self.transport.resumeProducing()
+        return message
+
+
+def _size(message):
+    return len(message.get("text") or message.get("bytes") or "")
 
 
 def send_window(scope):
@@ -58,12 +109,16 @@ def send_window(scope):
     return scope.get(SCOPE_KEY) or SendWindow()
 
 
-def _registered_window(send):
-    window = SendWindow()
-    # Daphne's `send` is functools.partial(server.handle_reply, protocol), the protocol being
-    # autobahn's WebSocket protocol on a Twisted transport.
+def _transport(send):
+    """The Twisted transport under a Daphne connection, or None under another server. Daphne's
+    `send` is functools.partial(server.handle_reply, protocol), the protocol being autobahn's
+    WebSocket protocol on a Twisted transport."""
     protocol = send.args[0] if isinstance(send, functools.partial) and send.args else None
-    transport = getattr(protocol, "transport", None)
+    return getattr(protocol, "transport", None)
+
+
+def _registered_window(transport):
+    window = SendWindow()
     if not hasattr(transport, "registerProducer"):
         return window
     # The connection began as HTTP: twisted.web's HTTPChannel registered itself as its

@@ -1,12 +1,13 @@
 import asyncio
 import hashlib
-import json
+import logging
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from partyhub import actions
+from partyhub import actions, inbound
+from partyhub.actions import MAX_MESSAGE_BYTES
 from partyhub.errors import ApiError
 from partyhub.live import LiveConsumer
 from partyhub.models import Party
@@ -17,6 +18,8 @@ CLOSE_SIGNED_OUT = 4401
 CLOSE_NOT_MEMBER = 4403
 CLOSE_NO_PARTY = 4404
 REPLAY_BATCH = 500
+
+log = logging.getLogger(__name__)
 
 
 class PartyConsumer(LiveConsumer):
@@ -47,6 +50,12 @@ class PartyConsumer(LiveConsumer):
         if since is None or since > party.last_seq:
             return await self.close(code=CLOSE_BAD_REQUEST)
         self.party_id, self.member_id, self.sent_seq = party.pk, member.pk, since
+        self.budget = inbound.Budget(
+            settings.PARTYHUB_WS_MESSAGES_PER_SECOND,
+            settings.PARTYHUB_WS_MESSAGE_BURST,
+            settings.PARTYHUB_WS_BYTES_PER_SECOND,
+            settings.PARTYHUB_WS_BYTE_BURST,
+        )
         self.group, self.session_group = party.group, session_group(session_key)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.channel_layer.group_add(self.session_group, self.channel_name)
@@ -74,22 +83,20 @@ class PartyConsumer(LiveConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if self.member_id is None:
             return
-        if text_data is None:
-            return await self._send_error(
-                ApiError("invalid_message", "Send messages as JSON in text frames.")
-            )
-        if len(text_data.encode()) > actions.MAX_MESSAGE_BYTES:
-            return await self._send_error(
-                ApiError("message_too_large", "Messages are at most 64 KiB.")
-            )
         try:
-            message = json.loads(text_data)
-        except ValueError:
-            return await self._send_error(ApiError("invalid_json", "The message is not JSON."))
-        try:
+            # Charged before anything else is done with the frame: a flood is refused cheaply.
+            self.budget.charge(min(len(text_data or bytes_data or ""), MAX_MESSAGE_BYTES))
+            message = _message(text_data)
             await database_sync_to_async(actions.handle)(self.member_id, message)
         except ApiError as error:
             await self._send_error(error)
+        except Exception:
+            # A bug must not cost the member the connection (Channels would close it with 1011)
+            # nor anyone else anything: the message's transaction was rolled back.
+            log.exception("party %s: member %s's message failed", self.party_id, self.member_id)
+            await self._send_error(
+                ApiError("server_error", "The server failed to handle that message.", 500)
+            )
 
     async def party_event(self, message):
         seq = message["seq"]
@@ -131,7 +138,17 @@ class PartyConsumer(LiveConsumer):
         await self.send(text_data=frame)
 
     async def _send_error(self, error):
-        await self.send_json({"type": "error", **error.as_dict()})
+        if not self.window.shut:  # a client that does not read cannot see it anyway
+            await self.send_json({"type": "error", **error.as_dict()})
+
+
+def _message(text):
+    """The client message in a text frame, parsed and checked (partyhub/inbound.py)."""
+    if text is None:
+        raise ApiError("invalid_message", "Send messages as JSON in text frames.")
+    if len(text.encode()) > MAX_MESSAGE_BYTES:
+        raise ApiError("message_too_large", "Messages are at most 64 KiB.")
+    return inbound.parse_json(text)
 
 
 def _parse_since(query_string):

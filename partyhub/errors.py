@@ -24,19 +24,3 @@ class RateLimited(ApiError):
 
     def as_dict(self):
         return {**super().as_dict(), "retry_after": self.retry_after}
-
-
-def refuse_nul(value):
-    """Refuses text holding a NUL character anywhere in a request: PostgreSQL cannot store one,
-    so it is turned away at the door rather than failing the write half way."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ApiError("invalid_character", "Text may not contain NUL (\\u0000) characters.")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            refuse_nul(key)
-            refuse_nul(item)
-    elif isinstance(value, list):
-        for item in value:
-            refuse_nul(item)
-    return value

@@ -136,15 +136,18 @@ class Party(models.Model):
             )
         return event
 
-    def submit_prompt(self, author, text, parent_id=None, params=None, queue=None):
+    def submit_prompt(self, author, text, parent_id=None, params=None, queue=None, charge=None):
         """Add a prompt (a refinement when it has a parent) and queue its render (on a Celery
-        `queue` other than the default one, for streams)."""
+        `queue` other than the default one, for streams). `charge()`, a rate limit, is called
+        once the prompt is known to be valid and before anything is written."""
         author.check_may_add()
         if self.steered and not author.is_prompt_master:
             raise ApiError(
                 "steered", "The Prompt Master steers this party: propose your prompt instead.", 403
             )
         text, parent, resolved = self._clean_prompt(text, parent_id, params)
+        if charge is not None:
+            charge()
         with transaction.atomic():
             prompt = Prompt.objects.create(
                 party=self, parent=parent, author=author, text=text, params=resolved

@@ -23,7 +23,8 @@ import numpy as np
 
 from generation import scoring
 from generation.params import MAX_SEED
-from partyhub.errors import ApiError, refuse_nul
+from partyhub.errors import ApiError
+from partyhub.inbound import check_text
 from partyhub.models import Image, Prompt
 
 DEFAULT_LIMIT = 50
@@ -144,7 +145,7 @@ def _with_details(images):
 
 
 def _text(params, field):
-    value = refuse_nul(params.get(field) or "")
+    value = check_text(params.get(field) or "")
     if len(value) > MAX_TEXT:
         raise ApiError("invalid_query", f"{field} must be at most {MAX_TEXT} characters.")
     return value.strip()
@@ -155,6 +156,8 @@ def _whole(params, field, code, low, high):
     value = (params.get(field) or "").strip()
     if not value:
         return None
-    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
+    # Length first: Python refuses to convert a string of thousands of digits at all.
+    whole = value.isascii() and value.isdigit() and len(value) <= len(str(high))
+    if not whole or not low <= int(value) <= high:
         raise ApiError(code, f"{field} must be a whole number from {low} to {high}.")
     return int(value)

@@ -52,6 +52,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so that it sees what every other layer answers.
+    "partyhub.middleware.JsonErrorsForApi",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -167,6 +169,20 @@ PARTYHUB_RESYNC_SECONDS = env_int("PARTYHUB_RESYNC_SECONDS", 10, minimum=1)
 # A WebSocket client with this much unread is sent nothing more until it has read it; then it is
 # caught up from the archive (partyhub/backpressure.py). The most a stalled client costs.
 PARTYHUB_WS_SEND_BUFFER_BYTES = env_int("PARTYHUB_WS_SEND_BUFFER_BYTES", 512 * 1024, minimum=1024)
+# What one WebSocket connection may send: messages and bytes a second, each with a burst (a token
+# bucket: partyhub/inbound.py). Past either, a message is refused with `rate_limited`, so one
+# member's flood costs the server little and delays nobody else. The byte burst holds at least
+# one message of the protocol's 64 KiB.
+PARTYHUB_WS_MESSAGES_PER_SECOND = env_int("PARTYHUB_WS_MESSAGES_PER_SECOND", 10, minimum=1)
+PARTYHUB_WS_MESSAGE_BURST = env_int("PARTYHUB_WS_MESSAGE_BURST", 30, minimum=1)
+PARTYHUB_WS_BYTES_PER_SECOND = env_int("PARTYHUB_WS_BYTES_PER_SECOND", 64 * 1024, minimum=1024)
+PARTYHUB_WS_BYTE_BURST = env_int("PARTYHUB_WS_BYTE_BURST", 256 * 1024, minimum=64 * 1024)
+# A connection whose messages wait unhandled past this many bytes is not read from until its
+# consumer has caught up: what it sends meanwhile waits in the client's own TCP buffers
+# (partyhub/backpressure.py), so a flood cannot make the server buffer without bound.
+PARTYHUB_WS_RECEIVE_BUFFER_BYTES = env_int(
+    "PARTYHUB_WS_RECEIVE_BUFFER_BYTES", 256 * 1024, minimum=64 * 1024
+)
 
 # Rate limits for parties (429 / an error frame `rate_limited` with `retry_after` beyond): renders
 # one browser session may ask for per minute, over all its parties; parties one address may start

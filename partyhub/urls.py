@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/parties/<str:code>/search", search_views.party_search, name="party_search"),
     path("api/search", search_views.gallery_search, name="gallery_search"),
     path("api/models", views.models),
+    path("api/models/<str:name>/tokens", views.model_tokens),
     path("api/streams", stream_views.stream_list),
     path("api/streams/<slug:slug>/prompts", stream_views.submit_prompt),
     path("api/streams/<slug:slug>/images/<int:image_id>/hide", stream_views.hide_image),
@@ -32,8 +33,6 @@ urlpatterns = [
     path("search/", search_views.search_page, name="search"),
     path("admin/", admin.site.urls),
 ]
-
-handler400 = "partyhub.views.bad_request"
 
 if settings.PARTYHUB_SERVE_MEDIA:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

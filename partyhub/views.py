@@ -1,16 +1,16 @@
 import functools
-import json
 
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views import defaults
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from generation import scoring
+from generation.params import MAX_PROMPT_CHARS
 from generation.presets import all_presets, default_preset
-from partyhub import export, limits, qr, tree
-from partyhub.errors import ApiError, RateLimited, refuse_nul
+from generation.tokens import token_count, token_limit
+from partyhub import export, inbound, limits, qr, tree
+from partyhub.errors import ApiError, RateLimited
 from partyhub.models import Party
 from partyhub.sessions import membership_key
 from partyhub.snapshot import snapshot
@@ -47,15 +47,6 @@ def error_response(error):
     return response
 
 
-def bad_request(request, exception=None):
-    """handler400: API clients get JSON, e.g. when a form field passes Django's size limits."""
-    if request.path.startswith("/api/"):
-        return error_response(
-            ApiError("bad_request", "The request could not be read: too large or malformed.")
-        )
-    return defaults.bad_request(request, exception)
-
-
 def csrf_failure(request, reason=""):
     return error_response(
         ApiError("csrf_failed", "Send the csrftoken cookie's value as X-CSRFToken.", 403)
@@ -63,13 +54,11 @@ def csrf_failure(request, reason=""):
 
 
 def json_body(request):
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        raise ApiError("invalid_json", "The request body is not JSON.") from None
+    """The request's JSON object, parsed and checked once for every endpoint (inbound.py)."""
+    body = inbound.parse_json(request.body or b"{}")
     if not isinstance(body, dict):
         raise ApiError("invalid_json", "The request body must be a JSON object.")
-    return refuse_nul(body)
+    return body
 
 
 def public_url(request, path):
@@ -115,7 +104,6 @@ def get_party_for_member(request, code):
 
 @api("POST")
 def create_party(request):
-    limits.check_new_party(request)
     body = json_body(request)
     topic = clean_text(body, "topic", 200, required=True)
     title = clean_text(body, "title", 200, required=False)
@@ -126,6 +114,7 @@ def create_party(request):
     if not isinstance(steered, bool):
         raise ApiError("invalid_steered", "steered must be true or false.")
     name = clean_name(body["name"]) if "name" in body else "Prompt Master"
+    limits.check_new_party(request)  # a refused request costs no quota
     party, host = Party.start(
         topic=topic,
         title=title,
@@ -209,6 +198,26 @@ def upload_image(request, code):
 @api("GET")
 def models(request):
     return JsonResponse([preset.as_dict() for preset in all_presets().values()], safe=False)
+
+
+@api("POST")
+def model_tokens(request, name):
+    """How many tokens a text is to the model's text encoder, and the most it reads: the
+    composer's counter. A POST for the body: 1000 characters percent-encoded can be 12 KB, past
+    what many proxies take in a URL. Nothing is stored."""
+    preset = all_presets().get(name)
+    if preset is None:
+        raise ApiError("unknown_model", f"model must be one of {sorted(all_presets())}.", 404)
+    if not preset.is_available():
+        raise ApiError("model_unavailable", f"{name} has no weights on this server.", 409)
+    text = json_body(request).get("text")
+    if not isinstance(text, str) or len(text.strip()) > MAX_PROMPT_CHARS:
+        raise ApiError(
+            "invalid_prompt",
+            f"text must be a string of at most {MAX_PROMPT_CHARS} characters after trimming.",
+        )
+    text = text.strip()
+    return JsonResponse({"tokens": token_count(preset, text), "limit": token_limit(preset)})
 
 
 @api("GET")

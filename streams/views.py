@@ -33,7 +33,9 @@ def watch(request, slug):
     stream = get_object_or_404(Stream, slug=slug, active=True)
     images = stream.images().order_by("-pk")
     before = request.GET.get("before", "")
-    if before.isdigit():
+    # ASCII digits only ("²" is a digit to isdigit, not to int), and no more than an id has
+    # (Python refuses to convert thousands of digits); anything else shows the newest page.
+    if before.isascii() and before.isdigit() and len(before) <= 18:
         images = images.filter(pk__lt=int(before))
     page = [image_message(image)["image"] for image in images[: PAGE_SIZE + 1]]
     older = page[PAGE_SIZE - 1]["id"] if len(page) > PAGE_SIZE else None

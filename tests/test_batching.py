@@ -5,7 +5,7 @@ import pytest
 
 from generation.pipelines import get_pipeline
 from generation.presets import get_preset
-from generation.render import run_render
+from generation.render import run_batch, run_render
 from partyhub.models import Event, Member, Party, Render
 from tests.conftest import render_pixels
 
@@ -129,3 +129,56 @@ def test_a_render_running_in_another_batch_is_reported_busy(party, author, setti
     companion.refresh_from_db()
     companion.complete(companion.claim_token, [])
     assert run_render(companion.pk) is True  # ended: nothing left to do
+
+
+def test_a_render_whose_source_is_gone_fails_alone_and_its_companions_render(
+    party, author, other_party, settings, forward_rows
+):
+    """One party's broken render sits in a pass beside another party's ordinary one: the pass
+    raises, each runs again alone, and only the broken one fails."""
+    from django.core.files.storage import default_storage
+    from PIL import Image as PILImage
+
+    from tests.test_modes import make_upload
+
+    settings.PARTYHUB_MAX_BATCH = 8
+    img2img = {"mode": "img2img", "strength": 0.5}
+    ours = make_upload(party, author, PILImage.new("RGB", (64, 64), "red"))
+    theirs = make_upload(other_party[0], other_party[1], PILImage.new("RGB", (64, 64), "blue"))
+    broken = queue(party, author, "a red circle", init_upload=ours.pk, **img2img)
+    ordinary = queue(*other_party, "a blue square", init_upload=theirs.pk, **img2img)
+    default_storage.delete(ours.file.name)  # the source went missing after it was checked
+
+    assert run_render(broken.pk) is True
+    broken.refresh_from_db()
+    ordinary.refresh_from_db()
+    assert (broken.status, broken.error_code) == (Render.Status.FAILED, "render_error")
+    assert "FileNotFoundError" in broken.error_message
+    assert ordinary.status == Render.Status.DONE and ordinary.images.count() == 1
+    assert 2 in forward_rows  # the ordinary one rendered alone after the shared pass raised
+    others = Event.objects.filter(party=other_party[0]).values_list("type", flat=True)
+    assert "render.done" in others and "render.failed" not in others
+
+
+def test_a_stored_render_with_text_no_encoder_takes_fails_before_the_batch_forms(
+    party, author, other_party, settings, forward_rows
+):
+    """Text is refused where it enters; a row stored before that check still fails alone,
+    before it joins any pass. SQLite (`make run`'s database) keeps a lone surrogate in JSON as
+    it was sent; PostgreSQL refuses to store one, so the row is read and then given one here,
+    as a worker reading it from SQLite would see it."""
+    settings.PARTYHUB_MAX_BATCH = 8
+    bad = queue(party, author, "a red circle")
+    ordinary = queue(*other_party, "a blue square")
+    leader = Render.claim(bad.pk)
+    leader.params = {**leader.params, "negative": "sad \udc80"}
+    batch = [leader, *Render.claim_companions(leader, 8)]
+    assert [render.pk for render in batch] == [bad.pk, ordinary.pk]
+
+    run_batch(get_preset("offline"), batch)
+    bad.refresh_from_db()
+    ordinary.refresh_from_db()
+    assert ordinary.status == Render.Status.DONE
+    assert (bad.status, bad.error_code) == (Render.Status.FAILED, "invalid_prompt")
+    assert "surrogate" in bad.error_message
+    assert set(forward_rows) == {2}  # the pass held the ordinary render's image alone
