@@ -24,7 +24,8 @@ OFFLINE_CLASS = "GPT2LMHeadModel"  # the preset's `pipeline` for the bundled off
 
 def load(preset, source):
     """Janus: the model and its processor; the offline model: its offline.autoregressive.Model.
-    Each by `from_pretrained` from a local folder or a hub id."""
+    Each by `from_pretrained` from a local folder or a hub id in the local cache, never
+    downloaded."""
     import torch
     import transformers
 
@@ -36,9 +37,11 @@ def load(preset, source):
         return offline_ar.load(source, dtype=dtype, device=settings.PARTYHUB_DEVICE)
     log.info("loading %s from %s on %s", preset.name, source, settings.PARTYHUB_DEVICE)
     model_class = getattr(transformers, preset.pipeline)
-    model = model_class.from_pretrained(source, dtype=getattr(torch, settings.PARTYHUB_DTYPE))
+    model = model_class.from_pretrained(
+        source, dtype=getattr(torch, settings.PARTYHUB_DTYPE), local_files_only=True
+    )
     model = model.to(settings.PARTYHUB_DEVICE).eval()
-    processor = transformers.AutoProcessor.from_pretrained(source)
+    processor = transformers.AutoProcessor.from_pretrained(source, local_files_only=True)
     return model, processor
 
 

@@ -110,18 +110,21 @@ def warm_up():
 
 def load_pipeline(preset):
     """`from_pretrained` from `preset.weights_source()`: its local folder, its bundled weights
-    or its hub id."""
+    or its hub id in the local cache. Raises presets.WeightsMissing when it has none: nothing is
+    downloaded (local_files_only here, and HF_HUB_OFFLINE set in partyhub/__init__.py)."""
+    source = preset.weights_source()
     if preset.family == "autoregressive":  # transformers, not diffusers
         from generation import autoregressive
 
-        return autoregressive.load(preset, preset.weights_source())
+        return autoregressive.load(preset, source)
     import diffusers
     import torch
 
-    source = preset.weights_source()
     log.info("loading %s from %s on %s", preset.name, source, settings.PARTYHUB_DEVICE)
     pipeline_class = getattr(diffusers, preset.pipeline)
-    pipe = pipeline_class.from_pretrained(source, dtype=getattr(torch, settings.PARTYHUB_DTYPE))
+    pipe = pipeline_class.from_pretrained(
+        source, dtype=getattr(torch, settings.PARTYHUB_DTYPE), local_files_only=True
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

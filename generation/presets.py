@@ -16,6 +16,25 @@ OVERHEAD_PROBE = "overhead-probe"
 TOKEN_SAMPLER = "Multinomial"
 
 
+class WeightsMissing(Exception):
+    """A model's weights are not on this machine; the message says where they were looked for
+    and how to fetch them once."""
+
+
+def hub_cache():
+    """The Hugging Face cache folder that hub ids are looked up in (HF_HUB_CACHE, HF_HOME)."""
+    from huggingface_hub import constants
+
+    return constants.HF_HUB_CACHE
+
+
+def in_hub_cache(hub_id, filename):
+    """Whether the local Hugging Face cache holds `filename` of `hub_id` (never asks the hub)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(hub_id, filename), str)
+
+
 @dataclass(frozen=True)
 class Preset:
     name: str
@@ -46,23 +65,42 @@ class Preset:
 
     def weights_source(self):
         """The folder under PARTYHUB_MODELS_DIR if it holds weights, else the bundled folder,
-        else the hub id (read from the local cache only)."""
-        folder = self.local_folder()
-        if (folder / self.index_file).exists():
-            return folder
-        return self.bundled or self.source
+        else the hub id if the local Hugging Face cache holds it. Raises WeightsMissing, which
+        says where it looked and how to fetch them, when none does: nothing is downloaded."""
+        source = self._find_weights()
+        if source is None:
+            raise WeightsMissing(self._missing_message())
+        return source
 
     def is_available(self):
         """Whether the weights are on this machine (nothing is ever downloaded to answer)."""
-        if self.name == OVERHEAD_PROBE:
-            return True
-        if (self.local_folder() / self.index_file).exists():
-            return True
-        if self.bundled:
-            return (self.bundled / self.index_file).exists()
-        from huggingface_hub import try_to_load_from_cache
+        return self.name == OVERHEAD_PROBE or self._find_weights() is not None
 
-        return isinstance(try_to_load_from_cache(self.source, self.index_file), str)
+    def _find_weights(self):
+        folder = self.local_folder()
+        if (folder / self.index_file).exists():
+            return folder
+        if self.bundled:
+            return self.bundled if (self.bundled / self.index_file).exists() else None
+        if self.source and in_hub_cache(self.source, self.index_file):
+            return self.source
+        return None
+
+    def _missing_message(self):
+        # Render.fail keeps 500 characters: the way to fix it comes first, the places after.
+        folder = self.local_folder()
+        if self.bundled:
+            return (
+                f"{self.name} has no weights here: the folder shipped with PartyHub "
+                f"({self.bundled}) has no {self.index_file}, nor has {folder}. docs/models.md "
+                "says how to train it."
+            )
+        return (
+            f"{self.name} has no weights here, and PartyHub never downloads at run time; fetch "
+            f"them once with `hf download {self.source} --local-dir {folder}`. Looked for "
+            f"{folder / self.index_file} and for {self.source} in the Hugging Face cache "
+            f"({hub_cache()})."
+        )
 
     def as_dict(self):
         return {

@@ -2,8 +2,9 @@
 decoder small enough to run between denoising steps, into a small WebP for the whole room.
 
 The decoder loads with `from_pretrained` from a folder under PARTYHUB_MODELS_DIR named after it
-(`taesd`, `taesdxl`) or from its hub id in the local cache; a preset whose decoder is on neither
-renders without previews. The bundled offline model needs none: its own autoencoder is as small.
+(`taesd`, `taesdxl`) or from its hub id in the local cache, never downloaded; a preset whose
+decoder is on neither, or does not load, renders without previews. The bundled offline model
+needs none: its own autoencoder is as small.
 """
 
 import base64
@@ -43,23 +44,37 @@ def _load(preset):
     import torch
     from diffusers import AutoencoderTiny
 
+    from generation.presets import in_hub_cache
+
     folder_name, hub_id = preset.preview_decoder
     folder = Path(settings.PARTYHUB_MODELS_DIR) / folder_name
     if (folder / "config.json").exists():
         source = folder
-    elif hub_id and _in_hub_cache(hub_id):
+    elif hub_id and in_hub_cache(hub_id, "config.json"):
         source = hub_id
     else:
-        log.info("no preview decoder for %s (%s): renders go without previews", preset.name, hub_id)
+        log.info(
+            "no preview decoder for %s (%s, %s): renders go without previews; fetch it once "
+            "with `hf download %s --local-dir %s`",
+            preset.name,
+            folder,
+            hub_id,
+            hub_id,
+            folder,
+        )
         return None
-    decoder = AutoencoderTiny.from_pretrained(source, dtype=getattr(torch, settings.PARTYHUB_DTYPE))
+    try:
+        # local_files_only: a decoder cached in part (its config, not its weights) fails here
+        # instead of fetching the rest.
+        decoder = AutoencoderTiny.from_pretrained(
+            source, dtype=getattr(torch, settings.PARTYHUB_DTYPE), local_files_only=True
+        )
+    except OSError as exc:
+        # Previews are an extra: a broken decoder costs the renders their previews, not the
+        # renders themselves.
+        log.error("preview decoder %s did not load (%s): renders go without previews", source, exc)
+        return None
     return decoder.to(settings.PARTYHUB_DEVICE).eval()
-
-
-def _in_hub_cache(hub_id):
-    from huggingface_hub import try_to_load_from_cache
-
-    return isinstance(try_to_load_from_cache(hub_id, "config.json"), str)
 
 
 class OwnAutoencoder:

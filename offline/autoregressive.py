@@ -87,9 +87,11 @@ def load(folder: Path = WEIGHTS, dtype=torch.float32, device="cpu") -> Model:
     from transformers import CLIPTokenizer, GPT2LMHeadModel
 
     folder = Path(folder)
-    gpt = GPT2LMHeadModel.from_pretrained(folder, dtype=dtype).to(device).eval()
-    vq = VQModel.from_pretrained(folder / "vqvae", dtype=dtype).to(device).eval()
-    return Model(gpt, vq, CLIPTokenizer.from_pretrained(folder / "tokenizer"))
+    # The app loads it (the offline-ar preset): from the folder only, never the hub.
+    local = {"local_files_only": True}
+    gpt = GPT2LMHeadModel.from_pretrained(folder, dtype=dtype, **local).to(device).eval()
+    vq = VQModel.from_pretrained(folder / "vqvae", dtype=dtype, **local).to(device).eval()
+    return Model(gpt, vq, CLIPTokenizer.from_pretrained(folder / "tokenizer", **local))
 
 
 def prompt_ids(tokenizer, texts: list[str]) -> torch.Tensor:

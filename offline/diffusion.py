@@ -129,9 +129,11 @@ def write_tokenizer(folder: Path):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
     (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    tokenizer = CLIPTokenizer.from_pretrained(folder, model_max_length=MAX_TOKENS, pad_token=END)
+    tokenizer = CLIPTokenizer.from_pretrained(
+        folder, model_max_length=MAX_TOKENS, pad_token=END, local_files_only=True
+    )
     tokenizer.save_pretrained(folder)
-    return CLIPTokenizer.from_pretrained(folder)
+    return CLIPTokenizer.from_pretrained(folder, local_files_only=True)
 
 
 def text_encoder(tokenizer):

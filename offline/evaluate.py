@@ -228,7 +228,9 @@ def load_diffusion(folder: Path):
     import torch
     from diffusers import StableDiffusionPipeline
 
-    pipe = StableDiffusionPipeline.from_pretrained(folder, dtype=torch.float32)
+    pipe = StableDiffusionPipeline.from_pretrained(
+        folder, dtype=torch.float32, local_files_only=True
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

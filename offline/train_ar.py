@@ -86,7 +86,7 @@ def main(argv=None) -> None:
     parser.add_argument("--resume", action="store_true", help="train on from the GPT-2 in --out")
     args = parser.parse_args(argv)
     run = training.Run(args)
-    vq = VQModel.from_pretrained(args.out / "vqvae").eval()
+    vq = VQModel.from_pretrained(args.out / "vqvae", local_files_only=True).eval()
     tokenizer = D.write_tokenizer(args.out / "tokenizer")
     rng = np.random.default_rng(args.seed)
     scenes = [world.sample_scene(rng, "train") for _ in range(args.pool)]
@@ -94,7 +94,7 @@ def main(argv=None) -> None:
     run.say(f"encoded {len(scenes)} pictures; {len(pool.unique())} codes in use")
     if args.resume:
         earlier = training.read_record(args.out, "gpt")
-        gpt = GPT2LMHeadModel.from_pretrained(args.out, dtype=torch.float32)
+        gpt = GPT2LMHeadModel.from_pretrained(args.out, dtype=torch.float32, local_files_only=True)
     else:
         earlier, gpt = None, GPT2LMHeadModel(A.gpt_config(len(tokenizer)))
         grid_positions(gpt)

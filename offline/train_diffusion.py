@@ -119,7 +119,7 @@ def save(parts, tokenizer, run: training.Run, step: int):
     back to the dtype asked for), loaded back as the app will load it."""
     from diffusers import AutoencoderKL
 
-    vae = AutoencoderKL.from_pretrained(run.args.out / "vae")
+    vae = AutoencoderKL.from_pretrained(run.args.out / "vae", local_files_only=True)
     halves = {name: copy.deepcopy(part).half() for name, part in parts.items()}
     pipe = D.assemble(vae.half(), halves["text_encoder"], tokenizer, halves["unet"])
     pipe.save_pretrained(run.args.out)
@@ -139,7 +139,7 @@ def main(argv=None) -> None:
     )
     args = parser.parse_args(argv)
     run = training.Run(args)
-    vae = AutoencoderKL.from_pretrained(args.out / "vae").eval()
+    vae = AutoencoderKL.from_pretrained(args.out / "vae", local_files_only=True).eval()
     tokenizer = D.write_tokenizer(args.out / "tokenizer")
     rng = np.random.default_rng(args.seed)
     scenes = [world.sample_scene(rng, "train") for _ in range(args.pool)]
@@ -149,8 +149,12 @@ def main(argv=None) -> None:
         from transformers import T5EncoderModel
 
         earlier = training.read_record(args.out, "diffusion")
-        unet = UNet2DConditionModel.from_pretrained(args.out / "unet", dtype=torch.float32)
-        text = T5EncoderModel.from_pretrained(args.out / "text_encoder", dtype=torch.float32)
+        unet = UNet2DConditionModel.from_pretrained(
+            args.out / "unet", dtype=torch.float32, local_files_only=True
+        )
+        text = T5EncoderModel.from_pretrained(
+            args.out / "text_encoder", dtype=torch.float32, local_files_only=True
+        )
     else:
         earlier, unet, text = None, UNet2DConditionModel(**D.UNET), D.text_encoder(tokenizer)
     parts = nn.ModuleDict({"unet": unet, "text_encoder": text})

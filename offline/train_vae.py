@@ -134,7 +134,7 @@ def main(argv=None) -> None:
     if args.resume:
         from diffusers import AutoencoderKL
 
-        vae = AutoencoderKL.from_pretrained(args.out / "vae")
+        vae = AutoencoderKL.from_pretrained(args.out / "vae", local_files_only=True)
         earlier = training.read_record(args.out, "vae")
     else:
         vae, earlier = build(), None
