@@ -49,7 +49,8 @@ def contact_sheet(page, pngs):
     draw = ImageDraw.Draw(sheet)
 
     party = page["party"]
-    draw.text((MARGIN, MARGIN), party["title"] or party["topic"], font=title_font, fill=INK)
+    title = _fit(draw, party["title"] or party["topic"], title_font, PAGE_WIDTH - 2 * MARGIN)
+    draw.text((MARGIN, MARGIN), title, font=title_font, fill=INK)
     created = datetime.fromisoformat(party["created_at"]).strftime("%Y-%m-%d")
     picks = len(page["picks"])
     subtitle = (
@@ -108,6 +109,9 @@ def contact_sheet(page, pngs):
 
 def _fit(draw, text, font, width):
     """`text` on one line, cut with an ellipsis where it would pass `width` pixels."""
+    # Every caption and the title come through here. Splitting on whitespace also drops the
+    # paragraph separators (CR, U+001C to U+001E, NEL, U+2029) on which Pillow's raqm layout
+    # raises, and newlines, which would draw a second line over the next caption.
     text = " ".join(str(text).split())
     if draw.textlength(text, font=font) <= width:
         return text

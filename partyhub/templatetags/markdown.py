@@ -1,0 +1,62 @@
+"""`markdown_text`: what people wrote, as literal text in the export's post.md.
+
+post.md is a draft for a blog engine, and most of them render Markdown with raw HTML allowed, so
+a prompt, a name or a note written into it as it is would become markup there: `<script>` a
+script, `[x](javascript:...)` a link, `# x` a heading, `*x*` emphasis. Every piece of text people
+wrote goes into post.md through this filter (`{% load markdown %}`, `{{ text|markdown_text }}`);
+what PartyHub itself writes there (the headings, the image paths inside the ZIP) does not.
+"""
+
+import re
+import string
+
+from django import template
+
+register = template.Library()
+
+# `&`, `<` and `>` as entities: they stay text in an engine that reads HTML before Markdown too.
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+# Backslash-escaped wherever they stand: they open or close emphasis, code spans, links and
+# images, a heading's closing #s, GitHub's tables and strikethrough, and `{{`/`{%`, which Jekyll's
+# Liquid and Hugo's shortcodes read before the Markdown (a backslash splits the pair for them).
+_SYNTAX = re.compile(r"[&<>\\`*_\[\]{}#|~]")
+# Characters that end a line somewhere (CommonMark: \n and \r; str.splitlines and other engines
+# also \v, \f, \x1c-\x1e, \x85, U+2028, U+2029) and every other control character but the tab
+# become spaces. Inside PartyHub's own line a line ending would let the rest start a block of its
+# own (a heading, a list, the end of a blockquote), and two spaces before it make a <br>; the
+# controls show as nothing in a page (most are not allowed in HTML). manifest.json keeps the text
+# exactly as written.
+_BREAKS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+# A text's start may be the start of a line (a name starts "Ann started with ..."; a note follows
+# "> "), where `-`, `+`, `=`, `:` or `1.` begin a list, a rule, a setext heading or a definition:
+# there a punctuation mark is escaped, and the `.` or `)` after leading digits.
+_ORDERED = re.compile(r"\d{1,9}(?=[.)])")
+
+
+@register.filter
+def markdown_text(value):
+    """`value` as Markdown that a CommonMark renderer shows as exactly that text.
+
+    Line breaks and control characters become spaces (see _BREAKS); everything else comes back
+    character for character, and nothing in it becomes an element, an entity or a block.
+    """
+    text = _BREAKS.sub(" ", str(value))
+    body = text.strip()
+    if not body:
+        return _references(text)
+    start = len(text) - len(text.lstrip())
+    lead, trail = text[:start], text[start + len(body) :]
+    escaped = _SYNTAX.sub(lambda m: _ENTITIES.get(m[0]) or "\\" + m[0], body)
+    ordered = _ORDERED.match(body)
+    if ordered:
+        escaped = ordered[0] + "\\" + escaped[len(ordered[0]) :]
+    elif body[0] in string.punctuation and not _SYNTAX.match(body):
+        escaped = "\\" + escaped
+    return _references(lead) + escaped + _references(trail)
+
+
+def _references(blank):
+    # Blanks at either end as character references: as characters they would indent a line (four
+    # spaces make a code block), be trimmed off a paragraph, or keep PartyHub's own `**...**`
+    # around a name from closing.
+    return "".join(f"&#{ord(char)};" for char in blank)
