@@ -4,6 +4,7 @@ of range or of the wrong kind is refused with an error naming it, never clamped 
 import secrets
 
 from generation.presets import all_presets, default_preset, get_preset
+from generation.tokens import refuse_too_long
 from partyhub.errors import ApiError
 
 MAX_PROMPT_CHARS = 1000
@@ -142,6 +143,21 @@ def resolve_params(params, party_defaults=None, find_source=None):
         _check_walk_params(resolved)
     elif mode != "txt2img":
         _check_source_params(mode, resolved)
+    return resolved
+
+
+def check_token_limits(text, resolved):
+    """Refuse text the model's text encoder would cut (`prompt_too_long`, naming the field, its
+    token count and the limit): the prompt, the negative prompt and a walk's `walk_to`, each
+    encoded on its own as the pipeline encodes it. Run after `resolve_params`, on what it
+    resolved; returns `resolved`."""
+    preset = get_preset(resolved["model"])
+    for field, value in (
+        ("text", text),
+        ("negative", resolved["negative"]),
+        ("walk_to", resolved.get("walk_to")),
+    ):
+        refuse_too_long(preset, field, value)
     return resolved
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from django.conf import settings
 
 from generation.samplers import SAMPLERS
+from generation.tokens import token_limit
 
 OFFLINE = "offline"
 # The bundled offline model's pipeline folder, committed with the code (offline/diffusion.py).
@@ -59,6 +60,9 @@ class Preset:
     # transformers config.json.
     index_file: str = "model_index.json"
     samplers: tuple = tuple(SAMPLERS)  # the `sampler` values it takes
+    # The subfolders of the tokenizers whose prompts the model cuts to their model_max_length
+    # (generation/tokens.py refuses longer ones); () where the whole prompt is read.
+    text_tokenizers: tuple = ("tokenizer",)
 
     def local_folder(self):
         return Path(settings.PARTYHUB_MODELS_DIR) / self.name
@@ -114,6 +118,7 @@ class Preset:
             "available": self.is_available(),
             "offline": self.offline,
             "note": self.note,
+            "token_limit": token_limit(self),
         }
 
 
@@ -168,6 +173,7 @@ PRESETS = {
             pipeline="StableDiffusionXLPipeline",
             source="stabilityai/sdxl-turbo",
             modes=("txt2img", "img2img", "inpaint", "variation"),
+            text_tokenizers=("tokenizer", "tokenizer_2"),  # two CLIP text encoders
             preview_decoder=("taesdxl", "madebyollin/taesdxl"),
             title="SDXL-Turbo",
             defaults=TURBO_DEFAULTS,
@@ -208,6 +214,9 @@ PRESETS = {
             },
             limits=_limits((64, 64), (256, 256), (1.0, 10.0)),
             samplers=(TOKEN_SAMPLER,),
+            # offline/autoregressive.py cuts the caption to TEXT_TOKENS, this tokenizer's
+            # model_max_length (24).
+            text_tokenizers=("tokenizer",),
             offline=True,
             note="The DALL-E recipe at the size of a CPU, shipped with PartyHub: a GPT-2 writes "
             "a 64x64 picture of the world of drawn shapes as 256 image tokens, one at a time, "
@@ -233,6 +242,10 @@ PRESETS = {
             },
             limits=_limits((384, 384), (576, 576), (1.0, 10.0)),
             samplers=(TOKEN_SAMPLER,),
+            # JanusProcessor does not truncate: the whole prompt goes in, and 1000 characters
+            # (at most about 1000 tokens) and the 576 image tokens fit its language model's
+            # context of thousands.
+            text_tokenizers=(),
             note="Autoregressive: writes a 384x384 image as 576 image tokens, sampled one at a "
             "time from the full softmax with classifier-free guidance against a blanked prompt. "
             "Size and steps (the token count) are fixed; no negative prompt.",
@@ -251,6 +264,7 @@ PROBE = Preset(
     defaults={"width": 64, "height": 64, "steps": 1, "guidance": 0.0, "sampler": "Euler a"},
     limits=_limits((64, 512), (1, 50), (0.0, 20.0)),
     offline=True,
+    text_tokenizers=(),  # no text encoder
     note="Renders blank images instantly; enabled by PARTYHUB_OVERHEAD_PROBE for benchmarks.",
 )
 

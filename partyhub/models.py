@@ -9,7 +9,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from generation.dispatch import enqueue_on_commit
-from generation.params import batch_key, clean_prompt_text, resolve_params
+from generation.params import batch_key, check_token_limits, clean_prompt_text, resolve_params
 from partyhub import palette
 from partyhub.broadcast import group_send_on_commit
 from partyhub.errors import ApiError
@@ -179,7 +179,8 @@ class Party(models.Model):
             parent = self.prompts.filter(pk=parent_id).first()
             if parent is None:
                 raise ApiError("unknown_prompt", f"Prompt {parent_id} is not in this party.", 404)
-        return text, parent, resolve_params(params, self.defaults, self.find_source)
+        resolved = resolve_params(params, self.defaults, self.find_source)
+        return text, parent, check_token_limits(text, resolved)
 
     def find_source(self, kind, pk):
         """A source image of this party for img2img and its kin: size and seed, or None."""

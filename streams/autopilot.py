@@ -22,12 +22,23 @@ _loop = None
 
 
 def compose(stream, rng=random):
-    """A prompt for the stream: vocabulary words, sometimes over what a viewer once asked for."""
+    """A prompt for the stream: vocabulary words, sometimes over what a viewer once asked for.
+
+    Never one the model's text encoder would cut: only words that fit alone are drawn, and the
+    last ones are left out until the prompt, bound to the stream, fits. None when nothing fits
+    (a template, topic and style that leave no room; the admin refuses those now).
+    """
     words = [w.strip() for w in stream.vocabulary.splitlines() if w.strip()] or [stream.topic]
+    words = [word for word in words if stream.fits(word)]
+    if not words:
+        return None
     picked = rng.sample(words, k=min(len(words), rng.choice([1, 2])))
     past = list(stream.submissions.order_by("-pk").values_list("text", flat=True)[:20])
+    past = [text for text in past if stream.fits(text)]  # from before a change of model
     if past and rng.random() < 0.3:
         picked.insert(0, rng.choice(past))
+    while len(picked) > 1 and not stream.fits(", ".join(picked)):
+        picked.pop()
     return ", ".join(picked)
 
 
@@ -51,7 +62,11 @@ def tick(now=None, rng=random):
     for stream in Stream.objects.filter(active=True, cadence__gt=0):
         if not is_due(stream, now):
             continue
-        stream.queue_render(AUTOPILOT_KEY, "autopilot", compose(stream, rng))
+        prompt = compose(stream, rng)
+        if prompt is None:
+            log.warning("autopilot: no word of %s fits its model's text encoder", stream.slug)
+            continue
+        stream.queue_render(AUTOPILOT_KEY, "autopilot", prompt)
         started += 1
     return started
 

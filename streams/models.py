@@ -8,7 +8,9 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
+from generation import tokens
 from generation.params import clean_prompt_text
+from generation.presets import default_preset, get_preset
 from generation.scoring import text_similarity
 from partyhub.broadcast import group_send_on_commit
 from partyhub.errors import ApiError, RateLimited
@@ -82,6 +84,28 @@ class Stream(models.Model):
     def get_absolute_url(self):
         return f"/s/{self.slug}/"
 
+    def clean(self):
+        """Refuse a template, topic and style, or a negative prompt, that the model's text
+        encoder cannot read whole: every submission would be refused, the autopilot silent."""
+        preset = self.text_preset()
+        try:
+            bound = self.bind("")
+        except (IndexError, KeyError, ValueError):
+            return  # the template's own validator says what is wrong with it
+        if preset is None:
+            return
+        checks = {
+            "prompt_template": ("The template with the topic and style", bound),
+            "negative": ("The negative prompt", self.negative),
+        }
+        errors = {}
+        for name, (label, text) in checks.items():
+            message = tokens.too_long(preset, label, text)
+            if message:
+                errors[name] = message
+        if errors:
+            raise ValidationError(errors)
+
     @property
     def group(self):
         """The channel-layer group of this stream's viewers."""
@@ -118,6 +142,7 @@ class Stream(models.Model):
         except ApiError as error:  # the streams API answers 422 for a prompt it cannot take
             raise ApiError(error.code, error.message, 422) from None
         self.refuse_blocked_words(text)
+        self.refuse_too_long(text)
         _refuse_over_rate(user)
         similarity = text_similarity(text, self.topic)
         if similarity is not None and similarity < self.min_topic_similarity:
@@ -177,6 +202,25 @@ class Stream(models.Model):
         """The prompt actually rendered: the submission inside the stream's template and style."""
         prompt = self.prompt_template.format(prompt=submission.strip(), topic=self.topic)
         return f"{prompt}, {self.style}" if self.style else prompt
+
+    def text_preset(self):
+        """The preset that renders the stream's prompts, if it is on this server (an unknown or
+        unavailable model fails its renders, and is not for the token count to judge)."""
+        preset = get_preset(self.model) if self.model else default_preset()
+        return preset if preset is not None and preset.is_available() else None
+
+    def fits(self, text):
+        """Whether `text`, bound to the stream, reaches the model's text encoder whole."""
+        preset = self.text_preset()
+        return preset is None or tokens.too_long(preset, "text", self.bind(text)) is None
+
+    def refuse_too_long(self, text):
+        """What is counted is what the encoder reads: the submission inside the template, with
+        the style; 422 `prompt_too_long` like the streams API's other refused prompts."""
+        preset = self.text_preset()
+        if preset is not None:
+            field = "text, with this stream's topic and style added,"
+            tokens.refuse_too_long(preset, field, self.bind(text), 422)
 
     def refuse_blocked_words(self, text):
         words = set(re.findall(r"[\w']+", text.lower()))

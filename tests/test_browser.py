@@ -36,6 +36,7 @@ def test_it_runs_a_party_from_home_page_to_export(server, browser, screenshots):
 
     # A first prompt with a small parameter change: only `steps` goes to the server.
     page.fill("#prompt-text", "loneliness")
+    expect(page.locator("#prompt-tokens")).to_have_text("7 / 22 tokens")  # the offline model's
     page.click("#params summary")
     page.fill("#composer [name=steps]", "2")
     page.click("#composer button[type=submit]")
@@ -46,9 +47,9 @@ def test_it_runs_a_party_from_home_page_to_export(server, browser, screenshots):
     page.locator(".shot").first.get_by_role("button", name="Refine").click()
     expect(page.locator("#refining")).to_be_visible()
     expect(page.locator("#prompt-text")).to_have_value("loneliness")
-    page.fill("#prompt-text", "two old people looking away from each other")
+    page.fill("#prompt-text", "two old people on a bench")
     page.click("#composer button[type=submit]")
-    refined = "two old people looking away from each other"
+    refined = "two old people on a bench"
 
     cards = page.locator("#renders .card")
     expect(page.locator('#renders .card[data-status="done"]')).to_have_count(
@@ -270,11 +271,13 @@ def test_three_people_play_a_whole_party(server, browser, screenshots):
     expect(ann.locator("#associations .word")).to_have_count(2)
 
     # Ann composes from a word of the board and an entry of the palette, and renders.
-    ann.fill("#prompt-text", "two old people")
+    # The offline model reads 22 tokens: the counter says when a click reaches them.
+    ann.fill("#prompt-text", "a couple")
     winter.click()
-    ann.locator("#palette .chip", has_text="watercolor").click()
-    first = "two old people, winter light, watercolor"
+    ann.locator("#palette .chip", has_text="sepia").click()
+    first = "a couple, winter light, sepia"
     expect(ann.locator("#prompt-text")).to_have_value(first)
+    expect(ann.locator("#prompt-tokens")).to_have_text("22 / 22 tokens")
     ann.click("#composer-submit")
     expect(bob.locator('#renders .card[data-status="done"]')).to_have_count(
         1, timeout=RENDER_TIMEOUT_MS
@@ -284,7 +287,7 @@ def test_three_people_play_a_whole_party(server, browser, screenshots):
     expect(bob.locator("#composer-submit")).to_have_text("Propose")
     bob.locator("#prompt-tree svg .pt-node").first.click()
     expect(bob.locator("#prompt-text")).to_have_value(first)
-    refined = "two old people looking away from each other, winter light, watercolor"
+    refined = "a couple apart, sepia"
     bob.fill("#prompt-text", refined)
     bob.click("#composer-submit")
     proposal = ann.locator("#proposals .proposal")
@@ -299,7 +302,7 @@ def test_three_people_play_a_whole_party(server, browser, screenshots):
     newest = eve.locator("#renders .card").first
     expect(newest).to_contain_text("by Bob")
     added = eve.locator("#prompt-tree svg .pt-node").nth(1).locator(".pt-added")
-    expect(added).to_have_text(["looking", "away", "from", "each", "other,"])
+    expect(added).to_have_text(["apart,"])
 
     # Stars from everyone; Eve shortlists and picks with a note, while Bob's star redraws the
     # card she writes it in.

@@ -35,7 +35,7 @@ def unpacked(tmp_path, party, host, pm, member, expert):
     root, first = party.submit_prompt(pm, "loneliness", params={**SMALL, "count": 2})
     party.add_association(member, "winter light")
     child, second = party.submit_prompt(
-        member, "two old people on a bench, looking away", root.pk, {**SMALL, "count": 3}
+        member, "two old people on a bench", root.pk, {**SMALL, "count": 3}
     )
     _, third = party.submit_prompt(pm, "an empty chair by the window", params=SMALL)
     for render in (first, second, third):

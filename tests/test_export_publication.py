@@ -49,7 +49,7 @@ def story(party, pm, member, expert):
     run_render(first.pk)
     party.add_association(member, "winter light")
     child, second = party.submit_prompt(
-        member, "two old people, looking away from each other", root.pk, {**SMALL, "count": 2}
+        member, "two old people, looking away", root.pk, {**SMALL, "count": 2}
     )
     run_render(second.pk)
     party.add_association(expert, "an empty bench")
@@ -203,7 +203,7 @@ def test_index_html_shows_the_picks_first_the_tree_the_timeline_and_credits(part
     # Credits: who wrote which prompt, said which word, voted for which image.
     credits = html[html.index('id="pub-credits"') :]
     bob = credits[credits.index("Bob") : credits.index("Eve")]
-    assert "two old people, looking away from each other" in bob
+    assert "two old people, looking away" in bob
     assert "winter light" in bob
     assert f"r{pick.render_id}-1" in bob
 
@@ -215,14 +215,12 @@ def test_the_post_tells_each_picks_lineage_with_who_wrote_what_and_the_words_sai
     assert post.startswith("# loneliness\n")
     pick = story["pick"]
     lineage = post[post.index("### 1. two old people") :]
-    assert f"![two old people, looking away from each other](images/r{pick.render_id}-1.png)" in (
-        lineage
-    )
+    assert f"![two old people, looking away](images/r{pick.render_id}-1.png)" in lineage
     assert "> Two backs say more than two faces" in lineage
     assert "> — Eve, Art Expert" in lineage
     started = lineage.index("Ann started with “loneliness”")
     said = lineage.index("“winter light” (Bob) came up")
-    refined = lineage.index("Bob refined it to “two old people, looking away from each other”")
+    refined = lineage.index("Bob refined it to “two old people, looking away”")
     assert started < said < refined, "the words said between two steps come between them"
     assert "(dropping _loneliness_)" in lineage, "all words new: only the dropped ones listed"
     assert "an empty bench" not in lineage, "said after the pick's prompt was written"
@@ -288,7 +286,7 @@ def test_a_hostile_party_exports_only_safe_names(tmp_path, outsider):
     guest = party.join(outsider.session_key, "/root/.ssh/id_rsa")
     root, render = party.submit_prompt(pm, "../../../tmp/pwned.png", params=SMALL)
     run_render(render.pk)
-    party.submit_prompt(guest, "C:\\Windows\\system32 /etc/shadow", root.pk, SMALL)
+    party.submit_prompt(guest, "C:\\Windows /etc/shadow", root.pk, SMALL)
     party.add_association(guest, "../../association")
     Image.objects.get(render=render).pick(pm, note="../../note")
 

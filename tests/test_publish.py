@@ -245,11 +245,11 @@ def test_the_gallery_leaves_out_images_a_moderator_hid(party, host, rendered):
 
 
 def test_the_gallery_escapes_what_people_wrote(party, host, pm):
-    _, render = party.submit_prompt(pm, '<script>alert("x")</script> a chair', params=SMALL)
+    _, render = party.submit_prompt(pm, "<script>alert(1)</script>", params=SMALL)
     run_render(render.pk)
     Image.objects.get(render=render).pick(pm, note='"><img src=x onerror=alert(1)>')
     publish(host, party, True)
     html = Client().get(f"/g/{party.code}/").content.decode()
-    assert '<script>alert("x")</script>' not in html
+    assert "<script>alert(1)</script>" not in html
     assert "<img src=x onerror" not in html
     assert "&lt;script&gt;alert" in html

@@ -140,7 +140,7 @@ def test_a_phone_joins_from_the_qr_code_in_one_step_and_everything_fits(
 ):
     host = browser.new_context(viewport={"width": 1280, "height": 800})
     room, code = start_party(host, server)
-    render(room, "two old people looking away from each other", steps=2, width=64, height=64)
+    render(room, "two old people on a bench", steps=2, width=64, height=64)
     expect(room.locator(".shot img")).to_have_count(1, timeout=RENDER_TIMEOUT_MS)
     stage = host.new_page()
     stage.goto(f"{server}/p/{code}/stage/")

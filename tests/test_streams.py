@@ -248,7 +248,7 @@ def test_the_rate_limit_answers_429_with_retry_after(stream, signed_in, settings
     settings.PARTYHUB_STREAM_SUBMISSIONS_PER_MINUTE = 2
     _, client = signed_in("cat")
     assert [submit(client, "moons", f"moon {i}").status_code for i in range(2)] == [202, 202]
-    refused = submit(client, "moons", "one moon too many")
+    refused = submit(client, "moons", "one more moon")
     assert refused.status_code == 429
     error = refused.json()["error"]
     assert error["code"] == "rate_limited" and 1 <= error["retry_after"] <= 60

@@ -672,6 +672,7 @@
     const current = el.text.value.trim();
     el.text.value = current ? `${current}, ${text}` : text;
     el.text.focus();
+    countTokensSoon(); // a click can take the prompt past the model's limit: say so at once
   }
 
   el.associationForm.addEventListener("submit", (submit) => {
@@ -693,6 +694,7 @@
     el.composer.scrollIntoView({ behavior: "smooth", block: "start" });
     el.text.focus();
     el.text.setSelectionRange(el.text.value.length, el.text.value.length);
+    countTokensSoon();
   }
 
   /* In a steered party the others' prompts go to the Prompt Master as proposals. */
@@ -725,6 +727,7 @@
     if (el.text.value.trim() !== prompt.text) return;
     el.text.value = "";
     clearRefine();
+    countTokensSoon();
   }
 
   document.getElementById("refining-clear").addEventListener("click", clearRefine);
@@ -811,6 +814,7 @@
     }
     ui.touched = new Set(field("model").value === defaultFor("model") ? kept : [...kept, "model"]);
     showModelNotice(model);
+    countTokensSoon(); // another model, another limit
   }
 
   function showModelNotice(model) {
@@ -849,6 +853,63 @@
     applyModel();
   });
 
+  // --- Token counters -------------------------------------------------------------------------
+
+  /* The model's text encoder reads at most `token_limit` tokens (from /api/models); the server
+   * refuses longer text (prompt_too_long) rather than cut it. Counting needs the model's own
+   * tokenizer, so the server counts: POST /api/models/<name>/tokens, 250 ms after the last change. */
+  const TOKEN_FIELDS = [
+    { input: el.text, output: document.getElementById("prompt-tokens"), always: true },
+    { input: field("negative"), output: document.getElementById("negative-tokens") },
+    { input: field("walk_to"), output: document.getElementById("walk-to-tokens") },
+  ];
+  let tokenTimer = null;
+  let tokenRound = 0; // answers to an older round of counting are dropped
+
+  function countTokensSoon() {
+    clearTimeout(tokenTimer);
+    tokenTimer = setTimeout(countTokens, 250);
+  }
+
+  function countTokens() {
+    const model = selectedModel();
+    const limit = model ? model.token_limit : null;
+    const round = ++tokenRound;
+    for (const counter of TOKEN_FIELDS) {
+      const text = counter.input.value.trim();
+      const shown = `${model && model.name}\n${text}`;
+      if (counter.shown === shown && !counter.output.hidden) continue; // counted already
+      counter.shown = null;
+      if (limit === null || limit === undefined || (!text && !counter.always)) {
+        counter.output.hidden = true; // nothing to count against: the model reads it all
+        continue;
+      }
+      if (!text) {
+        showTokens(counter, shown, 0, limit, model);
+        continue;
+      }
+      api("POST", `/api/models/${encodeURIComponent(model.name)}/tokens`, { text }).then(
+        (answer) => round === tokenRound && showTokens(counter, shown, answer.tokens, answer.limit, model),
+        () => {
+          if (round === tokenRound) counter.output.hidden = true; // the server still checks on submit
+        },
+      );
+    }
+  }
+
+  function showTokens(counter, shown, tokens, limit, model) {
+    const over = tokens > limit;
+    const output = counter.output;
+    counter.shown = shown;
+    output.hidden = false;
+    output.dataset.over = String(over);
+    output.style.color = over ? "var(--red)" : "";
+    output.textContent =
+      `${tokens} / ${limit} tokens` + (over ? ` · too long for ${model.title || model.name}: shorten it by ${tokens - limit}` : "");
+  }
+
+  for (const counter of TOKEN_FIELDS) counter.input.addEventListener("input", countTokensSoon);
+
   // --- Modes: a source image, a painted mask, a walk ------------------------------------------
 
   const SOURCE_MODES = new Set(["img2img", "inpaint", "variation"]);
@@ -878,6 +939,7 @@
     if (!SOURCE_MODES.has(ui.mode)) setMode("img2img");
     const prompt = state.prompts.get(render.prompt);
     if (prompt && !el.text.value.trim()) el.text.value = prompt.text;
+    countTokensSoon();
     el.composer.scrollIntoView({ behavior: "smooth", block: "start" });
   }
 
