@@ -2,6 +2,7 @@ import functools
 
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http.request import RawPostDataException
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
@@ -55,7 +56,11 @@ def csrf_failure(request, reason=""):
 
 def json_body(request):
     """The request's JSON object, parsed and checked once for every endpoint (inbound.py)."""
-    body = inbound.parse_json(request.body or b"{}")
+    try:
+        data = request.body
+    except RawPostDataException:  # a form body, already read as one (by the CSRF check)
+        raise ApiError("invalid_json", "The request body must be JSON, not a form.") from None
+    body = inbound.parse_json(data or b"{}")
     if not isinstance(body, dict):
         raise ApiError("invalid_json", "The request body must be a JSON object.")
     return body

@@ -11,7 +11,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 
-from partyhub import actions
+from partyhub import actions, consumers
 from partyhub.asgi import application
 from partyhub.errors import ApiError
 from partyhub.models import Image, Member, Party
@@ -133,7 +133,8 @@ def refused():
 
     def refused(member, message):
         with pytest.raises(ApiError) as error:
-            actions.handle(member.pk, message)
+            # As the party socket takes a text frame: parsed and checked, then handled.
+            actions.handle(member.pk, consumers._message(json.dumps(message)))
         return error.value.code
 
     return refused

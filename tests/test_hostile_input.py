@@ -53,10 +53,16 @@ async def test_oversized_websocket_messages_are_refused_and_memory_stays_flat(da
     await ws.send("x" * (64 * 1024 + 1))
     assert (await next_frame(ws))["code"] == "message_too_large"
     before = rss(server.pid)
+    codes = []
     for _ in range(100):  # 100 MiB, each just under Daphne's own 1 MiB cap
         await ws.send(json.dumps({"type": "association.add", "text": "y" * (MiB - 100)}))
-        assert (await next_frame(ws))["code"] == "message_too_large"
+        codes.append((await next_frame(ws))["code"])
     assert rss(server.pid) - before < FLAT
+    # Each counts 64 KiB against the connection's byte budget (256 KiB, then 64 KiB a second):
+    # refused for its size while the budget lasts, then for the flood.
+    assert codes[:3] == ["message_too_large"] * 3
+    assert set(codes) == {"message_too_large", "rate_limited"}
+    await asyncio.sleep(1.1)  # the budget refills with 64 KiB a second
     await ws.send(json.dumps({"type": "association.add", "text": "rain"}))
     assert (await next_frame(ws))["type"] == "association.added"
 
