@@ -18,7 +18,9 @@ viewer in a busy room costs no trip to the database), and the others never wait 
 The other way round, Daphne puts every frame a client sends into an unbounded queue for the
 consumer, which handles one message at a time. `ReceiveBuffer` counts the bytes waiting there and
 stops reading the client's socket past `PARTYHUB_WS_RECEIVE_BUFFER_BYTES`, until the consumer has
-taken half of them: a flooding client's data then waits in its own TCP buffers, not the server's.
+taken half of them, and while the client is over its budget of messages (partyhub/inbound.py):
+a flooding client's data then waits in its own TCP buffers, not the server's, and costs the
+server nothing until it may be handled.
 """
 
 import asyncio
@@ -27,6 +29,7 @@ import functools
 from django.conf import settings
 
 SCOPE_KEY = "partyhub.send_window"
+RECEIVE_KEY = "partyhub.receive_buffer"
 
 
 class SendWindow:
@@ -56,13 +59,16 @@ class BackpressureMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":
             transport = _transport(send)
-            scope = {**scope, SCOPE_KEY: _registered_window(transport)}
-            receive = ReceiveBuffer.around(receive, transport)
+            buffer = ReceiveBuffer.around(receive, transport)
+            scope = {**scope, SCOPE_KEY: _registered_window(transport), RECEIVE_KEY: buffer}
+            if buffer is not None:
+                receive = buffer.receive
         return await self.app(scope, receive, send)
 
 
 class ReceiveBuffer:
-    """Pauses reading a connection while its unhandled messages hold more than `limit` bytes.
+    """Pauses reading a connection while its unhandled messages hold more than `limit` bytes,
+    and while its consumer holds it (`hold`, for a client over its budget).
 
     Daphne's `receive` is the `get` of the connection's asyncio.Queue, which its protocol fills
     with `put_nowait`; both run on the event loop's thread, as this does."""
@@ -70,33 +76,64 @@ class ReceiveBuffer:
     def __init__(self, queue, transport, limit):
         self.queue, self.transport, self.limit = queue, transport, limit
         self.waiting = 0  # bytes of the messages in the queue
-        self.paused = False
+        self.full = self.held = self.paused = False
         put = queue.put_nowait
 
         def counted_put(message):
             put(message)
             self.waiting += _size(message)
-            if self.waiting > self.limit and not self.paused:
-                self.paused = True
-                self.transport.pauseProducing()  # for a TCP transport: stop reading
+            if self.waiting > self.limit:
+                self.full = True
+                self._pause_or_resume()
 
         queue.put_nowait = counted_put
 
     @classmethod
     def around(cls, receive, transport):
-        """`receive` bounded, where the server is Daphne; else `receive` as it is."""
+        """A buffer around `receive` where the server is Daphne; else None."""
         queue = getattr(receive, "__self__", None)
         if not isinstance(queue, asyncio.Queue) or not hasattr(transport, "pauseProducing"):
-            return receive
-        return cls(queue, transport, settings.PARTYHUB_WS_RECEIVE_BUFFER_BYTES).receive
+            return None
+        return cls(queue, transport, settings.PARTYHUB_WS_RECEIVE_BUFFER_BYTES)
 
     async def receive(self):
         message = await self.queue.get()
         self.waiting -= _size(message)
-        if self.paused and self.waiting <= self.limit // 2:
-            self.paused = False
-            self.transport.resumeProducing()
+        if self.full and self.waiting <= self.limit // 2:
+            self.full = False
+            self._pause_or_resume()
         return message
+
+    def hold(self, seconds):
+        """Reads nothing more from the client for `seconds`: a client over its budget would only
+        be refused meanwhile, so what it sends waits in its own buffers, costing the server
+        nothing, until the budget has room again."""
+        if not self.held:
+            self.held = True
+            self._pause_or_resume()
+            asyncio.get_running_loop().call_later(seconds, self._release)
+
+    def _release(self):
+        self.held = False
+        self._pause_or_resume()
+
+    def _pause_or_resume(self):
+        pause = self.full or self.held
+        if pause != self.paused:
+            self.paused = pause
+            # For a TCP transport: stop or start reading the socket.
+            (self.transport.pauseProducing if pause else self.transport.resumeProducing)()
+
+
+class _NoBuffer:
+    """Where the server is not Daphne (tests talking to the application directly)."""
+
+    def hold(self, seconds):
+        pass
+
+
+def receive_buffer(scope):
+    return scope.get(RECEIVE_KEY) or _NoBuffer()
 
 
 def _size(message):

@@ -84,10 +84,14 @@ class PartyConsumer(LiveConsumer):
         if self.member_id is None:
             return
         try:
-            # Charged before anything else is done with the frame: a flood is refused cheaply.
+            # Charged before anything else is done with the frame: a flood is refused cheaply,
+            # and what the client sends meanwhile is not even read until the budget has room.
             self.budget.charge(min(len(text_data or bytes_data or ""), MAX_MESSAGE_BYTES))
             message = _message(text_data)
             await database_sync_to_async(actions.handle)(self.member_id, message)
+        except inbound.OverBudget as error:
+            self.inbound.hold(error.wait)
+            await self._send_error(error)
         except ApiError as error:
             await self._send_error(error)
         except Exception:

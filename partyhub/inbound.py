@@ -95,6 +95,15 @@ def _bounded_int(text):
     return int(text)
 
 
+class OverBudget(RateLimited):
+    """A connection sent more than its budget; `wait` is exactly how long until it may send
+    again (`retry_after` rounds it up to whole seconds)."""
+
+    def __init__(self, wait):
+        super().__init__(math.ceil(wait), "messages on this connection")
+        self.wait = wait
+
+
 class Budget:
     """How much one connection may send: a token bucket of messages and one of bytes, each
     refilled at its rate up to its burst. A message over either is refused, not delayed."""
@@ -106,13 +115,13 @@ class Budget:
         ]
 
     def charge(self, size):
-        """Takes one message of `size` bytes from the budget, or raises RateLimited (and takes
+        """Takes one message of `size` bytes from the budget, or raises OverBudget (and takes
         nothing) when the connection has sent more than it may."""
         now = time.monotonic()
         messages, data = self.buckets
         wait = max(messages.wait(1, now), data.wait(size, now))
         if wait > 0:
-            raise RateLimited(math.ceil(wait), "messages on this connection")
+            raise OverBudget(wait)
         messages.take(1)
         data.take(size)
 

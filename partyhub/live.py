@@ -3,18 +3,20 @@ import asyncio
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from partyhub.backpressure import send_window
+from partyhub.backpressure import receive_buffer, send_window
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     """The base of PartyHub's WebSocket consumers, which pass many small messages on.
 
-    `self.window` says whether the client has room for more (partyhub/backpressure.py);
+    `self.window` says whether the client has room for more (partyhub/backpressure.py),
+    `self.inbound.hold(seconds)` stops reading what the client sends for a while;
     `connection_drained` is called when a full connection has room again.
     """
 
     async def websocket_connect(self, message):
         self.window = send_window(self.scope)
+        self.inbound = receive_buffer(self.scope)
         self.window.on_reopen = self.connection_drained
         await super().websocket_connect(message)
 

@@ -179,3 +179,70 @@ def test_a_lying_content_length_stores_nothing(daphne, party, host):
     long = upload_request(port, host, party, png(), length=len(body) + 10 * MiB)
     assert statuses(exchange(port, long, read_for=3)) in ([], [b"400"])
     assert not Upload.objects.exists()
+
+
+async def test_a_member_flooding_the_socket_is_held_to_its_budget_and_others_go_on(
+    daphne, party, host, guest
+):
+    """Issue 16, item 5: one member sends valid 60 KiB messages as fast as the socket takes
+    them, reading nothing, while someone in another party goes on adding words. The server
+    stops reading the flooder past its budget (what it sends waits in its own buffers), applies
+    no more than the budget allows, stays flat in memory, and answers the other party's member
+    every time. bench/inbound_flood.py measures the same with and without the limits."""
+    from partyhub.models import Party
+
+    port, server = daphne(with_process=True)
+    other, _ = await database_sync_to_async(Party.start)(
+        topic="quiet", session_key=guest.session_key, host_name="Quinn"
+    )
+    flooder = await member_socket(port, party, host)
+    quiet = await member_socket(port, other, guest)
+    before = rss(server.pid)
+    seconds = 5
+    start = asyncio.get_running_loop().time()
+    until = start + seconds
+
+    async def flood():
+        sent = 0
+        while (left := until - asyncio.get_running_loop().time()) > 0:
+            padding = " " * (60 * 1024)
+            message = f'{{"type": "association.add",{padding}"text": "flood {sent}"}}'
+            try:
+                await asyncio.wait_for(flooder.send(message), timeout=left)
+            except TimeoutError:
+                break  # the server stopped reading: the rest waits in this client's buffers
+            sent += 1
+        return sent
+
+    async def go_on():
+        answered = 0
+        while asyncio.get_running_loop().time() < until:
+            word = f"quiet {answered}"
+            await quiet.send(json.dumps({"type": "association.add", "text": word}))
+            while (frame := await next_frame(quiet)).get("association", {}).get("text") != word:
+                assert frame["type"] != "error", frame
+            answered += 1
+            await asyncio.sleep(0.2)
+        return answered
+
+    sent, answered = await asyncio.gather(flood(), go_on())
+    grown = rss(server.pid) - before
+    codes = []
+    while True:  # what the flooder was told, in the order it was told
+        try:
+            frame = json.loads(await asyncio.wait_for(flooder.recv(), timeout=2))
+        except TimeoutError:
+            break
+        if frame["type"] == "error":
+            codes.append(frame["code"])
+    applied = await database_sync_to_async(party.associations.count)()
+    elapsed = asyncio.get_running_loop().time() - start  # the server reads on after the flood
+
+    assert answered >= 10  # every word of the other party's member came back, none refused
+    assert "rate_limited" in codes and set(codes) == {"rate_limited"}
+    # The byte budget: a 256 KiB burst and 64 KiB a second, of 60 KiB messages.
+    assert applied <= 4 + elapsed * 64 / 60 + 1, (applied, sent, elapsed)
+    assert sent < 1000, sent  # far less than the socket would take if it were read
+    assert grown < FLAT, grown // MiB
+    await flooder.close()
+    await quiet.close()
