@@ -24,7 +24,7 @@ from generation.pipelines import (
     free_gpu_memory,
     generate_batch,
 )
-from generation.presets import get_preset
+from generation.presets import WeightsMissing, get_preset
 from partyhub.broadcast import group_send
 from partyhub.errors import ApiError
 from partyhub.inbound import check_text
@@ -84,6 +84,8 @@ def run_batch(preset, batch):
         return  # every render was cancelled or taken over, and ClaimWatch has dealt with each
     except GpuOutOfMemory:
         return _fail_all(batch, "gpu_oom", "The render did not fit in GPU memory.")
+    except WeightsMissing as missing:  # gone from disk since the render was queued
+        return _fail_all(batch, "model_unavailable", str(missing))
     except BadOutput:
         return _fail_all(batch, "bad_output", "The model produced NaN or blank images.")
     except Exception as exc:

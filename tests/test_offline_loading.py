@@ -206,7 +206,7 @@ def test_a_render_whose_weights_are_gone_fails_with_the_message(
     (folder / "model_index.json").unlink()
     run_render(render.pk)
     render.refresh_from_db()
-    assert render.status == Render.Status.FAILED
+    assert (render.status, render.error_code) == (Render.Status.FAILED, "model_unavailable")
     assert "hf download stabilityai/sd-turbo" in render.error_message
     assert network_attempts == []
 
