@@ -46,23 +46,22 @@ async def next_frame(ws):
 
 
 async def test_oversized_websocket_messages_are_refused_and_memory_stays_flat(daphne, party, host):
-    port, server = daphne(with_process=True)
+    # The connection's budget would refuse most of these as a flood (and stop reading them);
+    # lifted here, so that each one reaches the size check. The flood test is below.
+    lifted = ("BYTES_PER_SECOND", "BYTE_BURST", "MESSAGES_PER_SECOND", "MESSAGE_BURST")
+    port, server = daphne(
+        with_process=True, env={f"PARTYHUB_WS_{name}": str(2**40) for name in lifted}
+    )
     ws = await member_socket(port, party, host)
 
     # Over PartyHub's 64 KiB: an error frame, and the socket goes on.
     await ws.send("x" * (64 * 1024 + 1))
     assert (await next_frame(ws))["code"] == "message_too_large"
     before = rss(server.pid)
-    codes = []
     for _ in range(100):  # 100 MiB, each just under Daphne's own 1 MiB cap
         await ws.send(json.dumps({"type": "association.add", "text": "y" * (MiB - 100)}))
-        codes.append((await next_frame(ws))["code"])
+        assert (await next_frame(ws))["code"] == "message_too_large"
     assert rss(server.pid) - before < FLAT
-    # Each counts 64 KiB against the connection's byte budget (256 KiB, then 64 KiB a second):
-    # refused for its size while the budget lasts, then for the flood.
-    assert codes[:3] == ["message_too_large"] * 3
-    assert set(codes) == {"message_too_large", "rate_limited"}
-    await asyncio.sleep(1.1)  # the budget refills with 64 KiB a second
     await ws.send(json.dumps({"type": "association.add", "text": "rain"}))
     assert (await next_frame(ws))["type"] == "association.added"
 

@@ -253,6 +253,7 @@ def endpoints(host, outsider, party, stream):
         (host.client, f"/api/parties/{party.code}/join", ["name"]),
         (host.client, f"/api/parties/{party.code}/publish", ["published"]),
         (outsider.client, f"/api/streams/{stream.slug}/prompts", ["text"]),
+        (host.client, "/api/models/offline/tokens", ["text"]),
     ]
 
 
@@ -392,3 +393,16 @@ def test_a_party_that_had_every_hostile_input_still_exports_and_publishes(host, 
     publish = host.post_json(f"/api/parties/{party.code}/publish", {"published": True})
     assert publish.status_code == 200
     assert host.client.get(f"/g/{party.code}/").status_code == 200
+
+
+async def test_oversized_frames_count_against_the_connections_budget(host, party):
+    """Each frame counts its size, up to 64 KiB, against the byte budget (256 KiB at once): a
+    flood of oversized frames is refused as a flood once the burst is spent."""
+    socket = host.websocket(party.code, since=party.last_seq)
+    assert (await socket.connect())[0]
+    codes = []
+    for _ in range(6):
+        await socket.send_to(text_data="x" * (actions.MAX_MESSAGE_BYTES + 1))
+        codes.append((await socket.receive_json_from(timeout=10))["code"])
+    assert codes == ["message_too_large"] * 4 + ["rate_limited"] * 2
+    await socket.disconnect()
