@@ -9,6 +9,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from partyhub import daphne_requests  # noqa: E402
 from partyhub.backpressure import BackpressureMiddleware  # noqa: E402
 from partyhub.routing import websocket_urlpatterns  # noqa: E402
 
@@ -28,6 +29,8 @@ class StartEmbeddedWorker:
             autopilot.ensure_running()
         return await self.app(scope, receive, send)
 
+
+daphne_requests.install()
 
 application = StartEmbeddedWorker(
     ProtocolTypeRouter(

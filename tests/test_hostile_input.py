@@ -245,3 +245,32 @@ async def test_a_member_flooding_the_socket_is_held_to_its_budget_and_others_go_
     assert grown < FLAT, grown // MiB
     await flooder.close()
     await quiet.close()
+
+
+@pytest.mark.parametrize(
+    "content_type, body",
+    [
+        ("multipart/form-data", b"no boundary at all"),
+        ("multipart/form-data; boundary=b", b"--b\r\nContent-Disposition: form-data; name="),
+        ("application/x-www-form-urlencoded", b"%%%=&&&=%ZZ"),
+    ],
+)
+def test_bodies_no_parser_can_read_get_json_from_the_real_server(
+    daphne, party, host, content_type, body
+):
+    """Through Daphne, as a client sends them: Twisted used to answer a multipart body it could
+    not parse with a bare 400 before Django (and PartyHub's JSON errors) saw it."""
+    port = daphne()
+    head = (
+        f"POST /api/parties/{party.code}/uploads HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Origin: http://127.0.0.1:{port}\r\nX-CSRFToken: {TOKEN}\r\n"
+        f"Cookie: sessionid={host.session_key}; csrftoken={TOKEN}\r\n"
+        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    answer = exchange(port, head + body)
+    assert statuses(answer) == [b"400"], answer[:300]
+    headers, _, content = answer.partition(b"\r\n\r\n")
+    assert b"Content-Type: application/json" in headers
+    assert b'"code": "' in content
+    assert not Upload.objects.exists()
