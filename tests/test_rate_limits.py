@@ -44,6 +44,38 @@ def test_a_flood_of_renders_from_one_session_is_refused_and_others_still_render(
     assert theirs.status == Render.Status.DONE
 
 
+def test_refused_prompts_cost_no_quota(party, pm, refused, settings):
+    """Issue 16, item 4: validation runs before the render quota is charged."""
+    settings.PARTYHUB_PARTY_RENDERS_PER_MINUTE = 12
+    invalid = [
+        {"type": "prompt.submit", "text": "chair", "params": {**SMALL, "steps": 999}},
+        {"type": "prompt.submit", "text": "", "params": SMALL},
+        {"type": "prompt.submit", "text": "chair", "params": {"model": "no-such-model"}},
+        {"type": "prompt.submit", "text": "chair", "parent": 10**6},
+    ]
+    codes = {refused(pm, invalid[i % len(invalid)]) for i in range(12)}
+    assert codes == {"invalid_param", "invalid_prompt", "unknown_model", "unknown_prompt"}
+    for i in range(12):  # the whole quota is still there
+        submit(pm, f"chair {i}")
+    assert Prompt.objects.filter(author=pm).count() == 12
+    with pytest.raises(ApiError) as over:
+        submit(pm, "one too many")
+    assert over.value.code == "rate_limited"
+
+
+def test_a_refused_party_costs_the_address_no_quota(settings):
+    settings.PARTYHUB_NEW_PARTIES_PER_HOUR = 2
+    client = Client()
+    for _ in range(5):
+        response = client.post("/api/parties", {"topic": ""}, content_type="application/json")
+        assert response.json()["error"]["code"] == "invalid_topic"
+    for _ in range(2):
+        response = client.post("/api/parties", {"topic": "t"}, content_type="application/json")
+        assert response.status_code == 201
+    response = client.post("/api/parties", {"topic": "t"}, content_type="application/json")
+    assert response.status_code == 429
+
+
 async def test_the_refusal_reaches_the_socket_as_an_error_frame(party, host, settings):
     settings.PARTYHUB_PARTY_RENDERS_PER_MINUTE = 1
     ws = host.websocket(party.code, since=party.last_seq)
