@@ -4,8 +4,6 @@ from partyhub import limits
 from partyhub.errors import ApiError
 from partyhub.models import Member
 
-MAX_MESSAGE_BYTES = 64 * 1024
-
 # type -> (required fields, optional fields)
 MESSAGES = {
     "prompt.submit": ({"text"}, {"parent", "params"}),

@@ -7,8 +7,8 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from partyhub import actions, inbound
-from partyhub.actions import MAX_MESSAGE_BYTES
 from partyhub.errors import ApiError
+from partyhub.inbound import MAX_MESSAGE_BYTES
 from partyhub.live import LiveConsumer
 from partyhub.models import Party
 
@@ -50,12 +50,6 @@ class PartyConsumer(LiveConsumer):
         if since is None or since > party.last_seq:
             return await self.close(code=CLOSE_BAD_REQUEST)
         self.party_id, self.member_id, self.sent_seq = party.pk, member.pk, since
-        self.budget = inbound.Budget(
-            settings.PARTYHUB_WS_MESSAGES_PER_SECOND,
-            settings.PARTYHUB_WS_MESSAGE_BURST,
-            settings.PARTYHUB_WS_BYTES_PER_SECOND,
-            settings.PARTYHUB_WS_BYTE_BURST,
-        )
         self.group, self.session_group = party.group, session_group(session_key)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.channel_layer.group_add(self.session_group, self.channel_name)
@@ -84,14 +78,10 @@ class PartyConsumer(LiveConsumer):
         if self.member_id is None:
             return
         try:
-            # Charged before anything else is done with the frame: a flood is refused cheaply,
-            # and what the client sends meanwhile is not even read until the budget has room.
-            self.budget.charge(min(len(text_data or bytes_data or ""), MAX_MESSAGE_BYTES))
+            # Charged before anything else is done with the frame: a flood is refused cheaply.
+            self.charge(text_data, bytes_data)
             message = _message(text_data)
             await database_sync_to_async(actions.handle)(self.member_id, message)
-        except inbound.OverBudget as error:
-            self.inbound.hold(error.wait)
-            await self._send_error(error)
         except ApiError as error:
             await self._send_error(error)
         except Exception:

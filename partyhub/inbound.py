@@ -17,6 +17,8 @@ from partyhub.errors import ApiError, RateLimited
 # Deeper than any message of the protocol needs (params sit at depth 2), far below the parser's
 # recursion limit: a message nested a thousand levels is refused, not a RecursionError.
 MAX_DEPTH = 32
+# The most a client message may be, as UTF-8.
+MAX_MESSAGE_BYTES = 64 * 1024
 # Longer than any id, seed or count the protocol takes (2^64 has 20 digits); Python itself
 # refuses to convert more than 4300.
 MAX_NUMBER_DIGITS = 40

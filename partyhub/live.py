@@ -2,7 +2,9 @@ import asyncio
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
+from partyhub import inbound
 from partyhub.backpressure import receive_buffer, send_window
 
 
@@ -10,18 +12,35 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     """The base of PartyHub's WebSocket consumers, which pass many small messages on.
 
     `self.window` says whether the client has room for more (partyhub/backpressure.py),
-    `self.inbound.hold(seconds)` stops reading what the client sends for a while;
+    `self.charge` counts what the client sends against its budget (partyhub/inbound.py);
     `connection_drained` is called when a full connection has room again.
     """
 
     async def websocket_connect(self, message):
         self.window = send_window(self.scope)
         self.inbound = receive_buffer(self.scope)
+        self.budget = inbound.Budget(
+            settings.PARTYHUB_WS_MESSAGES_PER_SECOND,
+            settings.PARTYHUB_WS_MESSAGE_BURST,
+            settings.PARTYHUB_WS_BYTES_PER_SECOND,
+            settings.PARTYHUB_WS_BYTE_BURST,
+        )
         self.window.on_reopen = self.connection_drained
         await super().websocket_connect(message)
 
     def connection_drained(self):
         pass
+
+    def charge(self, text_data, bytes_data):
+        """Counts a frame the client sent (its size, up to a message's most) against the
+        connection's budget. Over it, raises inbound.OverBudget and reads nothing more from the
+        client until the budget has room: what it sends meanwhile costs the server nothing."""
+        size = len(text_data or bytes_data or "")
+        try:
+            self.budget.charge(min(size, inbound.MAX_MESSAGE_BYTES))
+        except inbound.OverBudget as error:
+            self.inbound.hold(error.wait)
+            raise
 
     def ask_self(self, message_type):
         """Queue a message to this consumer: its handler then runs between the handlers of

@@ -1,9 +1,11 @@
 import asyncio
+import contextlib
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
+from partyhub.inbound import OverBudget
 from partyhub.live import LiveConsumer
 from streams import viewers
 from streams.models import Stream, image_message
@@ -62,7 +64,11 @@ class StreamConsumer(LiveConsumer):
                 await self.send_json({"type": "stream.viewers", "count": count})
 
     async def receive(self, text_data=None, bytes_data=None):
-        pass  # read-only: submissions go through the HTTP API
+        # Read-only: submissions go through the HTTP API, and what a viewer sends is ignored.
+        # Anyone may connect, so it still counts against the connection's budget: a flood is
+        # then not even read.
+        with contextlib.suppress(OverBudget):
+            self.charge(text_data, bytes_data)
 
     def connection_drained(self):
         if self.stream_id is not None:

@@ -180,6 +180,21 @@ def test_a_lying_content_length_stores_nothing(daphne, party, host):
     assert not Upload.objects.exists()
 
 
+async def flood(ws, until):
+    """Sends valid 60 KiB messages until the loop's time `until`; returns how many the socket
+    took (the server stopped reading when a send no longer completes)."""
+    sent = 0
+    while (left := until - asyncio.get_running_loop().time()) > 0:
+        padding = " " * (60 * 1024)
+        message = f'{{"type": "association.add",{padding}"text": "flood {sent}"}}'
+        try:
+            await asyncio.wait_for(ws.send(message), timeout=left)
+        except TimeoutError:
+            break  # the rest waits in this client's buffers
+        sent += 1
+    return sent
+
+
 async def test_a_member_flooding_the_socket_is_held_to_its_budget_and_others_go_on(
     daphne, party, host, guest
 ):
@@ -201,18 +216,6 @@ async def test_a_member_flooding_the_socket_is_held_to_its_budget_and_others_go_
     start = asyncio.get_running_loop().time()
     until = start + seconds
 
-    async def flood():
-        sent = 0
-        while (left := until - asyncio.get_running_loop().time()) > 0:
-            padding = " " * (60 * 1024)
-            message = f'{{"type": "association.add",{padding}"text": "flood {sent}"}}'
-            try:
-                await asyncio.wait_for(flooder.send(message), timeout=left)
-            except TimeoutError:
-                break  # the server stopped reading: the rest waits in this client's buffers
-            sent += 1
-        return sent
-
     async def go_on():
         answered = 0
         while asyncio.get_running_loop().time() < until:
@@ -224,7 +227,7 @@ async def test_a_member_flooding_the_socket_is_held_to_its_budget_and_others_go_
             await asyncio.sleep(0.2)
         return answered
 
-    sent, answered = await asyncio.gather(flood(), go_on())
+    sent, answered = await asyncio.gather(flood(flooder, until), go_on())
     grown = rss(server.pid) - before
     codes = []
     while True:  # what the flooder was told, in the order it was told
@@ -274,3 +277,22 @@ def test_bodies_no_parser_can_read_get_json_from_the_real_server(
     assert b"Content-Type: application/json" in headers
     assert b'"code": "' in content
     assert not Upload.objects.exists()
+
+
+async def test_a_viewer_flooding_a_stream_socket_is_not_read_past_its_budget(daphne):
+    """Anyone may watch a stream, and a viewer sends nothing the server reads; what it sends
+    anyway counts against the same budget, so a flood is held in its own buffers."""
+    from streams.models import Stream
+
+    await database_sync_to_async(Stream.objects.create)(slug="rings", title="R", topic="rings")
+    port = daphne()
+    ws = await websockets.connect(
+        f"ws://127.0.0.1:{port}/ws/streams/rings/",
+        additional_headers={"Origin": f"http://127.0.0.1:{port}"},
+    )
+    assert (await next_frame(ws))["type"] == "stream.viewers"
+    sent = await flood(ws, asyncio.get_running_loop().time() + 3)
+    # A 256 KiB burst and 64 KiB a second, of 60 KiB frames, plus what the kernel's buffers
+    # take before the client's sends stop completing: not the thousands it would send if read.
+    assert sent < 200, sent
+    await ws.close()

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from generation.params import KNOWN_PARAMS
-from partyhub import actions, consumers
+from partyhub import actions, consumers, inbound
 from partyhub.errors import ApiError
 from partyhub.inbound import MAX_DEPTH
 from partyhub.models import Association, Party, Prompt
@@ -188,7 +188,7 @@ def test_strange_messages_get_a_documented_answer(pm, party, image, message):
     ],
 )
 def test_malformed_structure_gets_its_code(pm, party, frame, code):
-    assert len(frame.encode()) < actions.MAX_MESSAGE_BYTES
+    assert len(frame.encode()) < inbound.MAX_MESSAGE_BYTES
     before = stored(party)
     assert answer(pm, frame) == code
     assert stored(party) == before
@@ -402,7 +402,7 @@ async def test_oversized_frames_count_against_the_connections_budget(host, party
     assert (await socket.connect())[0]
     codes = []
     for _ in range(6):
-        await socket.send_to(text_data="x" * (actions.MAX_MESSAGE_BYTES + 1))
+        await socket.send_to(text_data="x" * (inbound.MAX_MESSAGE_BYTES + 1))
         codes.append((await socket.receive_json_from(timeout=10))["code"])
     assert codes == ["message_too_large"] * 4 + ["rate_limited"] * 2
     await socket.disconnect()
