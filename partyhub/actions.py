@@ -1,26 +1,16 @@
-"""Client messages of protocol v1, checked and handed to the models. Shared by every transport."""
+"""Client messages of protocol v1, checked and handed to the models. Shared by every transport.
+
+Each message type is one small function below, registered with the fields it takes."""
 
 from partyhub import limits
 from partyhub.errors import ApiError
 from partyhub.models import Member
 
 # type -> (required fields, optional fields)
-MESSAGES = {
-    "prompt.submit": ({"text"}, {"parent", "params"}),
-    "prompt.propose": ({"text"}, {"parent", "params"}),
-    "proposal.accept": ({"prompt"}, set()),
-    "proposal.set_aside": ({"prompt"}, set()),
-    "render.cancel": ({"render"}, set()),
-    "vote": ({"image", "value"}, set()),
-    "pick": ({"image"}, {"picked", "note"}),
-    "shortlist": ({"image"}, {"shortlisted"}),
-    "association.add": ({"text"}, set()),
-    "palette.add": ({"kind", "text"}, set()),
-    "party.steer": ({"steered"}, set()),
-    "role.set": ({"member", "role"}, set()),
-    "member.mute": ({"member", "muted"}, set()),
-    "member.remove": ({"member"}, set()),
-}
+MESSAGES = {}
+# type -> handler(member, party, message), called once the fields are checked
+HANDLERS = {}
+ID_FIELDS = ("parent", "prompt", "render", "image", "member")
 
 
 def handle(member_id, message):
@@ -38,52 +28,109 @@ def handle(member_id, message):
         raise ApiError("missing_field", f"{kind} needs {', '.join(missing)}.")
     if unknown := sorted(fields - required - optional):
         raise ApiError("unknown_field", f"{kind} does not take {', '.join(unknown)}.")
-    for name in ("parent", "prompt", "render", "image", "member"):
+    for name in ID_FIELDS:
         if name in message and not _is_id(message[name]) and message[name] is not None:
             raise ApiError("invalid_field", f"{name} must be an id (a positive integer).")
 
     # Read the member afresh: a role may have changed since the socket connected.
     member = Member.objects.select_related("party").get(pk=member_id)
     member.check_not_removed()
-    party = member.party
-    members = party.members.filter(removed=False)
-    if kind == "prompt.submit":
-        # Charged only once the prompt is known to be valid: a refused one costs no quota.
-        party.submit_prompt(
-            member,
-            message["text"],
-            message.get("parent"),
-            message.get("params"),
-            charge=lambda: limits.check_render(member),
-        )
-    elif kind == "prompt.propose":
-        party.propose(member, message["text"], message.get("parent"), message.get("params"))
-    elif kind == "proposal.accept":
-        _get(party.prompts, message["prompt"], "prompt").accept(member)
-    elif kind == "proposal.set_aside":
-        _get(party.prompts, message["prompt"], "prompt").set_aside(member)
-    elif kind == "render.cancel":
-        _get(party.renders, message["render"], "render").cancel(member)
-    elif kind == "vote":
-        _get(party.images, message["image"], "image").vote(member, message["value"])
-    elif kind == "pick":
-        image = _get(party.images, message["image"], "image")
-        image.pick(member, message.get("picked", True), message.get("note"))
-    elif kind == "shortlist":
-        image = _get(party.images, message["image"], "image")
-        image.shortlist(member, message.get("shortlisted", True))
-    elif kind == "association.add":
-        party.add_association(member, message["text"])
-    elif kind == "palette.add":
-        party.add_to_palette(member, message["kind"], message["text"])
-    elif kind == "party.steer":
-        party.set_steered(member, message["steered"])
-    elif kind == "role.set":
-        member.set_role(_get(members, message["member"], "member"), message["role"])
-    elif kind == "member.mute":
-        member.mute(_get(members, message["member"], "member"), message["muted"])
-    elif kind == "member.remove":
-        member.remove(_get(members, message["member"], "member"))
+    HANDLERS[kind](member, member.party, message)
+
+
+def handles(kind, required, optional=()):
+    """Registers the decorated function as the handler of `kind` messages."""
+
+    def register(handler):
+        MESSAGES[kind] = (set(required), set(optional))
+        HANDLERS[kind] = handler
+        return handler
+
+    return register
+
+
+@handles("prompt.submit", {"text"}, {"parent", "params"})
+def _submit(member, party, message):
+    # Charged only once the prompt is known to be valid: a refused one costs no quota.
+    party.submit_prompt(
+        member,
+        message["text"],
+        message.get("parent"),
+        message.get("params"),
+        charge=lambda: limits.check_render(member),
+    )
+
+
+@handles("prompt.propose", {"text"}, {"parent", "params"})
+def _propose(member, party, message):
+    party.propose(member, message["text"], message.get("parent"), message.get("params"))
+
+
+@handles("proposal.accept", {"prompt"})
+def _accept(member, party, message):
+    _get(party.prompts, message["prompt"], "prompt").accept(member)
+
+
+@handles("proposal.set_aside", {"prompt"})
+def _set_aside(member, party, message):
+    _get(party.prompts, message["prompt"], "prompt").set_aside(member)
+
+
+@handles("render.cancel", {"render"})
+def _cancel(member, party, message):
+    _get(party.renders, message["render"], "render").cancel(member)
+
+
+@handles("vote", {"image", "value"})
+def _vote(member, party, message):
+    _get(party.images, message["image"], "image").vote(member, message["value"])
+
+
+@handles("pick", {"image"}, {"picked", "note"})
+def _pick(member, party, message):
+    image = _get(party.images, message["image"], "image")
+    image.pick(member, message.get("picked", True), message.get("note"))
+
+
+@handles("shortlist", {"image"}, {"shortlisted"})
+def _shortlist(member, party, message):
+    image = _get(party.images, message["image"], "image")
+    image.shortlist(member, message.get("shortlisted", True))
+
+
+@handles("association.add", {"text"})
+def _associate(member, party, message):
+    party.add_association(member, message["text"])
+
+
+@handles("palette.add", {"kind", "text"})
+def _add_to_palette(member, party, message):
+    party.add_to_palette(member, message["kind"], message["text"])
+
+
+@handles("party.steer", {"steered"})
+def _steer(member, party, message):
+    party.set_steered(member, message["steered"])
+
+
+@handles("role.set", {"member", "role"})
+def _set_role(member, party, message):
+    member.set_role(_other(party, message), message["role"])
+
+
+@handles("member.mute", {"member", "muted"})
+def _mute(member, party, message):
+    member.mute(_other(party, message), message["muted"])
+
+
+@handles("member.remove", {"member"})
+def _remove(member, party, message):
+    member.remove(_other(party, message))
+
+
+def _other(party, message):
+    """The member a message is about, among those not removed."""
+    return _get(party.members.filter(removed=False), message["member"], "member")
 
 
 def _shown(value):

@@ -725,9 +725,6 @@ class Render(models.Model):
             else:
                 render.save(update_fields=["cancel_requested", "cancel_requested_by"])
 
-    def is_cancel_requested(self):
-        return Render.objects.filter(pk=self.pk, cancel_requested=True).exists()
-
     def _locked_if_claimed(self, token):
         render = Render.objects.select_for_update().get(pk=self.pk)
         if render.status != self.Status.RUNNING or render.claim_token != token:
