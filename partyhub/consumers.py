@@ -1,7 +1,6 @@
 import asyncio
 import hashlib
 import logging
-from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -9,7 +8,7 @@ from django.conf import settings
 from partyhub import actions, inbound
 from partyhub.errors import ApiError
 from partyhub.inbound import MAX_MESSAGE_BYTES
-from partyhub.live import LiveConsumer
+from partyhub.live import MALFORMED, LiveConsumer, query_since
 from partyhub.models import Party
 
 # Close codes (4000-4999 are the application's): the client can tell why it was turned away.
@@ -37,7 +36,8 @@ class PartyConsumer(LiveConsumer):
         self.member_id = None
         self.resync = None
         self.sent_seq = 0
-        since = _parse_since(self.scope.get("query_string", b""))
+        since = query_since(self.scope)
+        since = 0 if since is None else since
         code = self.scope["url_route"]["kwargs"]["code"]
         session_key = self.scope["session"].session_key
         party, member = await _party_and_member(code, session_key)
@@ -47,7 +47,7 @@ class PartyConsumer(LiveConsumer):
         if member is None:
             return await self.close(code=CLOSE_NOT_MEMBER)
         # A since beyond the archive would make every new event look already sent.
-        if since is None or since > party.last_seq:
+        if since is MALFORMED or since > party.last_seq:
             return await self.close(code=CLOSE_BAD_REQUEST)
         self.party_id, self.member_id, self.sent_seq = party.pk, member.pk, since
         self.group, self.session_group = party.group, session_group(session_key)
@@ -143,15 +143,6 @@ def _message(text):
     if len(text.encode()) > MAX_MESSAGE_BYTES:
         raise ApiError("message_too_large", "Messages are at most 64 KiB.")
     return inbound.parse_json(text)
-
-
-def _parse_since(query_string):
-    values = parse_qs(query_string.decode("latin-1")).get("since", ["0"])
-    try:
-        since = int(values[-1])
-    except ValueError:
-        return None
-    return since if since >= 0 else None
 
 
 @database_sync_to_async

@@ -1,4 +1,5 @@
 import asyncio
+from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -6,6 +7,21 @@ from django.conf import settings
 
 from partyhub import inbound
 from partyhub.backpressure import receive_buffer, send_window
+
+# `since` present but not a whole number of at least 0 (the consumers close with 4400).
+MALFORMED = object()
+
+
+def query_since(scope):
+    """The `since` of a socket's query string: None when absent, the number, or MALFORMED."""
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("since")
+    if not values:
+        return None
+    try:
+        since = int(values[-1])
+    except ValueError:
+        return MALFORMED
+    return since if since >= 0 else MALFORMED
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):

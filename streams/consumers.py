@@ -1,12 +1,11 @@
 import asyncio
 import contextlib
-from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
 from partyhub.inbound import OverBudget
-from partyhub.live import LiveConsumer
+from partyhub.live import MALFORMED, LiveConsumer, query_since
 from streams import viewers
 from streams.models import Stream, image_message
 
@@ -23,12 +22,12 @@ class StreamConsumer(LiveConsumer):
 
     async def connect(self):
         self.stream_id = None
-        since = _parse_since(self.scope.get("query_string", b""))
+        since = query_since(self.scope)
         stream = await _stream(self.scope["url_route"]["kwargs"]["slug"])
         await self.accept()
         if stream is None:
             return await self.close(code=CLOSE_NO_STREAM)
-        if since is False:
+        if since is MALFORMED:
             return await self.close(code=CLOSE_BAD_REQUEST)
         self.stream_id, self.group, self.sent_id = stream.pk, stream.group, since or 0
         # Join before reading the archive: an image finished meanwhile comes live, and the
@@ -113,18 +112,6 @@ class StreamConsumer(LiveConsumer):
     async def _send_image(self, message):
         self.sent_id = message["image"]["id"]
         await self.send_json(message)
-
-
-def _parse_since(query_string):
-    """None when absent, False when malformed, else the image id."""
-    values = parse_qs(query_string.decode("latin-1")).get("since")
-    if not values:
-        return None
-    try:
-        since = int(values[-1])
-    except ValueError:
-        return False
-    return since if since >= 0 else False
 
 
 @database_sync_to_async
