@@ -13,10 +13,10 @@ import threading
 from concurrent.futures import Executor, Future
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections
 
 from generation.pipelines import warm_up
 from generation.render import run_render
+from partyhub.db import with_fresh_connection
 from partyhub.models import Render
 
 log = logging.getLogger(__name__)
@@ -104,14 +104,6 @@ def _recover_orphans():
     Render.objects.filter(status=Render.Status.RUNNING).update(status=Render.Status.QUEUED)
 
 
-def _with_fresh_connection(func, *args):
-    close_old_connections()
-    try:
-        return func(*args)
-    finally:
-        close_old_connections()
-
-
 async def _in_thread(func, *args):
-    call = sync_to_async(_with_fresh_connection, thread_sensitive=False, executor=_executor)
+    call = sync_to_async(with_fresh_connection, thread_sensitive=False, executor=_executor)
     return await call(func, *args)

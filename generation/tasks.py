@@ -1,10 +1,10 @@
 from billiard.exceptions import WorkerLostError
 from celery import Task, shared_task
 from celery.worker.request import Request
-from django.db import close_old_connections
 
 from generation.dispatch import enqueue, requeue_lost
 from generation.render import run_render
+from partyhub.db import with_fresh_connection
 from partyhub.models import Render
 
 # While a render runs in another worker's batch, its own message comes back this often, so
@@ -21,25 +21,17 @@ class RenderRequest(Request):
         exc = getattr(exc_info.exception, "exc", exc_info.exception)  # ExceptionWithTraceback
         if isinstance(exc, WorkerLostError):
             # Before Celery requeues the message, so its next delivery finds the lease ended.
-            _in_parent(Render.worker_lost, self.args[0])
+            with_fresh_connection(Render.worker_lost, self.args[0])
         return super().on_failure(exc_info, send_failed_event, return_ok)
 
     def on_timeout(self, soft, timeout):
         if not soft:  # the pool process is being replaced: the render ends now, not retried
-            _in_parent(Render.hard_time_limit_exceeded, self.args[0])
+            with_fresh_connection(Render.hard_time_limit_exceeded, self.args[0])
         return super().on_timeout(soft, timeout)
 
 
 class RenderTask(Task):
     Request = RenderRequest
-
-
-def _in_parent(func, *args):
-    close_old_connections()
-    try:
-        func(*args)
-    finally:
-        close_old_connections()
 
 
 @shared_task(name="generation.render", base=RenderTask, bind=True, max_retries=None)

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
 from django.utils import timezone
 
+from partyhub.db import with_fresh_connection
 from partyhub.models import Render
 from streams.models import AUTOPILOT_KEY, Stream, Submission
 
@@ -84,14 +84,6 @@ async def _run():
     while True:
         await asyncio.sleep(TICK_SECONDS)
         try:
-            await sync_to_async(_tick_with_fresh_connection, thread_sensitive=False)()
+            await sync_to_async(with_fresh_connection, thread_sensitive=False)(tick)
         except Exception:
             log.exception("autopilot tick failed")
-
-
-def _tick_with_fresh_connection():
-    close_old_connections()
-    try:
-        tick()
-    finally:
-        close_old_connections()
