@@ -74,6 +74,15 @@ def check_text(text):
     return text
 
 
+def whole_number(text, high):
+    """`text` (a query parameter) as a whole number from 0 to `high`, or None. ASCII digits only
+    ("²" is a digit to `str.isdigit`, not to `int`), and no more digits than `high` has: Python
+    refuses to convert a string of thousands of them at all."""
+    if text.isascii() and text.isdigit() and len(text) <= len(str(high)) and int(text) <= high:
+        return int(text)
+    return None
+
+
 def too_deep():
     return ApiError("too_deep", f"JSON may nest at most {MAX_DEPTH} levels deep.")
 

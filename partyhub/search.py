@@ -24,7 +24,7 @@ import numpy as np
 from generation import scoring
 from generation.params import MAX_SEED
 from partyhub.errors import ApiError
-from partyhub.inbound import check_text
+from partyhub.inbound import check_text, whole_number
 from partyhub.models import Image, Prompt
 
 DEFAULT_LIMIT = 50
@@ -156,8 +156,7 @@ def _whole(params, field, code, low, high):
     value = (params.get(field) or "").strip()
     if not value:
         return None
-    # Length first: Python refuses to convert a string of thousands of digits at all.
-    whole = value.isascii() and value.isdigit() and len(value) <= len(str(high))
-    if not whole or not low <= int(value) <= high:
+    number = whole_number(value, high)
+    if number is None or number < low:
         raise ApiError(code, f"{field} must be a whole number from {low} to {high}.")
-    return int(value)
+    return number

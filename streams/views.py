@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from partyhub.errors import ApiError
+from partyhub.inbound import whole_number
 from partyhub.views import api, json_body
 from streams import viewers
 from streams.models import Stream, image_message
@@ -33,10 +34,9 @@ def watch(request, slug):
     stream = get_object_or_404(Stream, slug=slug, active=True)
     images = stream.images().order_by("-pk")
     before = request.GET.get("before", "")
-    # ASCII digits only ("²" is a digit to isdigit, not to int), and no more than an id has
-    # (Python refuses to convert thousands of digits); anything else shows the newest page.
-    if before.isascii() and before.isdigit() and len(before) <= 18:
-        images = images.filter(pk__lt=int(before))
+    # Anything but an id (at most 18 digits) shows the newest page.
+    if (before_id := whole_number(before, 10**18 - 1)) is not None:
+        images = images.filter(pk__lt=before_id)
     page = [image_message(image)["image"] for image in images[: PAGE_SIZE + 1]]
     older = page[PAGE_SIZE - 1]["id"] if len(page) > PAGE_SIZE else None
     return render(
