@@ -61,7 +61,7 @@ def main(argv=None):
             "PARTYHUB_CLIP_PRETRAINED": str(checkpoint),
             "PARTYHUB_DEVICE": "cpu",
             "PARTYHUB_AUTOPILOT": "0",
-            "DJANGO_SETTINGS_MODULE": "partyhub.settings",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
         }
     )
     os.environ.setdefault("SECRET_KEY", "bench-search-" + os.urandom(8).hex())

@@ -81,7 +81,7 @@ def start_servers(env, logs, count=2):
                     "127.0.0.1",
                     "-p",
                     str(port),
-                    "partyhub.asgi:application",
+                    "config.asgi:application",
                 ],
                 cwd=REPO,
                 env=env,
@@ -212,7 +212,7 @@ def main(argv=None):
         var = Path(tempfile.mkdtemp(prefix="partyhub-fanout-"))
         env = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "partyhub.settings",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
             "DEBUG": "0",
             "SECRET_KEY": "bench-only",
             "PARTYHUB_VAR_DIR": str(var),

@@ -1,7 +1,7 @@
-"""Generation throughput: the raw pipeline against the whole worker, per batch size.
+"""Generation throughput: the raw pipeline against the engine, per batch size, with no database.
 
     .venv/bin/python -m generation.bench [--batches 1 8 32] [--repeats 3] [--model offline]
-        [--steps 1] [--size 512] [--json PATH]
+        [--steps 1] [--size 128] [--json PATH]
 
 For each batch size B it measures, in one process, with the model loaded once:
 
@@ -9,13 +9,13 @@ For each batch size B it measures, in one process, with the model loaded once:
   PIL images), as a program that only wanted pictures would call it; for the autoregressive
   family, the model's own sampling of B images (`generation.autoregressive.generate_slots`),
   one after another as the worker draws them;
-- worker: `run_render` for one of B compatible queued renders, which claims all B (batching
-  at PARTYHUB_MAX_BATCH = B), renders them in one pass, encodes the PNGs with their metadata,
-  stores them and announces each render: what PartyHub adds around the model.
+- engine: `generation.pipelines.generate_batch` for B slots, what the render job calls: the
+  cached prompt embeddings, the mode's arguments, the progress callback and the decode checks.
 
-Both are images per second over the median of `--repeats` timed runs, after one warm-up. It runs
-the embedded mode on its own temporary SQLite database and media folder. This is a benchmark,
-not a test.
+Both are images per second over the median of `--repeats` timed runs, after one warm-up. The
+engine needs the settings (device, dtype, models folder) and nothing else: no database, no
+channel layer, no storage. bench/worker.py measures the whole worker around it. This is a
+benchmark, not a test.
 """
 
 import argparse
@@ -42,21 +42,15 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def setup_django():
-    # A private embedded setup: nothing of a production database or broker is touched.
-    var = Path(tempfile.mkdtemp(prefix="partyhub-bench-"))
+def use_settings():
+    """The project's settings for the device, dtype and models folder; nothing they name (the
+    database, the broker) is opened."""
     for name in ("DATABASE_URL", "REDIS_URL", "PARTYHUB_RENDER_WORKER"):
         os.environ.pop(name, None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "partyhub.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("DEBUG", "1")
-    os.environ["PARTYHUB_VAR_DIR"] = str(var)
-    os.environ["MEDIA_ROOT"] = str(var / "media")
+    os.environ.setdefault("PARTYHUB_VAR_DIR", tempfile.mkdtemp(prefix="partyhub-bench-"))
     os.environ.setdefault("PARTYHUB_MODELS_DIR", str(REPO / "var" / "models"))
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def timed(func, repeats):
@@ -104,39 +98,49 @@ def measure_raw(preset, params, batch, repeats):
     return batch / timed(run, repeats)
 
 
-def measure_worker(params, batch, repeats):
-    from django.conf import settings
+def measure_engine(preset, params, batch, repeats):
+    from generation.modes import slots_for
+    from generation.pipelines import generate_batch
 
-    from generation.render import run_render
-    from partyhub.models import Party, Render
+    prompts = [f"a lighthouse on a cliff, take {i}" for i in range(batch)]
+    slots = [
+        slot for i, text in enumerate(prompts) for slot in slots_for(text, params | {"seed": i})
+    ]
+    return batch / timed(
+        lambda: generate_batch(preset, slots, on_step=lambda *a: None, should_stop=lambda: False),
+        repeats,
+    )
 
-    settings.PARTYHUB_MAX_BATCH = batch
-    party, host = Party.start(topic="lighthouses", session_key="bench" * 6, host_name="Bench")
 
-    def run():
-        renders = [
-            party.submit_prompt(host, f"a lighthouse on a cliff, take {i}", params=params)[1]
-            for i in range(batch)
-        ]
-        start = time.perf_counter()
-        run_render(renders[0].pk)
-        elapsed = time.perf_counter() - start
-        done = Render.objects.filter(pk__in=[r.pk for r in renders], status="done").count()
-        if done != batch:
-            raise RuntimeError(f"only {done} of {batch} renders ended done")
-        return elapsed
+def resolved_params(args):
+    from generation.params import resolve_params
 
-    run()  # warm-up
-    return batch / statistics.median(run() for _ in range(repeats))
+    params = resolve_params(
+        {"model": args.model, "steps": args.steps, "width": args.size, "height": args.size}
+    )
+    del params["seed"]  # each render picks its own
+    return params
+
+
+def device_name(device):
+    import torch
+
+    return torch.cuda.get_device_name() if device == "cuda" else platform.processor()
+
+
+def write_json(path, result):
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2))
+        print(f"wrote {path}")
 
 
 def main(argv=None):
     args = parse_args(argv)
-    setup_django()
+    use_settings()
     import torch
     from django.conf import settings
 
-    from generation.params import resolve_params
     from generation.presets import get_preset
 
     preset = get_preset(args.model)
@@ -144,38 +148,31 @@ def main(argv=None):
         sys.exit(f"model {args.model!r} is not available here")
     if preset.family == "autoregressive" and args.batches != [1]:
         sys.exit("the worker does not batch token-by-token renders: use --batches 1")
-    params = resolve_params(
-        {"model": args.model, "steps": args.steps, "width": args.size, "height": args.size}
-    )
-    del params["seed"]  # each render picks its own
-    device = settings.PARTYHUB_DEVICE
+    params = resolved_params(args)
     rows = []
     for batch in args.batches:
         raw = measure_raw(preset, params, batch, args.repeats)
-        worker = measure_worker(params, batch, args.repeats)
-        rows.append({"batch": batch, "raw_images_per_s": raw, "worker_images_per_s": worker})
-        print(f"batch {batch:>3}: raw {raw:8.2f} img/s   worker {worker:8.2f} img/s", flush=True)
-    base = rows[0]["worker_images_per_s"]
-    print("\nbatch  raw img/s  worker img/s  worker/raw  worker vs batch 1")
+        engine = measure_engine(preset, params, batch, args.repeats)
+        rows.append({"batch": batch, "raw_images_per_s": raw, "engine_images_per_s": engine})
+        print(f"batch {batch:>3}: raw {raw:8.2f} img/s   engine {engine:8.2f} img/s", flush=True)
+    print("\nbatch  raw img/s  engine img/s  engine/raw")
     for row in rows:
         print(
-            f"{row['batch']:>5}  {row['raw_images_per_s']:9.2f}  {row['worker_images_per_s']:12.2f}"
-            f"  {row['worker_images_per_s'] / row['raw_images_per_s']:10.2f}"
-            f"  {row['worker_images_per_s'] / base:16.2f}"
+            f"{row['batch']:>5}  {row['raw_images_per_s']:9.2f}  {row['engine_images_per_s']:12.2f}"
+            f"  {row['engine_images_per_s'] / row['raw_images_per_s']:10.2f}"
         )
-    result = {
-        "model": args.model,
-        "params": params,
-        "device": device,
-        "device_name": torch.cuda.get_device_name() if device == "cuda" else platform.processor(),
-        "torch_threads": torch.get_num_threads(),
-        "repeats": args.repeats,
-        "rows": rows,
-    }
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
-        print(f"wrote {args.json}")
+    write_json(
+        args.json,
+        {
+            "model": args.model,
+            "params": params,
+            "device": settings.PARTYHUB_DEVICE,
+            "device_name": device_name(settings.PARTYHUB_DEVICE),
+            "torch_threads": torch.get_num_threads(),
+            "repeats": args.repeats,
+            "rows": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

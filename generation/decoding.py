@@ -4,11 +4,9 @@ decoded again with the VAE in float32, and refused if it is still bad, never sav
 
 import logging
 
+from generation.errors import BadOutput
+
 log = logging.getLogger(__name__)
-
-
-class BadOutput(Exception):
-    """The decoded images were NaN or flat even with the VAE in float32."""
 
 
 def decode(pipe, latents):

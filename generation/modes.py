@@ -9,7 +9,6 @@ AUTOMATIC1111's "variation seed" does.
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 
 _derived = {}  # (id of the base pipeline, mode) -> a pipeline sharing its components
@@ -17,13 +16,16 @@ _derived = {}  # (id of the base pipeline, mode) -> a pipeline sharing its compo
 
 @dataclass(frozen=True)
 class Slot:
-    """One image of a forward pass: its render's prompt and params, its own seed and, in a
-    walk, how far along the way it is (0 at the start, 1 at the end)."""
+    """One image of a forward pass: its render's prompt and params, its own seed, in a walk how
+    far along the way it is (0 at the start, 1 at the end), and for img2img and inpaint the
+    source image and the mask (PIL images, shared by the render's slots)."""
 
     prompt: str
     params: dict
     seed: int
     walk_t: float = 0.0
+    source: PILImage.Image | None = None
+    mask: PILImage.Image | None = None
 
 
 def forget(pipe):
@@ -35,12 +37,14 @@ def forget(pipe):
         del _embeddings[key]
 
 
-def slots_for(prompt, params):
-    """The images one render asks for: `count` seeds, or a walk's `frames` positions."""
+def slots_for(prompt, params, source=None, mask=None):
+    """The images one render asks for: `count` seeds, or a walk's `frames` positions. img2img
+    and inpaint take their `source` image, inpaint its `mask` too (PIL images)."""
     if params["mode"] == "walk":
         last = params["frames"] - 1
         return [Slot(prompt, params, params["seed"], i / last) for i in range(params["frames"])]
-    return [Slot(prompt, params, params["seed"] + i) for i in range(params["count"])]
+    seeds = range(params["seed"], params["seed"] + params["count"])
+    return [Slot(prompt, params, seed, source=source, mask=mask) for seed in seeds]
 
 
 def pipeline_for(pipe, mode):
@@ -76,51 +80,27 @@ def call_arguments(pipe, slots, device):
         return {**size, "latents": torch.cat(noise)}
     if mode == "walk":
         return {**size, **walk_arguments(pipe, slots, device)}
-    images = _once_per_source(slots, load_source)
+    images = _once_per_render(slots, lambda slot: fit_source(slot.source, slot.params))
     if mode == "img2img":
         return {"image": images, "strength": first["strength"]}
-    masks = _once_per_source(slots, lambda params: load_mask(params["mask"]))
+    masks = _once_per_render(slots, lambda slot: slot.mask.convert("L"))
     return {**size, "image": images, "mask_image": masks, "strength": first["strength"]}
 
 
-def _once_per_source(slots, load):
-    # The images of one render share their source: read and decode it once.
-    loaded = {}
+def _once_per_render(slots, prepare):
+    # The images of one render share their source: convert and resize it once.
+    prepared = {}
     for slot in slots:
-        if id(slot.params) not in loaded:
-            loaded[id(slot.params)] = load(slot.params)
-    return [loaded[id(slot.params)] for slot in slots]
+        if id(slot.params) not in prepared:
+            prepared[id(slot.params)] = prepare(slot)
+    return [prepared[id(slot.params)] for slot in slots]
 
 
-def load_mask(upload_id):
-    return open_stored_png(_upload_file(upload_id)).convert("L")
-
-
-def load_source(params):
-    """The source image, at the size the render asked for (the request may resize it)."""
-    if "init_image" in params:
-        from partyhub.models import Image
-
-        name = Image.objects.values_list("file", flat=True).get(pk=params["init_image"])
-    else:
-        name = _upload_file(params["init_upload"])
-    image = open_stored_png(name).convert("RGB")
+def fit_source(image, params):
+    """The source image in RGB at the size the render asked for (the request may resize it)."""
+    image = image.convert("RGB")
     size = (params["width"], params["height"])
     return image if image.size == size else image.resize(size, PILImage.Resampling.LANCZOS)
-
-
-def _upload_file(pk):
-    from partyhub.models import Upload
-
-    return Upload.objects.values_list("file", flat=True).get(pk=pk)
-
-
-def open_stored_png(name):
-    # Only PNGs PartyHub wrote itself are ever opened here: uploads were re-encoded on arrival.
-    with default_storage.open(name) as stored:
-        image = PILImage.open(stored, formats=["PNG"])
-        image.load()
-    return image
 
 
 def variation_noise(pipe, params, seed, device):

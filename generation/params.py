@@ -3,9 +3,9 @@ of range or of the wrong kind is refused with an error naming it, never clamped 
 
 import secrets
 
+from generation.errors import Refused
 from generation.presets import all_presets, default_preset, get_preset
 from generation.tokens import refuse_too_long
-from partyhub.errors import ApiError
 
 MAX_PROMPT_CHARS = 1000
 MAX_SEED = 2**32 - 1
@@ -41,10 +41,10 @@ KNOWN_PARAMS = {
 
 def clean_prompt_text(text, field="text"):
     if not isinstance(text, str):
-        raise ApiError("invalid_prompt", f"{field} must be a string.")
+        raise Refused("invalid_prompt", f"{field} must be a string.")
     text = text.strip()
     if not 1 <= len(text) <= MAX_PROMPT_CHARS:
-        raise ApiError(
+        raise Refused(
             "invalid_prompt",
             f"{field} must be 1 to {MAX_PROMPT_CHARS} characters after trimming, not {len(text)}.",
         )
@@ -62,7 +62,7 @@ def _is_number(value):
 def _check_range(name, value, bounds):
     low, high = bounds
     if not low <= value <= high:
-        raise ApiError("invalid_param", f"{name} must be between {low} and {high}, not {value}.")
+        raise Refused("invalid_param", f"{name} must be between {low} and {high}, not {value}.")
 
 
 def resolve_params(params, party_defaults=None, find_source=None):
@@ -70,17 +70,17 @@ def resolve_params(params, party_defaults=None, find_source=None):
 
     `find_source(kind, id)` looks up a source image of the party (`kind` is "image" or
     "upload") and returns its `{"width", "height", "seed"}` (seed None for uploads), or None.
-    Raises ApiError (`invalid_param`, `unknown_param`, `unknown_model`, `model_unavailable`,
+    Raises Refused (`invalid_param`, `unknown_param`, `unknown_model`, `model_unavailable`,
     `unsupported_mode`, `unknown_image`, `unknown_upload`, `mask_size_mismatch`) before
     anything is stored.
     """
     if params is None:
         params = {}
     if not isinstance(params, dict):
-        raise ApiError("invalid_param", "params must be an object.")
+        raise Refused("invalid_param", "params must be an object.")
     unknown = sorted(set(params) - KNOWN_PARAMS)
     if unknown:
-        raise ApiError("unknown_param", f"Unknown parameter(s): {', '.join(unknown)}.")
+        raise Refused("unknown_param", f"Unknown parameter(s): {', '.join(unknown)}.")
 
     merged = {**(party_defaults or {}), **params}
     preset = _preset(merged["model"]) if "model" in merged else default_preset()
@@ -94,14 +94,14 @@ def resolve_params(params, party_defaults=None, find_source=None):
     }
     mode = merged.get("mode", "txt2img")
     if not isinstance(mode, str) or mode not in preset.modes:
-        raise ApiError(
+        raise Refused(
             "unsupported_mode",
             f"{preset.name} renders {', '.join(preset.modes)}; mode {mode!r} is not "
             "available for it.",
         )
     not_for_mode = [n for n in MODE_ONLY_PARAMS if n in merged and n not in MODE_PARAMS[mode]]
     if not_for_mode:
-        raise ApiError("invalid_param", f"{not_for_mode[0]} does not apply to {mode}.")
+        raise Refused("invalid_param", f"{not_for_mode[0]} does not apply to {mode}.")
     if mode == "walk":
         resolved.update({"walk_to": None, "walk_seed": None, "frames": 8})
     elif mode != "txt2img":
@@ -109,36 +109,36 @@ def resolve_params(params, party_defaults=None, find_source=None):
     resolved.update(merged)
     # Each preset names the samplers it has: an autoregressive model samples tokens instead.
     if not isinstance(resolved["sampler"], str) or resolved["sampler"] not in preset.samplers:
-        raise ApiError(
+        raise Refused(
             "invalid_param",
             f"sampler must be one of {list(preset.samplers)}, not {resolved['sampler']!r}.",
         )
     for name in ("width", "height"):
         value = resolved[name]
         if not _is_int(value) or value % 8:
-            raise ApiError("invalid_param", f"{name} must be a whole multiple of 8, not {value!r}.")
+            raise Refused("invalid_param", f"{name} must be a whole multiple of 8, not {value!r}.")
         _check_range(name, value, preset.limits[name])
     for name in ("steps", "count"):
         if not _is_int(resolved[name]):
-            raise ApiError("invalid_param", f"{name} must be a whole number.")
+            raise Refused("invalid_param", f"{name} must be a whole number.")
         _check_range(name, resolved[name], preset.limits[name])
     if not _is_number(resolved["guidance"]):
-        raise ApiError("invalid_param", "guidance must be a number.")
+        raise Refused("invalid_param", "guidance must be a number.")
     _check_range("guidance", resolved["guidance"], preset.limits["guidance"])
     if resolved["seed"] is None:
         resolved["seed"] = secrets.randbelow(MAX_SEED + 1)
     if not _is_int(resolved["seed"]):
-        raise ApiError("invalid_param", "seed must be a whole number.")
+        raise Refused("invalid_param", "seed must be a whole number.")
     _check_range("seed", resolved["seed"], (0, MAX_SEED))
     if not isinstance(resolved["negative"], str) or len(resolved["negative"]) > MAX_PROMPT_CHARS:
-        raise ApiError(
+        raise Refused(
             "invalid_param", f"negative must be a string of at most {MAX_PROMPT_CHARS} characters."
         )
     if resolved["negative"] and preset.family == "autoregressive":
         # Janus guides against its prompt blanked out; there is nowhere to put a negative one.
-        raise ApiError("invalid_param", f"{preset.name} takes no negative prompt.")
+        raise Refused("invalid_param", f"{preset.name} takes no negative prompt.")
     if resolved["count"] > 1 and resolved["seed"] + resolved["count"] - 1 > MAX_SEED:
-        raise ApiError("invalid_param", "seed + count - 1 must not pass 2^32 - 1.")
+        raise Refused("invalid_param", "seed + count - 1 must not pass 2^32 - 1.")
     if mode == "walk":
         _check_walk_params(resolved)
     elif mode != "txt2img":
@@ -163,18 +163,18 @@ def check_token_limits(text, resolved):
 
 def _check_walk_params(resolved):
     if resolved["count"] != 1:
-        raise ApiError("invalid_param", "A walk renders `frames` images; count must be 1.")
+        raise Refused("invalid_param", "A walk renders `frames` images; count must be 1.")
     frames = resolved["frames"]
     if not _is_int(frames) or not 2 <= frames <= MAX_WALK_FRAMES:
-        raise ApiError("invalid_param", f"frames must be 2 to {MAX_WALK_FRAMES}, not {frames!r}.")
+        raise Refused("invalid_param", f"frames must be 2 to {MAX_WALK_FRAMES}, not {frames!r}.")
     if resolved["walk_to"] is not None:
         resolved["walk_to"] = clean_prompt_text(resolved["walk_to"], "walk_to")
     if resolved["walk_seed"] is not None:
         if not _is_int(resolved["walk_seed"]):
-            raise ApiError("invalid_param", "walk_seed must be a whole number.")
+            raise Refused("invalid_param", "walk_seed must be a whole number.")
         _check_range("walk_seed", resolved["walk_seed"], (0, MAX_SEED))
     if resolved["walk_to"] is None and resolved["walk_seed"] in (None, resolved["seed"]):
-        raise ApiError("invalid_param", "A walk needs somewhere to go: walk_to, walk_seed or both.")
+        raise Refused("invalid_param", "A walk needs somewhere to go: walk_to, walk_seed or both.")
     if resolved["walk_seed"] is None:
         resolved["walk_seed"] = resolved["seed"]  # a walk between two prompts on one noise
 
@@ -189,7 +189,7 @@ def _source_defaults(mode, merged, find_source):
     given = [name for name in sources if name in merged]
     if len(given) != 1:
         names = " or ".join(name for name in sources if name in MODE_PARAMS[mode])
-        raise ApiError("invalid_param", f"{mode} needs exactly one source image: {names}.")
+        raise Refused("invalid_param", f"{mode} needs exactly one source image: {names}.")
     name, kind = given[0], sources[given[0]]
     source = _find(find_source, kind, merged[name])
     derived = {
@@ -202,17 +202,17 @@ def _source_defaults(mode, merged, find_source):
         derived["init_seed"] = source["seed"]
         for axis in ("width", "height"):
             if axis in merged and merged[axis] != source[axis]:
-                raise ApiError(
+                raise Refused(
                     "invalid_param",
                     f"A variation keeps its image's size ({source['width']}x{source['height']}); "
                     f"{axis} cannot change.",
                 )
     if mode == "inpaint":
         if "mask" not in merged:
-            raise ApiError("invalid_param", "inpaint needs a mask (an upload id).")
+            raise Refused("invalid_param", "inpaint needs a mask (an upload id).")
         mask = _find(find_source, "upload", merged["mask"])
         if (mask["width"], mask["height"]) != (source["width"], source["height"]):
-            raise ApiError(
+            raise Refused(
                 "mask_size_mismatch",
                 f"The mask is {mask['width']}x{mask['height']} but its image is "
                 f"{source['width']}x{source['height']}.",
@@ -222,20 +222,20 @@ def _source_defaults(mode, merged, find_source):
 
 def _find(find_source, kind, pk):
     if not _is_int(pk) or pk < 1:
-        raise ApiError("invalid_param", f"The {kind} must be given by its id (a positive integer).")
+        raise Refused("invalid_param", f"The {kind} must be given by its id (a positive integer).")
     found = find_source(kind, pk) if find_source else None
     if found is None:
-        raise ApiError(f"unknown_{kind}", f"No {kind} {pk} in this party.", 404)
+        raise Refused(f"unknown_{kind}", f"No {kind} {pk} in this party.")
     return found
 
 
 def _check_source_params(mode, resolved):
     strength = resolved["strength"]
     if not _is_number(strength) or not 0 < strength <= 1:
-        raise ApiError("invalid_param", f"strength must be in (0, 1], not {strength!r}.")
+        raise Refused("invalid_param", f"strength must be in (0, 1], not {strength!r}.")
     if mode in ("img2img", "inpaint") and int(resolved["steps"] * strength) < 1:
         # diffusers runs int(steps * strength) denoising steps from the source image.
-        raise ApiError(
+        raise Refused(
             "invalid_param",
             f"steps x strength must be at least 1 ({resolved['steps']} x {strength} is not).",
         )
@@ -243,15 +243,14 @@ def _check_source_params(mode, resolved):
 
 def _preset(name):
     if not isinstance(name, str) or get_preset(name) is None:
-        raise ApiError(
+        raise Refused(
             "unknown_model", f"model must be one of {sorted(all_presets())}, not {name!r}."
         )
     preset = get_preset(name)
     if not preset.is_available():
-        raise ApiError(
+        raise Refused(
             "model_unavailable",
             f"{name} has no weights on this server; see the README on adding models.",
-            409,
         )
     return preset
 

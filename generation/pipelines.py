@@ -9,6 +9,7 @@ from collections import OrderedDict
 from django.conf import settings
 
 from generation import decoding, modes
+from generation.errors import Cancelled, Filtered, GpuOutOfMemory
 from generation.presets import OVERHEAD_PROBE, default_preset
 from generation.samplers import make_scheduler
 
@@ -17,18 +18,6 @@ log = logging.getLogger(__name__)
 # Preset name -> (pipeline, bytes of weights), least recently used first.
 _pipelines = OrderedDict()
 _load_lock = threading.Lock()
-
-
-class Cancelled(Exception):
-    """The render was cancelled between two denoising steps."""
-
-
-class Filtered(Exception):
-    """The pipeline's safety checker flagged every image of the render."""
-
-
-class GpuOutOfMemory(Exception):
-    """The render did not fit in GPU memory, not even in halves."""
 
 
 def get_pipeline(preset):
@@ -111,7 +100,7 @@ def warm_up():
 def load_pipeline(preset):
     """`from_pretrained` from `preset.weights_source()`: its local folder, its bundled weights
     or its hub id in the local cache. Raises presets.WeightsMissing when it has none: nothing is
-    downloaded (local_files_only here, and HF_HUB_OFFLINE set in partyhub/__init__.py)."""
+    downloaded (local_files_only here, and HF_HUB_OFFLINE set in generation/__init__.py)."""
     source = preset.weights_source()
     if preset.family == "autoregressive":  # transformers, not diffusers
         from generation import autoregressive
@@ -127,16 +116,6 @@ def load_pipeline(preset):
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe
-
-
-def generate(preset, prompt, params, on_step, should_stop):
-    """Render one render's `params["count"]` images; image i uses seed `params["seed"] + i`.
-
-    Returns (images, seeds) without the images a safety checker flagged.
-    """
-    slots = modes.slots_for(prompt, params)
-    images, flags = generate_batch(preset, slots, on_step, should_stop)
-    return drop_flagged(images, [slot.seed for slot in slots], flags)
 
 
 def generate_batch(preset, slots, on_step, should_stop):

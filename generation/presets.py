@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from generation.errors import WeightsMissing
 from generation.samplers import SAMPLERS
 from generation.tokens import token_limit
 
@@ -15,11 +16,6 @@ OVERHEAD_PROBE = "overhead-probe"
 # What an autoregressive model's PNG says it sampled with: tokens drawn from the softmax
 # (transformers calls it multinomial sampling), not a diffusion sampler.
 TOKEN_SAMPLER = "Multinomial"
-
-
-class WeightsMissing(Exception):
-    """A model's weights are not on this machine; the message says where they were looked for
-    and how to fetch them once."""
 
 
 def hub_cache():

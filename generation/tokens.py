@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
-from partyhub.errors import ApiError
+from generation.errors import Refused
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +76,11 @@ def too_long(preset, field, text):
     )
 
 
-def refuse_too_long(preset, field, text, status=400):
+def refuse_too_long(preset, field, text):
     """Raise `prompt_too_long` if the preset's text encoder would cut `text`."""
     message = too_long(preset, field, text)
     if message:
-        raise ApiError("prompt_too_long", message, status)
+        raise Refused("prompt_too_long", message)
 
 
 def _windows(preset):

@@ -2,8 +2,8 @@
 
 Each message type is one small function below, registered with the fields it takes."""
 
-from partyhub import limits
-from partyhub.errors import ApiError
+from core import limits
+from core.errors import ApiError
 from partyhub.models import Member
 
 # type -> (required fields, optional fields)

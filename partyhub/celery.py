@@ -1,10 +1,6 @@
-import os
+"""`celery -A partyhub ...`, the command deployments run (see the README), finds the project's
+Celery app here. It lives in config/celery.py; nothing else imports this module."""
 
-from celery import Celery
+from config.celery import app
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "partyhub.settings")
-
-app = Celery("partyhub")
-app.config_from_object("django.conf:settings", namespace="CELERY")
-# Both apps define tasks: renders (generation) and the streams' autopilot (streams).
-app.autodiscover_tasks(["generation", "streams"])
+__all__ = ["app"]

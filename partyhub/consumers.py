@@ -5,10 +5,11 @@ import logging
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from partyhub import actions, inbound
-from partyhub.errors import ApiError
-from partyhub.inbound import MAX_MESSAGE_BYTES
-from partyhub.live import MALFORMED, LiveConsumer, query_since
+from core import inbound
+from core.errors import ApiError
+from core.inbound import MAX_MESSAGE_BYTES
+from core.live import MALFORMED, LiveConsumer, query_since
+from partyhub import actions
 from partyhub.models import Party
 
 # Close codes (4000-4999 are the application's): the client can tell why it was turned away.

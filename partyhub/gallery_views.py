@@ -6,11 +6,12 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.templatetags.static import static
 
+from core.api import api, json_body, public_url
+from core.errors import ApiError
 from partyhub import export
-from partyhub.errors import ApiError
 from partyhub.models import Party
 from partyhub.snapshot import consistent_reads
-from partyhub.views import api, get_party_for_member, json_body, public_url
+from partyhub.views import get_party_for_member
 
 DESCRIPTION_LENGTH = 200
 

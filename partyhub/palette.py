@@ -5,7 +5,7 @@ import functools
 import json
 from pathlib import Path
 
-from partyhub.errors import ApiError
+from core.errors import ApiError
 
 KINDS = ("style", "technique", "artist", "period", "modifier")
 MAX_ENTRY_LENGTH = 60

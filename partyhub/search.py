@@ -21,10 +21,10 @@ would want a vector index (pgvector) instead of reading every embedding per sear
 
 import numpy as np
 
+from core.errors import ApiError
+from core.inbound import check_text, whole_number
 from generation import scoring
 from generation.params import MAX_SEED
-from partyhub.errors import ApiError
-from partyhub.inbound import check_text, whole_number
 from partyhub.models import Image, Prompt
 
 DEFAULT_LIMIT = 50

@@ -4,9 +4,10 @@ The search itself is partyhub/search.py."""
 from django.http import JsonResponse
 from django.shortcuts import render
 
+from core.api import api
 from generation import scoring
 from partyhub import search
-from partyhub.views import api, get_party_for_member
+from partyhub.views import get_party_for_member
 
 
 @api("GET")

@@ -9,7 +9,7 @@ out ends the session: its party sockets are closed (4401) and stop acting for it
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.dispatch import receiver
 
-from partyhub.broadcast import group_send
+from core.broadcast import group_send
 from partyhub.consumers import session_group
 from partyhub.models import Member
 

@@ -21,7 +21,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from partyhub.errors import ApiError
+from core.errors import ApiError
 from partyhub.models import Upload
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024

@@ -1,10 +1,6 @@
-from django.conf import settings
-from django.conf.urls.static import static
-from django.contrib import admin
-from django.urls import include, path
+from django.urls import path
 
 from partyhub import gallery_views, search_views, views
-from streams import views as stream_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -24,15 +20,5 @@ urlpatterns = [
     path("api/search", search_views.gallery_search, name="gallery_search"),
     path("api/models", views.models),
     path("api/models/<str:name>/tokens", views.model_tokens),
-    path("api/streams", stream_views.stream_list),
-    path("api/streams/<slug:slug>/prompts", stream_views.submit_prompt),
-    path("api/streams/<slug:slug>/images/<int:image_id>/hide", stream_views.hide_image),
-    path("accounts/signup/", stream_views.sign_up, name="signup"),
-    path("accounts/", include("django.contrib.auth.urls")),
-    path("s/<slug:slug>/", stream_views.watch, name="stream"),
     path("search/", search_views.search_page, name="search"),
-    path("admin/", admin.site.urls),
 ]
-
-if settings.PARTYHUB_SERVE_MEDIA:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -1,17 +1,15 @@
-import functools
-
-from django.conf import settings
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
-from django.http.request import RawPostDataException
+from django.http import FileResponse, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from core import limits
+from core.api import api, json_body, public_url
+from core.errors import ApiError
 from generation import scoring
 from generation.params import MAX_PROMPT_CHARS
 from generation.presets import all_presets, default_preset
 from generation.tokens import token_count, token_limit
-from partyhub import export, inbound, limits, qr, tree
-from partyhub.errors import ApiError, RateLimited
+from partyhub import export, qr, tree
 from partyhub.models import Party
 from partyhub.sessions import membership_key
 from partyhub.snapshot import snapshot
@@ -19,59 +17,6 @@ from partyhub.timeline import timeline
 from partyhub.uploads import accept_upload, upload_dict
 
 MAX_EVENTS_PAGE = 1000
-
-
-def api(*methods):
-    """A JSON endpoint: other methods get 405, ApiError becomes `{"error": {...}}`."""
-
-    def decorate(view):
-        @functools.wraps(view)
-        def wrapper(request, *args, **kwargs):
-            try:
-                if request.method not in methods:
-                    raise ApiError("method_not_allowed", f"Use {' or '.join(methods)}.", 405)
-                return view(request, *args, **kwargs)
-            except ApiError as error:
-                return error_response(error)
-            except Http404:
-                return error_response(ApiError("not_found", "No such party.", 404))
-
-        return wrapper
-
-    return decorate
-
-
-def error_response(error):
-    response = JsonResponse({"error": error.as_dict()}, status=error.status)
-    if isinstance(error, RateLimited):
-        response["Retry-After"] = str(error.retry_after)
-    return response
-
-
-def csrf_failure(request, reason=""):
-    return error_response(
-        ApiError("csrf_failed", "Send the csrftoken cookie's value as X-CSRFToken.", 403)
-    )
-
-
-def json_body(request):
-    """The request's JSON object, parsed and checked once for every endpoint (inbound.py)."""
-    try:
-        data = request.body
-    except RawPostDataException:  # a form body, already read as one (by the CSRF check)
-        raise ApiError("invalid_json", "The request body must be JSON, not a form.") from None
-    body = inbound.parse_json(data or b"{}")
-    if not isinstance(body, dict):
-        raise ApiError("invalid_json", "The request body must be a JSON object.")
-    return body
-
-
-def public_url(request, path):
-    """The absolute URL of `path` as people reach this server: PARTYHUB_PUBLIC_URL if set,
-    else the request's own scheme and host."""
-    if settings.PARTYHUB_PUBLIC_URL:
-        return settings.PARTYHUB_PUBLIC_URL + path
-    return request.build_absolute_uri(path)
 
 
 def clean_name(value):

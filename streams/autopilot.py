@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from partyhub.db import with_fresh_connection
+from core.db import with_fresh_connection
 from partyhub.models import Render
 from streams.models import AUTOPILOT_KEY, Stream, Submission
 

@@ -4,8 +4,8 @@ import contextlib
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
-from partyhub.inbound import OverBudget
-from partyhub.live import MALFORMED, LiveConsumer, query_since
+from core.inbound import OverBudget
+from core.live import MALFORMED, LiveConsumer, query_since
 from streams import viewers
 from streams.models import Stream, image_message
 

@@ -8,12 +8,12 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
+from core.broadcast import group_send_on_commit
+from core.errors import ApiError, RateLimited, engine_refusals
 from generation import tokens
 from generation.params import clean_prompt_text
 from generation.presets import default_preset, get_preset
 from generation.scoring import text_similarity
-from partyhub.broadcast import group_send_on_commit
-from partyhub.errors import ApiError, RateLimited
 from partyhub.models import Image, Member, Party, Render, new_join_code
 
 # The backing party's member that the autopilot's prompts belong to.
@@ -137,10 +137,8 @@ class Stream(models.Model):
         and its place in the queue (0: next)."""
         if Ban.objects.filter(user=user).exists():
             raise ApiError("banned", "A moderator stopped this account from submitting.", 403)
-        try:
+        with engine_refusals(422):  # the streams API answers 422 for a prompt it cannot take
             text = clean_prompt_text(text)
-        except ApiError as error:  # the streams API answers 422 for a prompt it cannot take
-            raise ApiError(error.code, error.message, 422) from None
         self.refuse_blocked_words(text)
         self.refuse_too_long(text)
         _refuse_over_rate(user)
@@ -193,9 +191,7 @@ class Stream(models.Model):
         params = {"negative": self.negative} if self.negative else {}
         if self.model:
             params["model"] = self.model
-        _, render = self.party.submit_prompt(
-            author, self.bind(text), params=params, queue="streams"
-        )
+        _, render = self.party.submit_prompt(author, self.bind(text), params=params)
         return render
 
     def bind(self, submission):
@@ -220,7 +216,8 @@ class Stream(models.Model):
         preset = self.text_preset()
         if preset is not None:
             field = "text, with this stream's topic and style added,"
-            tokens.refuse_too_long(preset, field, self.bind(text), 422)
+            with engine_refusals(422):
+                tokens.refuse_too_long(preset, field, self.bind(text))
 
     def refuse_blocked_words(self, text):
         words = set(re.findall(r"[\w']+", text.lower()))

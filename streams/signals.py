@@ -6,9 +6,9 @@ import json
 from django.db import transaction
 from django.dispatch import receiver
 
-from generation.modes import open_stored_png
+from core.broadcast import group_send
 from generation.scoring import get_scorer, image_similarities
-from partyhub.broadcast import group_send
+from partyhub.jobs.sources import open_stored_png
 from partyhub.models import Image, Render
 from partyhub.signals import render_finished
 from streams.models import AUTOPILOT_KEY, Stream, image_message

@@ -1,12 +1,9 @@
-from django.contrib.auth import login
-from django.contrib.auth.forms import UserCreationForm
 from django.http import JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.shortcuts import get_object_or_404, render
 
-from partyhub.errors import ApiError
-from partyhub.inbound import whole_number
-from partyhub.views import api, json_body
+from core.api import api, json_body
+from core.errors import ApiError
+from core.inbound import whole_number
 from streams import viewers
 from streams.models import Stream, image_message
 
@@ -59,20 +56,6 @@ def submit_prompt(request, slug):
         raise ApiError("not_signed_in", "Sign in to submit prompts to a stream.", 401)
     submission, position = stream.submit(request.user, json_body(request).get("text"))
     return JsonResponse({"submission": submission.pk, "position": position}, status=202)
-
-
-def sign_up(request):
-    """An account to submit prompts to streams (parties never need one)."""
-    form = UserCreationForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        login(request, form.save())
-        after = request.GET.get("next", "")
-        # Only back to a page of this site, as Django's own login view does.
-        safe = url_has_allowed_host_and_scheme(
-            after, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-        )
-        return redirect(after if safe else "/")
-    return render(request, "registration/signup.html", {"form": form})
 
 
 @api("POST")

@@ -11,9 +11,11 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 
+from config.asgi import application
+from core.errors import ApiError
+from generation.modes import slots_for
+from generation.pipelines import drop_flagged, generate_batch
 from partyhub import actions, consumers
-from partyhub.asgi import application
-from partyhub.errors import ApiError
 from partyhub.models import Image, Member, Party
 
 # The browser tests' fixtures (make run, Chromium, screenshots) and the Celery workers' ones,
@@ -119,7 +121,7 @@ def expert(party, outsider):
 @pytest.fixture
 def image(party, member):
     """An image the participant rendered (64×64, offline model)."""
-    from generation.render import run_render
+    from partyhub.jobs.runner import run_render
 
     params = {"width": 64, "height": 64, "steps": 1}
     _, render = party.submit_prompt(member, "a chair", params=params)
@@ -248,7 +250,7 @@ def redis_url():
 @pytest.fixture
 def redis_layer(settings, redis_url):
     """This process's channel layer is the Redis one that server and worker processes share."""
-    from partyhub.settings import redis_channel_layer
+    from config.settings import redis_channel_layer
 
     settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_url)}
 
@@ -276,7 +278,7 @@ def daphne(redis_layer, redis_url, settings, tmp_path):
         log = tmp_path / f"daphne-{port}.log"
         server = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-            + ["partyhub.asgi:application"],
+            + ["config.asgi:application"],
             cwd=REPO,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -299,3 +301,11 @@ def daphne(redis_layer, redis_url, settings, tmp_path):
     for server in started:
         server.terminate()
         server.wait(timeout=30)
+
+
+def generate_alone(preset, prompt, params, on_step, should_stop):
+    """One render's images straight from the engine, as the render job asks for them: (images,
+    seeds), less those a safety checker flagged."""
+    slots = slots_for(prompt, params)
+    images, flags = generate_batch(preset, slots, on_step, should_stop)
+    return drop_flagged(images, [slot.seed for slot in slots], flags)

@@ -20,18 +20,18 @@ import time
 
 import django
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "partyhub.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 sys.path.insert(0, os.getcwd())
 django.setup()
 
 from celery.exceptions import SoftTimeLimitExceeded  # noqa: E402
 
-from generation import render  # noqa: E402
-from generation.pipelines import Cancelled  # noqa: E402
-from partyhub.celery import app  # noqa: E402
+from config.celery import app  # noqa: E402
+from generation.errors import Cancelled  # noqa: E402
+from partyhub.jobs import runner  # noqa: E402
 
 STEP_SECONDS = float(os.environ.get("FAULTY_STEP_SECONDS", "0.1"))
-_generate_batch = render.generate_batch
+_generate_batch = runner.generate_batch
 
 
 def generate_batch(preset, slots, on_step, should_stop):
@@ -59,7 +59,7 @@ def inject(text):
                 pass
 
 
-render.generate_batch = generate_batch
+runner.generate_batch = generate_batch
 if os.environ.get("FAULTY_VISIBILITY_TIMEOUT"):
     app.conf.broker_transport_options = {
         "visibility_timeout": int(os.environ["FAULTY_VISIBILITY_TIMEOUT"]),

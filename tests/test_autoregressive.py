@@ -15,10 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from generation import autoregressive, pipelines, presets
+from core.errors import ApiError
+from generation import autoregressive, presets
+from generation.errors import Cancelled
 from generation.presets import PRESETS
-from partyhub.errors import ApiError
 from partyhub.models import Image, Member, Render
+from tests.conftest import generate_alone
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -172,7 +174,7 @@ def broadcasts(monkeypatch):
         for hook in hooks:
             hook(message)
 
-    monkeypatch.setattr("generation.render.group_send", record)
+    monkeypatch.setattr("partyhub.jobs.watch.group_send", record)
     return sent, hooks
 
 
@@ -240,7 +242,7 @@ def test_a_prompt_renders_stored_pngs_one_seed_per_image(
         prompt_master, "a lighthouse at night", params={"model": NAME, "count": 2, "seed": 41}
     )
     assert render.params["sampler"] == "Multinomial"
-    from generation.render import run_render
+    from partyhub.jobs.runner import run_render
 
     run_render(render.pk)
     render.refresh_from_db()
@@ -267,7 +269,7 @@ def test_a_prompt_renders_stored_pngs_one_seed_per_image(
     )
     # Each image is the image of its seed alone, and the seeds make different images.
     for png, seed in zip(stored, (41, 42), strict=True):
-        (alone,), _ = pipelines.generate(
+        (alone,), _ = generate_alone(
             TINY,
             "a lighthouse at night",
             render.params | {"seed": seed, "count": 1},
@@ -280,7 +282,7 @@ def test_a_prompt_renders_stored_pngs_one_seed_per_image(
 
 def test_progress_is_reported_for_every_token():
     steps = []
-    images, seeds = pipelines.generate(
+    images, seeds = generate_alone(
         TINY,
         "a red chair",
         params(seed=7, count=2),
@@ -294,8 +296,8 @@ def test_progress_is_reported_for_every_token():
 
 def test_should_stop_ends_sampling_at_the_next_token():
     steps = []
-    with pytest.raises(pipelines.Cancelled):
-        pipelines.generate(
+    with pytest.raises(Cancelled):
+        generate_alone(
             TINY,
             "a red chair",
             params(seed=7, count=2),
@@ -314,7 +316,7 @@ def test_a_render_cancelled_while_sampling_ends_cancelled(party, prompt_master, 
             render.cancel(prompt_master)  # the render is running: it stops at its next token
 
     hooks.append(cancel_once_running)
-    from generation.render import run_render
+    from partyhub.jobs.runner import run_render
 
     run_render(render.pk)
     render.refresh_from_db()
@@ -326,7 +328,7 @@ def test_a_render_cancelled_while_sampling_ends_cancelled(party, prompt_master, 
 def test_guidance_one_samples_the_prompt_alone():
     # transformers' Janus adds its guidance processor only above 1 yet always doubles the batch.
     def render(guidance):
-        (image,), _ = pipelines.generate(
+        (image,), _ = generate_alone(
             TINY,
             "a red chair",
             params(seed=3, guidance=guidance),
@@ -343,7 +345,7 @@ def test_guidance_one_samples_the_prompt_alone():
 def test_weights_that_do_not_match_the_preset_are_refused():
     real = REAL.defaults  # 384 px, 576 tokens: not what the tiny weights draw
     with pytest.raises(ValueError, match="draws 64x64 images of 16 tokens"):
-        pipelines.generate(
+        generate_alone(
             TINY,
             "a red chair",
             params(**real, seed=1),

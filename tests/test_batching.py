@@ -5,7 +5,7 @@ import pytest
 
 from generation.pipelines import get_pipeline
 from generation.presets import get_preset
-from generation.render import run_batch, run_render
+from partyhub.jobs.runner import run_batch, run_render
 from partyhub.models import Event, Member, Party, Render
 from tests.conftest import render_pixels
 
@@ -95,7 +95,7 @@ def test_a_render_cancelled_mid_batch_ends_alone(party, author, other_party, set
     settings.PARTYHUB_MAX_BATCH = 8
     kept = queue(party, author, "kept", steps=6)
     cancelled = queue(*other_party, "cancelled", steps=6)
-    monkeypatch.setattr("generation.render.CANCEL_POLL_INTERVAL", 0)
+    monkeypatch.setattr("partyhub.jobs.watch.CANCEL_POLL_INTERVAL", 0)
     unet = get_pipeline(get_preset("offline")).unet
     real = unet.forward
     calls = []

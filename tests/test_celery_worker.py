@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from channels.db import database_sync_to_async
 
-from generation.tasks import render as render_task
-from partyhub.celery import app as celery_app
+from config.celery import app as celery_app
+from partyhub.jobs.tasks import render as render_task
 from partyhub.models import Image, Render
 from tests.conftest import receive_until
 
@@ -88,8 +88,8 @@ def test_celery_is_configured_for_at_least_once_delivery(settings):
 
 def test_the_worker_parent_does_not_import_torch():
     # CUDA must never be initialised in a Celery parent before it forks its children.
-    code = "import partyhub, generation.tasks, streams.tasks, sys; print('torch' in sys.modules)"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "partyhub.settings"}
+    code = "import partyhub, partyhub.jobs.tasks, streams.tasks, sys; print('torch' in sys.modules)"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
     out = subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); " + code],
         cwd=REPO,

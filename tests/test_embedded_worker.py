@@ -2,7 +2,7 @@
 
 import threading
 
-from generation import embedded
+from partyhub.jobs import embedded
 
 
 def test_its_thread_does_not_keep_a_stopping_server_alive():

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image as PILImage
 
 from generation.pngmeta import a1111_parameters
-from generation.render import run_render
+from partyhub.jobs.runner import run_render
 from partyhub.models import Image, Member
 
 pytestmark = pytest.mark.django_db(transaction=True)

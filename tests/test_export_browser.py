@@ -13,7 +13,7 @@ import pytest
 # that fixture's writes were refused (SynchronousOnlyOperation: an event loop in this thread).
 from browsing import CHROMIUM, CHROMIUM_ARGS
 
-from generation.render import run_render
+from partyhub.jobs.runner import run_render
 from partyhub.models import Image
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

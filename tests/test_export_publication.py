@@ -13,9 +13,9 @@ import pytest
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 
-from generation.render import run_render
 from partyhub import watermark
 from partyhub.export import FORMAT, download_name, entry_name
+from partyhub.jobs.runner import run_render
 from partyhub.models import Image, Member, Party
 
 pytestmark = pytest.mark.django_db(transaction=True)

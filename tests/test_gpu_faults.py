@@ -12,7 +12,7 @@ import torch
 
 from generation.pipelines import get_pipeline
 from generation.presets import get_preset
-from generation.render import run_render
+from partyhub.jobs.runner import run_render
 from partyhub.models import Member, Render
 from tests.conftest import render_pixels
 
@@ -105,11 +105,11 @@ def test_the_celery_parent_starts_without_torch():
     # context to every forked child.
     code = (
         "import sys, django; django.setup();"
-        "from partyhub.celery import app; app.loader.import_default_modules();"
-        "import generation.tasks;"
+        "from config.celery import app; app.loader.import_default_modules();"
+        "import partyhub.jobs.tasks;"
         "print('torch' in sys.modules, 'diffusers' in sys.modules)"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "partyhub.settings", "SECRET_KEY": "x"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "SECRET_KEY": "x"}
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=Path(__file__).resolve().parent.parent,
@@ -127,7 +127,7 @@ def test_the_soft_time_limit_frees_gpu_memory_and_ends_the_render_timed_out(
     from celery.exceptions import SoftTimeLimitExceeded
 
     freed = []
-    monkeypatch.setattr("generation.render.free_gpu_memory", lambda: freed.append(True))
+    monkeypatch.setattr("partyhub.jobs.runner.free_gpu_memory", lambda: freed.append(True))
 
     def interrupted(pipeline, step, timestep, callback_kwargs):
         raise SoftTimeLimitExceeded()  # as Celery's signal handler raises it, mid-denoising

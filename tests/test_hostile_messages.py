@@ -17,10 +17,11 @@ from django.contrib.auth.models import User
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core import inbound
+from core.errors import ApiError
+from core.inbound import MAX_DEPTH
 from generation.params import KNOWN_PARAMS
-from partyhub import actions, consumers, inbound
-from partyhub.errors import ApiError
-from partyhub.inbound import MAX_DEPTH
+from partyhub import actions, consumers
 from partyhub.models import Association, Party, Prompt
 from streams.models import Stream
 
@@ -354,7 +355,7 @@ def test_a_stream_page_with_a_huge_before_shows_the_newest(host, stream):
 def test_a_party_that_had_every_hostile_input_still_exports_and_publishes(host, party, pm, member):
     """Every message type with every unstorable and strange string, then a render of what was
     taken: the room, the snapshot, the replay, the export and the gallery all answer 200."""
-    from generation.render import run_render
+    from partyhub.jobs.runner import run_render
 
     for kind, (required, _) in actions.MESSAGES.items():
         for text in UNSTORABLE + STRANGE:

@@ -10,8 +10,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 
-from generation.render import WALK_FRAME_MS, run_render
-from partyhub.errors import ApiError
+from core.errors import ApiError
+from partyhub.jobs.runner import run_render
+from partyhub.jobs.store import WALK_FRAME_MS
 from partyhub.models import Image, Member, Party, Render, Upload
 from tests.conftest import stored_pixels
 
@@ -145,7 +146,7 @@ def test_img2img_renders_from_the_source_image(party, author, first_image):
 def test_img2img_reports_the_steps_it_really_runs(party, author, first_image, monkeypatch):
     frames = []
     monkeypatch.setattr(
-        "generation.render.group_send", lambda group, message: frames.append(message)
+        "partyhub.jobs.watch.group_send", lambda group, message: frames.append(message)
     )
     render_now(party, author, mode="img2img", init_image=first_image.pk, strength=0.5, steps=4)
     progress = [f for f in frames if f["type"] == "render.progress"]

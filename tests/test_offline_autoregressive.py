@@ -12,6 +12,7 @@ from generation.presets import get_preset
 from offline import autoregressive as A
 from offline import train_ar, train_vq
 from partyhub.models import Image, Member, Render
+from tests.conftest import generate_alone
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,7 +48,7 @@ def test_training_writes_what_the_preset_loads(offline_ar, smoke_models):
 
 
 def test_a_render_samples_every_image_token_and_stores_the_picture(offline_ar, party, host):
-    from generation.render import run_render
+    from partyhub.jobs.runner import run_render
 
     author = Member.objects.get(session_key=host.session_key)
     _, render = party.submit_prompt(
@@ -65,7 +66,7 @@ def test_progress_counts_tokens_and_a_seed_gives_its_picture_again(offline_ar):
     params = {**offline_ar.defaults, "model": "offline-ar", "mode": "txt2img", "negative": ""}
 
     def render(seed):
-        (image,), _ = pipelines.generate(
+        (image,), _ = generate_alone(
             offline_ar,
             "two small blue rings",
             params | {"seed": seed, "count": 1},

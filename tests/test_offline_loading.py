@@ -192,9 +192,9 @@ def test_a_render_whose_weights_are_gone_fails_with_the_message(
 ):
     """Weights there when the render was asked for and gone when it runs: the render fails
     with the way to fetch them, and nothing is downloaded."""
-    from generation.render import run_render
+    from partyhub.jobs.runner import run_render
 
-    monkeypatch.setattr("generation.render.group_send", lambda group, message: None)
+    monkeypatch.setattr("partyhub.jobs.watch.group_send", lambda group, message: None)
     folder = tmp_path / "models" / "sd-turbo"
     folder.mkdir(parents=True)
     (folder / "model_index.json").write_text("{}")
@@ -279,7 +279,7 @@ def test_the_app_runs_with_huggingface_hub_offline():
 def test_the_app_sets_it_whatever_the_environment_says():
     """Set, not defaulted, and before Django, Celery or anything else can import
     huggingface_hub: a process started with HF_HUB_OFFLINE=0 is offline once it loads the app."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "0", "DJANGO_SETTINGS_MODULE": "partyhub.settings"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "0", "DJANGO_SETTINGS_MODULE": "config.settings"}
     code = (
         "import django; django.setup(); import huggingface_hub.constants as c; "
         "print(c.HF_HUB_OFFLINE)"

@@ -199,7 +199,7 @@ def test_api_endpoints_refuse_other_methods(party, host):
 
 def test_a_prompt_for_a_model_without_weights_is_refused(party, host):
     pm = Member.objects.get(session_key=host.session_key)
-    from partyhub.errors import ApiError
+    from core.errors import ApiError
 
     with pytest.raises(ApiError) as refused:
         party.submit_prompt(pm, "cats", params={"model": "sd-turbo"})

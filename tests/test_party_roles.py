@@ -2,8 +2,8 @@
 
 import pytest
 
+from core.errors import ApiError
 from partyhub import actions
-from partyhub.errors import ApiError
 from partyhub.models import Event, Member
 
 pytestmark = pytest.mark.django_db(transaction=True)

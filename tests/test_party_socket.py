@@ -7,7 +7,7 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 
-from partyhub.asgi import application
+from config.asgi import application
 from partyhub.consumers import (
     CLOSE_BAD_REQUEST,
     CLOSE_NO_PARTY,

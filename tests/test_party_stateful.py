@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from generation.render import run_render
+from partyhub.jobs.runner import run_render
 from partyhub.models import Event, Image, Member, Party, Prompt, Render
 from tests.conftest import Person
 

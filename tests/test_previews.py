@@ -7,7 +7,7 @@ import pytest
 from PIL import Image as PILImage
 
 from generation import previews
-from generation.render import run_render
+from partyhub.jobs.runner import run_render
 from partyhub.models import Member
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def progress_frames(monkeypatch):
     frames = []
     monkeypatch.setattr(
-        "generation.render.group_send",
+        "partyhub.jobs.watch.group_send",
         lambda group, message: (
             frames.append(message) if message["type"] == "render.progress" else None
         ),

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 import pytest
 from django.test import Client
 
-from generation.render import run_render
+from partyhub.jobs.runner import run_render
 from partyhub.models import Event, Image, Member
 
 pytestmark = pytest.mark.django_db(transaction=True)

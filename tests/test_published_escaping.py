@@ -17,9 +17,9 @@ from markdown_it import MarkdownIt
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
-from generation.render import run_render
 from partyhub.contact_sheet import BOLD_FILES, CAPTION_SIZE, FONT_FILES, TITLE_SIZE, _fit, _font
 from partyhub.export import publication
+from partyhub.jobs.runner import run_render
 from partyhub.models import Image, Member, Party, Prompt
 from partyhub.templatetags.markdown import markdown_text
 

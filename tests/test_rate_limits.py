@@ -7,9 +7,9 @@ import json
 import pytest
 from django.test import Client
 
-from generation.render import run_render
+from core.errors import ApiError
 from partyhub import actions
-from partyhub.errors import ApiError
+from partyhub.jobs.runner import run_render
 from partyhub.models import Party, Prompt, Render, Upload
 from tests.conftest import Person
 

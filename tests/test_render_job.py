@@ -5,11 +5,13 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from core.errors import ApiError
 from generation import pipelines
+from generation.errors import Cancelled
 from generation.presets import get_preset
-from generation.render import run_render
-from partyhub.errors import ApiError
+from partyhub.jobs.runner import run_render
 from partyhub.models import Event, Image, Member, Party, Render
+from tests.conftest import generate_alone
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -120,7 +122,7 @@ def test_a_worker_that_lost_its_claim_stores_nothing(party, queued, settings, mo
         assert Render.claim(queued.pk).attempts == 2
         return real(preset, slots, on_step, should_stop)
 
-    monkeypatch.setattr("generation.render.generate_batch", stalled)
+    monkeypatch.setattr("partyhub.jobs.runner.generate_batch", stalled)
     run_render(queued.pk)
     queued.refresh_from_db()
     assert (queued.status, queued.attempts) == (Render.Status.RUNNING, 2)
@@ -134,7 +136,7 @@ def test_a_model_error_fails_the_render_with_its_reason(party, queued, monkeypat
     def broken(*args, **kwargs):
         raise RuntimeError("the GPU caught fire")
 
-    monkeypatch.setattr("generation.render.generate_batch", broken)
+    monkeypatch.setattr("partyhub.jobs.runner.generate_batch", broken)
     run_render(queued.pk)
     queued.refresh_from_db()
     assert (queued.status, queued.error_code) == (Render.Status.FAILED, "render_error")
@@ -164,10 +166,10 @@ def test_a_running_render_stops_at_the_next_step_when_cancelled(
             steps_run.append(step)
             on_step(step, 4)
             if should_stop():
-                raise pipelines.Cancelled()
+                raise Cancelled()
         raise AssertionError("not stopped")
 
-    monkeypatch.setattr("generation.render.generate_batch", stop_when_asked)
+    monkeypatch.setattr("partyhub.jobs.runner.generate_batch", stop_when_asked)
     Render.objects.filter(pk=queued.pk).update(cancel_requested_by=prompt_master)
     run_render(queued.pk)
     queued.refresh_from_db()
@@ -193,7 +195,7 @@ def test_a_render_whose_images_are_all_flagged_ends_filtered(party, queued, monk
     def flag_everything(*args, **kwargs):
         return ["a", "b"], [True, True]  # the safety checker flagged both images
 
-    monkeypatch.setattr("generation.render.generate_batch", flag_everything)
+    monkeypatch.setattr("partyhub.jobs.runner.generate_batch", flag_everything)
     run_render(queued.pk)
     queued.refresh_from_db()
     assert queued.status == Render.Status.FILTERED
@@ -216,8 +218,8 @@ def test_flagged_images_are_dropped_and_the_rest_kept():
 def test_the_pipeline_interrupt_flag_ends_denoising_early(party, queued):
     # The real pipeline: should_stop turns true after the first step; Cancelled comes out.
     steps = []
-    with pytest.raises(pipelines.Cancelled):
-        pipelines.generate(
+    with pytest.raises(Cancelled):
+        generate_alone(
             get_preset("offline"),
             "a chair",
             {**queued.params, "steps": 6},

@@ -10,7 +10,7 @@ import torch
 from PIL import Image as PILImage
 
 from generation import scoring
-from generation.render import run_render
+from partyhub.jobs.runner import run_render
 from partyhub.models import Event, Image, Member
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from generation import scoring
-from generation.render import run_render
+from partyhub.jobs.runner import run_render
 from partyhub.models import Image, Party, Prompt, Render
 
 pytestmark = pytest.mark.django_db

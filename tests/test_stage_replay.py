@@ -7,7 +7,7 @@ import pytest
 import segno
 from django.core.exceptions import ImproperlyConfigured
 
-from partyhub.env import env_origin
+from config.env import env_origin
 from partyhub.qr import is_loopback, join_qr_svg
 from partyhub.timeline import timeline
 

@@ -11,9 +11,9 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from generation.render import run_render
-from partyhub.asgi import application
-from partyhub.errors import ApiError
+from config.asgi import application
+from core.errors import ApiError
+from partyhub.jobs.runner import run_render
 from partyhub.models import Member
 from streams.consumers import CLOSE_BAD_REQUEST, CLOSE_NO_STREAM
 from streams.models import Stream

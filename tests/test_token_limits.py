@@ -11,11 +11,11 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.test import Client
 
+from core.errors import ApiError
 from generation import tokens
 from generation.presets import BUNDLED_WEIGHTS, PRESETS, get_preset
-from generation.render import run_render
 from partyhub import actions
-from partyhub.errors import ApiError
+from partyhub.jobs.runner import run_render
 from partyhub.models import Event, Prompt, Render
 from streams import autopilot
 from streams.models import Stream, Submission

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from partyhub.errors import ApiError
+from core.errors import ApiError
 from partyhub.uploads import MAX_SIDE, decode, encode_png
 
 EXAMPLES = int(os.environ.get("PARTYHUB_FUZZ_EXAMPLES", "300"))

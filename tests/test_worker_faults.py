@@ -11,9 +11,9 @@ import time
 import pytest
 from channels.db import database_sync_to_async
 
-from generation.tasks import BUSY_RETRY_SECONDS, requeue_lapsed
-from generation.tasks import render as render_task
-from partyhub.celery import app as celery_app
+from config.celery import app as celery_app
+from partyhub.jobs.tasks import BUSY_RETRY_SECONDS, requeue_lapsed
+from partyhub.jobs.tasks import render as render_task
 from partyhub.models import Event, Image, Render
 from tests.conftest import receive_until
 from tests.workers import REPO

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from partyhub.celery import app as celery_app
+from config.celery import app as celery_app
 from tests.conftest import test_database_url
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,36 +1,43 @@
-"""Handing committed renders to whichever worker this deployment runs."""
+"""Handing committed renders to whichever worker this deployment runs.
+
+The party records a render and says so (`render_queued`); which worker hears of it, and on
+which Celery queue, is decided here, so transport stays out of the party's models."""
 
 import logging
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
+from django.dispatch import receiver
+from kombu.exceptions import OperationalError
+
+from core.errors import ApiError
+from partyhub.models import Render
+from partyhub.signals import render_queued
 
 log = logging.getLogger(__name__)
 
 
-def enqueue_on_commit(render_id, queue=None):
-    transaction.on_commit(lambda: enqueue(render_id, queue))
+@receiver(render_queued)
+def enqueue_on_commit(sender, render, **kwargs):
+    transaction.on_commit(lambda: enqueue(*Render.objects.filter(pk=render.pk).queues()[0]))
 
 
 def enqueue(render_id, queue=None):
-    """`queue` is the Celery queue: None for the default ("renders", parties), "streams" for
-    streams, so workers can serve parties first (the embedded worker always does).
+    """`queue` is the Celery queue (`RenderQuerySet.queues`): None for the default ("renders",
+    parties), "streams" for streams, so workers can serve parties first (the embedded worker
+    always does).
 
     When the broker cannot be reached (Celery has already retried the publish), the render ends
     `failed` with `queue_unavailable`, so the room sees what became of it, and ApiError tells
     whoever asked: nothing is left queued in the database that no worker will ever hear of."""
     if settings.PARTYHUB_RENDER_WORKER == "celery":
-        from kombu.exceptions import OperationalError
-
-        from generation.tasks import render
+        from partyhub.jobs.tasks import render
 
         try:
             render.apply_async((render_id,), queue=queue)
         except OperationalError as error:
             log.error("could not queue render %s: %s", render_id, error)
-            from partyhub.errors import ApiError
-            from partyhub.models import Render
-
             Render.fail_unqueued(render_id)
             raise ApiError(
                 "queue_unavailable",
@@ -38,7 +45,7 @@ def enqueue(render_id, queue=None):
                 503,
             ) from None
     else:
-        from generation import embedded
+        from partyhub.jobs import embedded
 
         embedded.wake()
 
@@ -48,10 +55,6 @@ def requeue_lost():
     restarted without persistence). The cache lives in the same Redis, so a marker missing
     from it says the broker's queues went with it; set again, it stays until the next loss. A
     render delivered twice is claimed once; the extra message finds it taken and is dropped."""
-    from django.core.cache import cache
-
-    from partyhub.models import Render
-
     if not cache.add("partyhub:broker-epoch", 1, timeout=None):
         return 0
     queued = Render.objects.filter(status=Render.Status.QUEUED).queues()

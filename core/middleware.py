@@ -8,7 +8,8 @@ DEBUG=1 the debug page; a client of the protocol cannot read either.
 
 from http import HTTPStatus
 
-from partyhub.errors import ApiError
+from core.api import error_response
+from core.errors import ApiError
 
 CODES = {
     400: ("bad_request", "The request could not be read: too large or malformed."),
@@ -28,8 +29,6 @@ class JsonErrorsForApi:
             and response.status_code >= 400
             and response.get("Content-Type", "").split(";")[0] != "application/json"
         ):
-            from partyhub.views import error_response
-
             status = response.status_code
             code, message = CODES.get(status, (None, None))
             if code is None:

@@ -11,7 +11,7 @@ import logging
 from django.conf import settings
 from django_ratelimit.core import get_usage
 
-from partyhub.errors import RateLimited
+from core.errors import RateLimited
 
 log = logging.getLogger(__name__)
 

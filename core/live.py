@@ -5,8 +5,8 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from partyhub import inbound
-from partyhub.backpressure import receive_buffer, send_window
+from core import inbound
+from core.backpressure import receive_buffer, send_window
 
 # `since` present but not a whole number of at least 0 (the consumers close with 4400).
 MALFORMED = object()

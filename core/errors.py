@@ -1,3 +1,8 @@
+from contextlib import contextmanager
+
+from generation.errors import Refused
+
+
 class ApiError(Exception):
     """A refused request: a stable machine-readable code, a sentence for people, an HTTP status.
 
@@ -24,3 +29,18 @@ class RateLimited(ApiError):
 
     def as_dict(self):
         return {**super().as_dict(), "retry_after": self.retry_after}
+
+
+# The engine's refusals that are not plain bad requests, and the status each one answers with.
+REFUSAL_STATUS = {"unknown_image": 404, "unknown_upload": 404, "model_unavailable": 409}
+
+
+@contextmanager
+def engine_refusals(status=None):
+    """Where web code asks the engine to check a request: the engine's `Refused` becomes an
+    ApiError with its code and message, and the status its code calls for (or `status`)."""
+    try:
+        yield
+    except Refused as refused:
+        code = refused.code
+        raise ApiError(code, refused.message, status or REFUSAL_STATUS.get(code, 400)) from None

@@ -14,9 +14,9 @@ from concurrent.futures import Executor, Future
 
 from asgiref.sync import sync_to_async
 
+from core.db import with_fresh_connection
 from generation.pipelines import warm_up
-from generation.render import run_render
-from partyhub.db import with_fresh_connection
+from partyhub.jobs.runner import run_render
 from partyhub.models import Render
 
 log = logging.getLogger(__name__)

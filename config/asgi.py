@@ -2,16 +2,16 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "partyhub.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()  # sets Django up before the imports below touch models
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from partyhub import daphne_requests  # noqa: E402
-from partyhub.backpressure import BackpressureMiddleware  # noqa: E402
-from partyhub.routing import websocket_urlpatterns  # noqa: E402
+from config.routing import websocket_urlpatterns  # noqa: E402
+from core import daphne_requests  # noqa: E402
+from core.backpressure import BackpressureMiddleware  # noqa: E402
 
 
 class StartEmbeddedWorker:
@@ -22,7 +22,7 @@ class StartEmbeddedWorker:
 
     async def __call__(self, scope, receive, send):
         if settings.PARTYHUB_RENDER_WORKER == "embedded":
-            from generation import embedded
+            from partyhub.jobs import embedded
             from streams import autopilot
 
             embedded.ensure_running()

@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from partyhub.env import env_bool, env_choice, env_int, env_list, env_origin, env_str
+from config.env import env_bool, env_choice, env_int, env_list, env_origin, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PARTYHUB_VAR_DIR", str(BASE_DIR / "var")))
@@ -49,11 +49,12 @@ INSTALLED_APPS = [
     "partyhub",
     "generation",
     "streams",
+    "accounts",
 ]
 
 MIDDLEWARE = [
     # Outermost, so that it sees what every other layer answers.
-    "partyhub.middleware.JsonErrorsForApi",
+    "core.middleware.JsonErrorsForApi",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -63,8 +64,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "partyhub.urls"
-ASGI_APPLICATION = "partyhub.asgi.application"
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
 
 TEMPLATES = [
     {
@@ -298,4 +299,4 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
-CSRF_FAILURE_VIEW = "partyhub.views.csrf_failure"  # JSON errors for API clients, not an HTML page
+CSRF_FAILURE_VIEW = "core.api.csrf_failure"  # JSON errors for API clients, not an HTML page

@@ -2,9 +2,9 @@ from billiard.exceptions import WorkerLostError
 from celery import Task, shared_task
 from celery.worker.request import Request
 
-from generation.dispatch import enqueue, requeue_lost
-from generation.render import run_render
-from partyhub.db import with_fresh_connection
+from core.db import with_fresh_connection
+from partyhub.jobs.dispatch import enqueue, requeue_lost
+from partyhub.jobs.runner import run_render
 from partyhub.models import Render
 
 # While a render runs in another worker's batch, its own message comes back this often, so

@@ -12,7 +12,7 @@ import json
 import math
 import time
 
-from partyhub.errors import ApiError, RateLimited
+from core.errors import ApiError, RateLimited
 
 # Deeper than any message of the protocol needs (params sit at depth 2), far below the parser's
 # recursion limit: a message nested a thousand levels is refused, not a RecursionError.

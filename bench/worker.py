@@ -1,0 +1,116 @@
+"""Generation throughput: the raw pipeline against the whole render worker, per batch size.
+
+    .venv/bin/python bench/worker.py [--batches 1 8 32] [--repeats 3] [--model offline]
+        [--steps 1] [--size 128] [--json PATH]
+
+For each batch size B it measures, in one process, with the model loaded once:
+
+- raw: the pipeline alone, as `python -m generation.bench` measures it;
+- worker: `run_render` for one of B compatible queued renders, which claims all B (batching
+  at PARTYHUB_MAX_BATCH = B), renders them in one pass, encodes the PNGs with their metadata,
+  stores them and announces each render: what PartyHub adds around the model.
+
+Both are images per second over the median of `--repeats` timed runs, after one warm-up. It runs
+the embedded mode on its own temporary SQLite database and media folder. This is a benchmark,
+not a test.
+"""
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from generation.bench import (  # noqa: E402
+    device_name,
+    measure_raw,
+    parse_args,
+    resolved_params,
+    use_settings,
+    write_json,
+)
+
+
+def setup_django():
+    # A private embedded setup: nothing of a production database or broker is touched.
+    use_settings()
+    os.environ["MEDIA_ROOT"] = str(Path(os.environ["PARTYHUB_VAR_DIR"]) / "media")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def measure_worker(params, batch, repeats):
+    from django.conf import settings
+
+    from partyhub.jobs.runner import run_render
+    from partyhub.models import Party, Render
+
+    settings.PARTYHUB_MAX_BATCH = batch
+    party, host = Party.start(topic="lighthouses", session_key="bench" * 6, host_name="Bench")
+
+    def run():
+        renders = [
+            party.submit_prompt(host, f"a lighthouse on a cliff, take {i}", params=params)[1]
+            for i in range(batch)
+        ]
+        start = time.perf_counter()
+        run_render(renders[0].pk)
+        elapsed = time.perf_counter() - start
+        done = Render.objects.filter(pk__in=[r.pk for r in renders], status="done").count()
+        if done != batch:
+            raise RuntimeError(f"only {done} of {batch} renders ended done")
+        return elapsed
+
+    run()  # warm-up
+    return batch / statistics.median(run() for _ in range(repeats))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    setup_django()
+    import torch
+    from django.conf import settings
+
+    from generation.presets import get_preset
+
+    preset = get_preset(args.model)
+    if preset is None or not preset.is_available():
+        sys.exit(f"model {args.model!r} is not available here")
+    if preset.family == "autoregressive" and args.batches != [1]:
+        sys.exit("the worker does not batch token-by-token renders: use --batches 1")
+    params = resolved_params(args)
+    rows = []
+    for batch in args.batches:
+        raw = measure_raw(preset, params, batch, args.repeats)
+        worker = measure_worker(params, batch, args.repeats)
+        rows.append({"batch": batch, "raw_images_per_s": raw, "worker_images_per_s": worker})
+        print(f"batch {batch:>3}: raw {raw:8.2f} img/s   worker {worker:8.2f} img/s", flush=True)
+    base = rows[0]["worker_images_per_s"]
+    print("\nbatch  raw img/s  worker img/s  worker/raw  worker vs batch 1")
+    for row in rows:
+        print(
+            f"{row['batch']:>5}  {row['raw_images_per_s']:9.2f}  {row['worker_images_per_s']:12.2f}"
+            f"  {row['worker_images_per_s'] / row['raw_images_per_s']:10.2f}"
+            f"  {row['worker_images_per_s'] / base:16.2f}"
+        )
+    write_json(
+        args.json,
+        {
+            "model": args.model,
+            "params": params,
+            "device": settings.PARTYHUB_DEVICE,
+            "device_name": device_name(settings.PARTYHUB_DEVICE),
+            "torch_threads": torch.get_num_threads(),
+            "repeats": args.repeats,
+            "rows": rows,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

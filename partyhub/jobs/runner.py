@@ -1,0 +1,145 @@
+"""The render job: the one function that both the embedded worker and the Celery task call.
+
+A worker that claims a render also claims queued renders that can share its forward pass (the
+same batch key, from any party) up to PARTYHUB_MAX_BATCH images, renders them together, and
+then stores and announces each render on its own, as if it had run alone. This module is where
+the database meets the engine: it loads what a render needs as plain values (text, params,
+PIL images), calls `generation`, and records what came back.
+"""
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
+
+from core.errors import ApiError
+from core.inbound import check_text
+from generation import scoring
+from generation.errors import BadOutput, Cancelled, Filtered, GpuOutOfMemory, WeightsMissing
+from generation.modes import slots_for
+from generation.pipelines import drop_flagged, free_gpu_memory, generate_batch
+from generation.presets import get_preset
+from partyhub.jobs.sources import sources_of
+from partyhub.jobs.store import delete_files, store_animation, store_images
+from partyhub.jobs.watch import BatchProgress, ClaimWatch
+from partyhub.models import Render
+
+log = logging.getLogger(__name__)
+
+
+def run_render(render_id):
+    """Claim the render (and its batch companions), render, store and announce them.
+
+    Safe to call twice: only one run stores. Returns False when the render is running in
+    another worker's batch (its own delivery should come back later), else True.
+    """
+    leader = Render.claim(render_id)
+    if leader is None:
+        return not Render.objects.filter(pk=render_id, status=Render.Status.RUNNING).exists()
+    preset = get_preset(leader.params["model"])
+    if preset is None:
+        leader.fail(leader.claim_token, "unknown_model", "The model is no longer configured.")
+        return True
+    batch = [leader]
+    if preset.family == "diffusion":
+        batch += Render.claim_companions(leader, settings.PARTYHUB_MAX_BATCH)
+    run_batch(preset, batch)
+    return True
+
+
+def run_batch(preset, batch):
+    """Render claimed renders in one forward pass and end each in its own terminal state.
+
+    One render never fails another: a render whose input cannot be rendered ends before the
+    pass forms, and when the pass itself raises, each render is run again alone, so that only
+    the render whose input the model could not take fails."""
+    slots, owners = [], []
+    for render in batch:
+        mine = _slots(render)
+        if mine is None:
+            continue
+        slots += mine
+        owners += [render] * len(mine)
+    batch = [render for render in batch if render in owners]
+    if not batch:
+        return
+    watch = ClaimWatch(batch)
+    progress = BatchProgress(preset, batch, owners, watch)
+    progress.started()
+    try:
+        images, flags = generate_batch(preset, slots, on_step=progress, should_stop=watch.none_left)
+    except Cancelled:
+        return  # every render was cancelled or taken over, and ClaimWatch has dealt with each
+    except GpuOutOfMemory:
+        return _fail_all(batch, "gpu_oom", "The render did not fit in GPU memory.")
+    except WeightsMissing as missing:  # gone from disk since the render was queued
+        return _fail_all(batch, "model_unavailable", str(missing))
+    except BadOutput:
+        return _fail_all(batch, "bad_output", "The model produced NaN or blank images.")
+    except Exception as exc:
+        # Soft time limits and model errors alike end the renders; the worker serves the next.
+        timed_out = type(exc).__name__ == "SoftTimeLimitExceeded"
+        if timed_out:
+            free_gpu_memory()  # what the interrupted forward pass held
+        elif len(watch.active) > 1:
+            log.warning(
+                "a batch of renders %s raised %r; running each alone", list(watch.active), exc
+            )
+            for render in list(watch.active.values()):
+                run_batch(preset, [render])
+            return
+        log.exception("renders %s failed", [render.pk for render in batch])
+        code = "timed_out" if timed_out else "render_error"
+        return _fail_all(batch, code, f"{type(exc).__name__}: {exc}")
+    flags = flags or [False] * len(slots)
+    for render in batch:
+        if render.pk not in watch.active:
+            continue  # cancelled, or taken over by another worker: its images are dropped
+        mine = [i for i, owner in enumerate(owners) if owner is render]
+        try:
+            kept, seeds = drop_flagged(
+                [images[i] for i in mine], [slots[i].seed for i in mine], [flags[i] for i in mine]
+            )
+        except Filtered:
+            render.finish_filtered(render.claim_token)
+            continue
+        _record(render, kept, seeds)
+
+
+def _record(render, images, seeds):
+    """Store a render's images, score them and complete the render with them."""
+    stored = store_images(render, images, seeds)
+    # CLIP scores against the prompt and the topic, and each image's embedding for search;
+    # null ones when scoring is off or fails.
+    scores = scoring.image_scores(images, render.prompt.text, render.party.topic)
+    stored = [{**row, **score} for row, score in zip(stored, scores, strict=True)]
+    animation = store_animation(render, images) if render.params["mode"] == "walk" else ""
+    if not render.complete(render.claim_token, stored, animation=animation):
+        # Another worker took the render over while this one stalled: its files stay.
+        delete_files([row["file"] for row in stored] + ([animation] if animation else []))
+
+
+def _slots(render):
+    """The render's images to make, or None when its input cannot be rendered: it then ends
+    `failed` on its own. Text is refused where it enters, but rows stored before that check
+    (or written by other code) must not take a batch of other parties' renders down with them."""
+    try:
+        texts = [render.prompt.text, render.params.get("negative"), render.params.get("walk_to")]
+        for text in filter(None, texts):
+            check_text(text)
+        return slots_for(render.prompt.text, render.params, *sources_of(render.params))
+    except ApiError as error:
+        render.fail(render.claim_token, "invalid_prompt", error.message)
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
+        render.fail(
+            render.claim_token, "invalid_param", f"The render's params are broken: {error!r}"
+        )
+    except (ObjectDoesNotExist, OSError) as error:  # its source image is gone or unreadable
+        log.exception("render %s: cannot load its source image", render.pk)
+        render.fail(render.claim_token, "render_error", f"{type(error).__name__}: {error}")
+    return None
+
+
+def _fail_all(batch, code, message):
+    for render in batch:
+        render.fail(render.claim_token, code, message)

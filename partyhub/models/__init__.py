@@ -1,0 +1,24 @@
+"""The party app's models, one module per concept, all importable from `partyhub.models`."""
+
+from partyhub.models.event import Association, Event, party_group, record_event
+from partyhub.models.image import Image, Upload, Vote
+from partyhub.models.party import JOIN_CODE_ALPHABET, JOIN_CODE_LENGTH, Member, Party, new_join_code
+from partyhub.models.prompt import Prompt
+from partyhub.models.render import Render
+
+__all__ = [
+    "JOIN_CODE_ALPHABET",
+    "JOIN_CODE_LENGTH",
+    "Association",
+    "Event",
+    "Image",
+    "Member",
+    "Party",
+    "Prompt",
+    "Render",
+    "Upload",
+    "Vote",
+    "new_join_code",
+    "party_group",
+    "record_event",
+]

@@ -1,0 +1,92 @@
+"""A prompt: one step of the party's prompt tree, submitted (it renders) or proposed."""
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from core.errors import ApiError
+from generation.params import batch_key
+
+# Join codes avoid letters people confuse when reading them off a projector (0/O, 1/I/L).
+from partyhub.models.render import Render
+from partyhub.signals import render_queued
+
+
+class Prompt(models.Model):
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted"  # rendered (or queued to render)
+        PROPOSED = "proposed"  # waiting for the Prompt Master of a steered party
+        SET_ASIDE = "set_aside"  # a proposal the Prompt Master did not render
+
+    party = models.ForeignKey("partyhub.Party", on_delete=models.CASCADE, related_name="prompts")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    author = models.ForeignKey("partyhub.Member", on_delete=models.PROTECT, related_name="prompts")
+    text = models.CharField(max_length=1000)
+    # Fully resolved generation parameters (model, size, steps, seed, ...), never partial.
+    params = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SUBMITTED)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.text
+
+    def as_dict(self):
+        return {
+            "id": self.pk,
+            "text": self.text,
+            "parent": self.parent_id,
+            "author": self.author_id,
+            "params": self.params,
+            "status": self.status,
+        }
+
+    def queue_render(self):
+        """Queue this prompt's render; a worker hears of it once the transaction commits
+        (partyhub/jobs/dispatch.py)."""
+        render = Render.objects.create(
+            party=self.party, prompt=self, params=self.params, batch_key=batch_key(self.params)
+        )
+        self.party.record(
+            "render.queued",
+            render={
+                "id": render.pk,
+                "prompt": self.pk,
+                "position": render.queue_position(),
+                "params": self.params,
+            },
+        )
+        render_queued.send(sender=Render, render=render)
+        return render
+
+    def accept(self, member):
+        """The Prompt Master accepts a proposal: it renders, credited to whoever proposed it."""
+        with transaction.atomic():
+            prompt = self._decide(member, self.Status.SUBMITTED)
+            self.party.record("proposal.accepted", prompt=prompt.pk, by=member.pk)
+            return prompt.queue_render()
+
+    def set_aside(self, member):
+        """The Prompt Master sets a proposal aside: it stays in the tree, unrendered."""
+        with transaction.atomic():
+            prompt = self._decide(member, self.Status.SET_ASIDE)
+            self.party.record("proposal.set_aside", prompt=prompt.pk, by=member.pk)
+
+    def _decide(self, member, status):
+        if not member.is_prompt_master:
+            raise ApiError("forbidden", "Only the Prompt Master decides on proposals.", 403)
+        # Locked, so two clicks on Accept cannot queue two renders.
+        prompt = Prompt.objects.select_for_update().select_related("party").get(pk=self.pk)
+        if prompt.status != self.Status.PROPOSED:
+            raise ApiError("not_proposed", f"Prompt {self.pk} is not a waiting proposal.", 409)
+        prompt.status = status
+        prompt.save(update_fields=["status"])
+        return prompt
+
+    def lineage(self):
+        """This prompt and its ancestors, root first."""
+        chain, node = [], self
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        return chain[::-1]
