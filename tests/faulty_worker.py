@@ -1,4 +1,4 @@
-"""A Celery worker whose renders misbehave on request, for tests/test_worker_faults.py.
+"""A Celery worker whose renders misbehave on request, for tests/faults/test_worker_faults.py.
 
 Run as `python tests/faulty_worker.py -A partyhub worker ...` (the arguments `celery` takes).
 Renders use the overhead probe's blank images (PARTYHUB_OVERHEAD_PROBE=1), but first take

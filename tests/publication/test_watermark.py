@@ -14,7 +14,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from partyhub import watermark
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def picture(seed, size=(512, 512)):

@@ -27,7 +27,7 @@ from streams.models import Stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PROTOCOL = (Path(__file__).resolve().parent.parent / "docs" / "protocol.md").read_text()
+PROTOCOL = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
 
 
 def documented_codes():

@@ -16,7 +16,7 @@ from tests.conftest import receive_until
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-MANAGE = Path(__file__).resolve().parent.parent / "manage.py"
+MANAGE = Path(__file__).resolve().parents[2] / "manage.py"
 PRODUCTION = {"DEBUG": "0", "ALLOWED_HOSTS": "party.example.org", "PARTYHUB_HTTPS": "1"}
 DEPLOY_CHECK = ("check", "--deploy", "--fail-level", "WARNING")
 

@@ -22,7 +22,7 @@ from generation import pipelines, previews
 from generation.presets import BUNDLED_WEIGHTS, PRESETS, WeightsMissing, get_preset
 from partyhub.models import Member, Render
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 LOCAL_HOSTS = {"127.0.0.1", "::1", "localhost"}  # PostgreSQL and Redis in the tests
 
 

@@ -14,7 +14,7 @@ from channels.layers import get_channel_layer
 from partyhub.models import Image, Member
 from streams.models import Stream
 from streams.signals import show_or_hide
-from tests.test_hostile_input import rss
+from tests.faults.test_hostile_input import rss
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 

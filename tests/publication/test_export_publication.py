@@ -20,7 +20,9 @@ from partyhub.models import Image, Member, Party
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "manifest.schema.json").read_text())
+SCHEMA = json.loads(
+    (Path(__file__).resolve().parents[2] / "docs" / "manifest.schema.json").read_text()
+)
 SMALL = {"width": 64, "height": 64, "steps": 1}
 
 

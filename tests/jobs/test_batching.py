@@ -139,7 +139,7 @@ def test_a_render_whose_source_is_gone_fails_alone_and_its_companions_render(
     from django.core.files.storage import default_storage
     from PIL import Image as PILImage
 
-    from tests.test_modes import make_upload
+    from tests.jobs.test_modes import make_upload
 
     settings.PARTYHUB_MAX_BATCH = 8
     img2img = {"mode": "img2img", "strength": 0.5}

@@ -109,7 +109,7 @@ def test_one_address_starting_too_many_parties_gets_429_and_another_does_not(set
 def test_one_address_uploading_too_much_gets_429(party, settings):
     from PIL import Image
 
-    from tests.test_uploads import encoded
+    from tests.party.test_uploads import encoded
 
     settings.PARTYHUB_UPLOADS_PER_MINUTE = 2
     guest = Person("Bo")

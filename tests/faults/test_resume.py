@@ -11,7 +11,7 @@ import websockets
 from channels.db import database_sync_to_async
 
 from partyhub.models import Member
-from tests.test_worker_faults import FAULTY, PROBE
+from tests.faults.test_worker_faults import FAULTY, PROBE
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
