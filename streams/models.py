@@ -14,7 +14,7 @@ from generation import tokens
 from generation.params import clean_prompt_text
 from generation.presets import default_preset, get_preset
 from generation.scoring import text_similarity
-from partyhub.models import Image, Member, Party, Render, new_join_code
+from partyhub.models import Image, Member, Party, Render
 
 # The backing party's member that the autopilot's prompts belong to.
 AUTOPILOT_KEY = "autopilot"
@@ -76,8 +76,8 @@ class Stream(models.Model):
     def save(self, *args, **kwargs):
         with transaction.atomic():
             if self.party_id is None:  # a new stream gets its backing public party
-                self.party = Party.objects.create(
-                    code=_free_code(), topic=self.topic, title=self.title, public=True
+                self.party = Party.create_with_fresh_code(
+                    topic=self.topic, title=self.title, public=True
                 )
             super().save(*args, **kwargs)
 
@@ -226,14 +226,6 @@ class Stream(models.Model):
             raise ApiError(
                 "invalid_prompt", "The prompt uses a word this stream does not allow.", 422
             )
-
-
-def _free_code():
-    for _ in range(10):
-        code = new_join_code()
-        if not Party.objects.filter(code=code).exists():
-            return code
-    raise RuntimeError("could not find a free join code")
 
 
 def image_message(image):

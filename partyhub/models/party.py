@@ -66,18 +66,21 @@ class Party(models.Model):
     @classmethod
     def start(cls, *, topic, title="", public=False, steered=False, session_key, host_name):
         """Create a party with a fresh join code; the creator joins as Prompt Master."""
+        with transaction.atomic():
+            party = cls.create_with_fresh_code(
+                topic=topic, title=title, public=public, steered=steered
+            )
+            host = party.join(session_key, host_name, role=Member.Role.PROMPT_MASTER)
+        return party, host
+
+    @classmethod
+    def create_with_fresh_code(cls, **fields):
+        """A new party (a meeting's, or a stream's backing one) under a join code no other party
+        has. The database's unique index decides; a clash is tried again with another code."""
         for _ in range(10):
             try:
                 with transaction.atomic():
-                    party = cls.objects.create(
-                        code=new_join_code(),
-                        topic=topic,
-                        title=title,
-                        public=public,
-                        steered=steered,
-                    )
-                    host = party.join(session_key, host_name, role=Member.Role.PROMPT_MASTER)
-                    return party, host
+                    return cls.objects.create(code=new_join_code(), **fields)
             except IntegrityError:
                 continue  # the code was taken: 31^6 codes make a second clash vanishingly rare
         raise RuntimeError("could not find a free join code")
