@@ -20,6 +20,7 @@ from django.utils import timezone
 from partyhub import watermark
 from partyhub.contact_sheet import contact_sheet
 from partyhub.models import Image, Vote
+from partyhub.provenance import lineage, provenance
 from partyhub.snapshot import consistent_reads, prompt_tree
 from partyhub.timeline import timeline
 from partyhub.tree import bare_word, tree_svg, word_diff
@@ -132,7 +133,6 @@ def build_manifest(party, include_hidden=True):
     images = []
     for image in rows:
         prompt = prompt_by_id[image.render.prompt_id]
-        lineage = _lineage(prompt.pk, prompt_by_id)
         votes = len(voters.get(image.pk, []))
         images.append(
             {
@@ -154,14 +154,13 @@ def build_manifest(party, include_hidden=True):
                 "shortlisted": image.shortlisted,
                 "watermarked": False,
                 "stored_as": image.file.name,
-                "provenance": {
-                    "party": party.code,
-                    "render": image.render_id,
-                    "prompt": prompt.pk,
-                    "lineage": [p.pk for p in lineage],
-                    "authors": [members[p.author_id].name for p in lineage],
-                    "votes": votes,
-                },
+                "provenance": provenance(
+                    party_code=party.code,
+                    render_id=image.render_id,
+                    lineage=lineage(prompt, parent_of=lambda p: prompt_by_id.get(p.parent_id)),
+                    author_of=lambda p: members[p.author_id].name,
+                    votes=votes,
+                ),
             }
         )
     associations = list(party.associations.order_by("pk"))
@@ -198,14 +197,6 @@ def build_manifest(party, include_hidden=True):
     }
 
 
-def _lineage(prompt_id, prompt_by_id):
-    chain = []
-    while prompt_id is not None and prompt_id in prompt_by_id:
-        chain.append(prompt_by_id[prompt_id])
-        prompt_id = chain[-1].parent_id
-    return chain[::-1]
-
-
 def _credits(members, prompts, associations, images):
     """Who contributed what: per member, the ids of their prompts, associations, votes, picks."""
     credits = {
@@ -240,12 +231,45 @@ def publication(manifest, url_of=None, tree_width=760):
 
     url_of(image) is where a page finds an image: by default its path inside the ZIP.
     """
-    url_of = url_of or (lambda image: image["file"])
     names = {m["id"]: m["name"] for m in manifest["members"]}
-    prompts = {p["id"]: p for p in manifest["prompts"]}
-    roles = {m["id"]: m["role"] for m in manifest["members"]}
+    images = _shown_images(manifest, url_of or (lambda image: image["file"]), names)
+    picks = [image for image in images if image["picked"]]
+    shortlist = [image for image in images if image["shortlisted"] and not image["picked"]]
+    steps = _steps(manifest["prompts"], images, names)
+    associations = _associations(manifest, names)
+    best = _best_first(images)
+    entries = timeline(manifest["events"], names)
+    return {
+        "manifest": manifest,
+        "party": manifest["party"],
+        "title": manifest["party"]["title"] or manifest["party"]["topic"],
+        "created": datetime.fromisoformat(manifest["party"]["created_at"]),
+        "members": manifest["members"],
+        "images": images,
+        "picks": picks,
+        "shortlist": shortlist,
+        "cover": best[0] if best else None,
+        "steps": steps,
+        "stories": _stories(picks or shortlist, steps, associations, manifest["events"]),
+        "stories_of_picks": bool(picks),
+        "associations": associations,
+        "words": _words(associations),
+        "credits": _shown_credits(manifest, images),
+        "watermarked": sum(1 for image in images if image["watermarked"]),
+        "tree": tree_svg(manifest["prompts"], _thumbnails(best), authors=names, width=tree_width),
+        "entries": entries,
+        "replay": {
+            "entries": entries,
+            "images": {image["id"]: image["url"] for image in images},
+        },
+    }
 
-    images = [
+
+def _shown_images(manifest, url_of, names):
+    """The manifest's images with where a page finds them, their prompt's text and who is who."""
+    roles = {m["id"]: m["role"] for m in manifest["members"]}
+    prompts = {p["id"]: p for p in manifest["prompts"]}
+    return [
         {
             **image,
             "url": url_of(image),
@@ -259,16 +283,18 @@ def publication(manifest, url_of=None, tree_width=760):
         }
         for image in manifest["images"]
     ]
-    by_id = {image["id"]: image for image in images}
+
+
+def _steps(prompts, images, names):
+    """One step of the prompt tree per prompt: the words it added to and removed from its
+    parent's, and its images."""
+    by_id = {p["id"]: p for p in prompts}
     by_prompt = {}
     for image in images:
         by_prompt.setdefault(image["prompt"], []).append(image)
-    picks = [image for image in images if image["picked"]]
-    shortlist = [image for image in images if image["shortlisted"] and not image["picked"]]
-
     steps = []
-    for prompt in manifest["prompts"]:
-        parent = prompts.get(prompt["parent"])
+    for prompt in prompts:
+        parent = by_id.get(prompt["parent"])
         tokens, removed = word_diff(parent["text"] if parent else None, prompt["text"])
         steps.append(
             {
@@ -283,34 +309,42 @@ def publication(manifest, url_of=None, tree_width=760):
                 "images": by_prompt.get(prompt["id"], []),
             }
         )
-    step_of = {step["prompt"]["id"]: step for step in steps}
+    return steps
 
-    # Which associations came up before each prompt was written (by the archive's order).
-    seq_of_prompt, seq_of_association = {}, {}
-    for event in manifest["events"]:
-        if event["type"] in ("prompt.added", "prompt.proposed"):
-            seq_of_prompt[event["prompt"]["id"]] = event["seq"]
-        elif event["type"] == "association.added":
-            seq_of_association[event["association"]["id"]] = event["seq"]
-    associations = [
-        {**a, "author_name": names.get(a["author"], "?"), "seq": seq_of_association.get(a["id"], 0)}
+
+def _seqs(events, types, kind):
+    """{id of the event's `kind` object: the seq of the (last) event of one of `types`}."""
+    return {event[kind]["id"]: event["seq"] for event in events if event["type"] in types}
+
+
+def _associations(manifest, names):
+    """The associations with their author's name and the seq they were said at (0: unknown)."""
+    seq_of = _seqs(manifest["events"], ("association.added",), "association")
+    return [
+        {**a, "author_name": names.get(a["author"], "?"), "seq": seq_of.get(a["id"], 0)}
         for a in manifest["associations"]
     ]
 
-    # The board's words: one per text without case, counted by the people who said it.
+
+def _words(associations):
+    """The board's words: one per text without case, counted by the people who said it."""
     words = {}
     for association in associations:
         word = words.setdefault(association["text"].lower(), {"text": association["text"]})
         word.setdefault("authors", []).append(association["author_name"])
-    words = sorted(words.values(), key=lambda word: (-len(word["authors"]), word["text"].lower()))
+    return sorted(words.values(), key=lambda word: (-len(word["authors"]), word["text"].lower()))
 
+
+def _stories(images, steps, associations, events):
+    """Per image, the steps of its lineage, each with the associations that came up before its
+    prompt was written (by the archive's order) and after the step before it."""
+    seq_of_prompt = _seqs(events, ("prompt.added", "prompt.proposed"), "prompt")
+    step_of = {step["prompt"]["id"]: step for step in steps}
     stories = []
-    for image in picks or shortlist:
-        chain, prompt_id = [], image["prompt"]
-        while prompt_id in step_of:
-            chain.append(step_of[prompt_id])
-            prompt_id = step_of[prompt_id]["prompt"]["parent"]
-        chain.reverse()
+    for image in images:
+        chain = lineage(
+            step_of[image["prompt"]], parent_of=lambda step: step_of.get(step["prompt"]["parent"])
+        )
         story, after = [], 0
         for step in chain:
             before = seq_of_prompt.get(step["prompt"]["id"], after)
@@ -318,10 +352,15 @@ def publication(manifest, url_of=None, tree_width=760):
             story.append({**step, "associations": said})
             after = before
         stories.append({"image": image, "steps": story})
+    return stories
 
+
+def _shown_credits(manifest, images):
+    """The manifest's credits with the texts of the prompts and associations and the images."""
+    by_id = {image["id"]: image for image in images}
     texts = {p["id"]: p["text"] for p in manifest["prompts"]}
     said = {a["id"]: a["text"] for a in manifest["associations"]}
-    credits = [
+    return [
         {
             **credit,
             "prompt_texts": [texts[pk] for pk in credit["prompts"]],
@@ -332,32 +371,15 @@ def publication(manifest, url_of=None, tree_width=760):
         for credit in manifest["credits"]
     ]
 
-    best = sorted(images, key=lambda image: (not image["picked"], -image["votes"], image["id"]))
+
+def _best_first(images):
+    """Picks first, then by votes, then oldest: the cover is the first."""
+    return sorted(images, key=lambda image: (not image["picked"], -image["votes"], image["id"]))
+
+
+def _thumbnails(best):
+    """{prompt id: its images' URLs, best first}, for the tree's nodes."""
     thumbs = {}
     for image in best:
         thumbs.setdefault(image["prompt"], []).append(image["url"])
-    entries = timeline(manifest["events"], names)
-    return {
-        "manifest": manifest,
-        "party": manifest["party"],
-        "title": manifest["party"]["title"] or manifest["party"]["topic"],
-        "created": datetime.fromisoformat(manifest["party"]["created_at"]),
-        "members": manifest["members"],
-        "images": images,
-        "picks": picks,
-        "shortlist": shortlist,
-        "cover": best[0] if best else None,
-        "steps": steps,
-        "stories": stories,
-        "stories_of_picks": bool(picks),
-        "associations": associations,
-        "words": words,
-        "credits": credits,
-        "watermarked": sum(1 for image in images if image["watermarked"]),
-        "tree": tree_svg(manifest["prompts"], thumbs, authors=names, width=tree_width),
-        "entries": entries,
-        "replay": {
-            "entries": entries,
-            "images": {image["id"]: image["url"] for image in images},
-        },
-    }
+    return thumbs
