@@ -8,6 +8,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from generation import pngmeta
+from partyhub.provenance import lineage, provenance
 
 WALK_FRAME_MS = 120  # how long each frame of a walk's animation shows
 # PNG encoding and storage writes run here, beside the model, not one after another.
@@ -18,20 +19,17 @@ def store_images(render, images, seeds):
     """Encode and store a render's images (PNG with its parameters and provenance); the rows
     `Render.complete` records, in order."""
     prompt = render.prompt
-    lineage = prompt.lineage()
-    provenance = {
-        "party": render.party.code,
-        "render": render.pk,
-        "prompt": prompt.pk,
-        "lineage": [p.pk for p in lineage],
-        "authors": [p.author.name for p in lineage],
-        "votes": 0,
-    }
+    chunk = provenance(
+        party_code=render.party.code,
+        render_id=render.pk,
+        lineage=lineage(prompt, parent_of=lambda p: p.parent),
+        author_of=lambda p: p.author.name,
+    )
 
     def store(index):
         image, seed = images[index], seeds[index]
         data = pngmeta.png_bytes(
-            image, pngmeta.a1111_parameters(prompt.text, render.params, seed), provenance
+            image, pngmeta.a1111_parameters(prompt.text, render.params, seed), chunk
         )
         saved = _save(f"{_file_stem(render)}-{index}.png", data)
         return {

@@ -82,11 +82,3 @@ class Prompt(models.Model):
         prompt.status = status
         prompt.save(update_fields=["status"])
         return prompt
-
-    def lineage(self):
-        """This prompt and its ancestors, root first."""
-        chain, node = [], self
-        while node is not None:
-            chain.append(node)
-            node = node.parent
-        return chain[::-1]
