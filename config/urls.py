@@ -3,7 +3,10 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
+from config import views
+
 urlpatterns = [
+    path("", views.home, name="home"),
     path("", include("partyhub.urls")),
     path("", include("streams.urls")),
     path("accounts/", include("accounts.urls")),

@@ -15,7 +15,7 @@ import logging
 
 from django.conf import settings
 
-from generation.pipelines import Cancelled, GpuOutOfMemory
+from generation.errors import Cancelled, GpuOutOfMemory
 
 log = logging.getLogger(__name__)
 

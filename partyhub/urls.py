@@ -3,7 +3,6 @@ from django.urls import path
 from partyhub import gallery_views, search_views, views
 
 urlpatterns = [
-    path("", views.home, name="home"),
     path("p/<str:code>/", views.party_room, name="party"),
     path("p/<str:code>/stage/", views.party_stage, name="stage"),
     path("p/<str:code>/replay/", views.party_replay, name="replay"),

@@ -181,17 +181,6 @@ def export_zip(request, code):
 
 
 @ensure_csrf_cookie
-def home(request):
-    from streams.models import Stream  # the party core does not depend on streams otherwise
-
-    return render(
-        request,
-        "partyhub/home.html",
-        {"default_model": default_preset(), "streams": Stream.objects.filter(active=True)},
-    )
-
-
-@ensure_csrf_cookie
 def party_room(request, code):
     party = get_object_or_404(Party.objects.by_code(code))
     member = member_of(party, request)
