@@ -80,12 +80,20 @@ def main(argv=None) -> None:
     from diffusers import VQModel
     from transformers import GPT2LMHeadModel
 
-    parser = training.arguments(__doc__, A.WEIGHTS, steps=4500, batch_size=16, lr=1e-3, threads=2)
-    parser.add_argument("--pool", type=int, default=40_000)
-    parser.add_argument("--eval", type=int, default=200, help="held-out captions to grade")
-    parser.add_argument("--resume", action="store_true", help="train on from the GPT-2 in --out")
+    parser = training.arguments(
+        __doc__,
+        out=A.WEIGHTS,
+        steps=4500,
+        batch_size=16,
+        lr=1e-3,
+        seed=0,
+        threads=2,
+        pool=40_000,
+        eval=200,
+        resume="the GPT-2",
+    )
     args = parser.parse_args(argv)
-    run = training.Run(args)
+    run = training.Run(args, "gpt")
     vq = VQModel.from_pretrained(args.out / "vqvae", local_files_only=True).eval()
     tokenizer = D.write_tokenizer(args.out / "tokenizer")
     rng = np.random.default_rng(args.seed)
@@ -93,21 +101,20 @@ def main(argv=None) -> None:
     pool = encode_pool(vq, scenes)
     run.say(f"encoded {len(scenes)} pictures; {len(pool.unique())} codes in use")
     if args.resume:
-        earlier = training.read_record(args.out, "gpt")
         gpt = GPT2LMHeadModel.from_pretrained(args.out, dtype=torch.float32, local_files_only=True)
     else:
-        earlier, gpt = None, GPT2LMHeadModel(A.gpt_config(len(tokenizer)))
+        gpt = GPT2LMHeadModel(A.gpt_config(len(tokenizer)))
         grid_positions(gpt)
     gpt = train(gpt, tokenizer, pool, scenes, run)
     gpt.save_pretrained(args.out)
-    entry = run.record(pool=args.pool)
+    entry = run.record()
     if args.eval:
         model = A.Model(gpt, vq, tokenizer)
         prompts = evaluate.heldout_captions(args.eval)
         scores = evaluate.grade_pictures(A.draw(model, prompts), prompts)
         run.say("held-out captions: " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()))
         entry["heldout"] = {k: round(v, 4) for k, v in scores.items()}
-    training.update_record(args.out, "gpt", entry, resumed_from=earlier)
+    run.save_record(entry)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ Seeded and reproducible on one machine (same seed, same thread count → same we
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import replace
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from offline import world
+from offline import training, world
 
 MODEL_NAME = "partyhub-offline-clip"
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "clip"
@@ -259,24 +258,26 @@ def train(
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=WEIGHTS)
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--pool", type=int, default=30_000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--lr", type=float, default=1.5e-3)
-    # One thread: the same weights on any machine, and on this busy 2-core machine a step took
-    # 0.4 s with one thread against 0.8 s with two (the second only spins).
-    parser.add_argument("--threads", type=int, default=1)
+    parser = training.arguments(
+        __doc__,
+        out=WEIGHTS,
+        steps=1500,
+        batch_size=128,
+        pool=30_000,
+        seed=0,
+        lr=1.5e-3,
+        # One thread: the same weights on any machine, and on this busy 2-core machine a step
+        # took 0.4 s with one thread against 0.8 s with two (the second only spins).
+        threads=1,
+    )
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    torch.manual_seed(args.seed)
+    # Subnormals as when the weights in offline/weights/clip were trained, so that the same
+    # seed still gives those weights; flushing them may change the last bits.
+    run = training.Run(args, flush_denormal=False)
     model, tokenizer = create(args.out)
     model = train(model, tokenizer, args.steps, args.batch_size, args.pool, args.seed, args.lr)
     checkpoint = save(model, args.out)
-    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
+    seconds, cpu_seconds = run.elapsed(), run.cpu_elapsed()
     print(
         f"trained in {seconds:.0f}s ({cpu_seconds:.0f} CPU seconds); saved {checkpoint} "
         f"({checkpoint.stat().st_size / 1e6:.1f} MB)"

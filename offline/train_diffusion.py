@@ -130,15 +130,21 @@ def save(parts, tokenizer, run: training.Run, step: int):
 def main(argv=None) -> None:
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
-    parser = training.arguments(__doc__, D.WEIGHTS, steps=7000, batch_size=64, lr=1e-3, threads=2)
-    parser.add_argument("--pool", type=int, default=40_000)
-    parser.add_argument("--save-every", type=int, default=1000)
-    parser.add_argument("--eval", type=int, default=200, help="held-out captions to grade")
-    parser.add_argument(
-        "--resume", action="store_true", help="train on from the UNet and text encoder in --out"
+    parser = training.arguments(
+        __doc__,
+        out=D.WEIGHTS,
+        steps=7000,
+        batch_size=64,
+        lr=1e-3,
+        seed=0,
+        threads=2,
+        pool=40_000,
+        save_every=1000,
+        eval=200,
+        resume="the UNet and text encoder",
     )
     args = parser.parse_args(argv)
-    run = training.Run(args)
+    run = training.Run(args, "diffusion")
     vae = AutoencoderKL.from_pretrained(args.out / "vae", local_files_only=True).eval()
     tokenizer = D.write_tokenizer(args.out / "tokenizer")
     rng = np.random.default_rng(args.seed)
@@ -148,7 +154,6 @@ def main(argv=None) -> None:
     if args.resume:
         from transformers import T5EncoderModel
 
-        earlier = training.read_record(args.out, "diffusion")
         unet = UNet2DConditionModel.from_pretrained(
             args.out / "unet", dtype=torch.float32, local_files_only=True
         )
@@ -156,16 +161,16 @@ def main(argv=None) -> None:
             args.out / "text_encoder", dtype=torch.float32, local_files_only=True
         )
     else:
-        earlier, unet, text = None, UNet2DConditionModel(**D.UNET), D.text_encoder(tokenizer)
+        unet, text = UNet2DConditionModel(**D.UNET), D.text_encoder(tokenizer)
     parts = nn.ModuleDict({"unet": unet, "text_encoder": text})
     parts = train(parts, tokenizer, pool, scenes, run)
     pipe = save(parts, tokenizer, run, args.steps)
-    entry = run.record(pool=args.pool)
+    entry = run.record()
     if args.eval:
         scores = evaluate.diffusion_scores(pipe, evaluate.heldout_captions(args.eval))
         run.say("held-out captions: " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()))
         entry["heldout"] = {k: round(v, 4) for k, v in scores.items()}
-    training.update_record(args.out, "diffusion", entry, resumed_from=earlier)
+    run.save_record(entry)
 
 
 if __name__ == "__main__":

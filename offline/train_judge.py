@@ -8,16 +8,14 @@ It is scored on fresh pictures it never saw, from both splits.
 
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from offline import judge as J
-from offline import world
+from offline import training, world
 
 EVAL_SEED = 10_000  # pictures for scoring come from seeds far from the training ones
 
@@ -94,37 +92,36 @@ def train(
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=J.WEIGHTS)
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--pool", type=int, default=50_000)
-    parser.add_argument("--seed", type=int, default=0)
-    # One thread: the same weights on any machine, and on a shared 2-core machine as fast as two.
-    parser.add_argument("--threads", type=int, default=1)
+    parser = training.arguments(
+        __doc__,
+        out=J.WEIGHTS,
+        steps=3000,
+        batch_size=64,
+        pool=50_000,
+        seed=0,
+        # One thread: the same weights on any machine, and on a shared 2-core machine as fast
+        # as two.
+        threads=1,
+    )
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    t0, cpu0 = time.perf_counter(), time.process_time()
+    # Subnormals as when the weights in offline/weights/judge were trained, so that the same
+    # seed still gives those weights; flushing them may change the last bits.
+    run = training.Run(args, flush_denormal=False)
     model = train(args.steps, args.batch_size, args.pool, args.seed)
-    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
+    record = run.record()  # the training's time, not the scoring's
     scores = {split: evaluate(model, split) for split in ("heldout", "train")}
     J.save(
         model,
         args.out,
         {
-            "training": {
-                "steps": args.steps,
-                "batch_size": args.batch_size,
-                "pool": args.pool,
-                "seed": args.seed,
-                "threads": args.threads,
-                "seconds": round(seconds),
-                "cpu_seconds": round(cpu_seconds),
-            },
+            "training": record,
             "accuracy": {s: {k: round(v, 4) for k, v in a.items()} for s, a in scores.items()},
         },
     )
-    print(f"trained in {seconds:.0f}s ({cpu_seconds:.0f} CPU seconds); saved to {args.out}")
+    print(
+        f"trained in {record['seconds']}s ({record['cpu_seconds']} CPU seconds); "
+        f"saved to {args.out}"
+    )
     for split, acc in scores.items():
         print(f"{split:8s} " + "  ".join(f"{k} {v:.3f}" for k, v in acc.items()))
 

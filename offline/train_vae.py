@@ -122,22 +122,21 @@ def reconstruction_scores(vae, n: int, seed: int = EVAL_SEED + 1) -> dict[str, f
 
 
 def main(argv=None) -> None:
-    parser = training.arguments(__doc__, D.WEIGHTS, steps=3000, batch_size=32, lr=2e-3, threads=2)
-    parser.add_argument("--crop", type=int, default=64, help="train on windows this wide")
-    parser.add_argument("--save-every", type=int, default=500)
-    parser.add_argument("--eval-size", type=int, default=500, help="pictures to measure on")
-    parser.add_argument(
-        "--resume", action="store_true", help="train on from the autoencoder in --out"
+    parser = training.arguments(
+        __doc__, out=D.WEIGHTS, steps=3000, batch_size=32, lr=2e-3, seed=0, threads=2
     )
+    parser.add_argument("--crop", type=int, default=64, help="train on windows this wide")
+    training.add_options(parser, save_every=500)
+    parser.add_argument("--eval-size", type=int, default=500, help="pictures to measure on")
+    training.add_options(parser, resume="the autoencoder")
     args = parser.parse_args(argv)
-    run = training.Run(args)
+    run = training.Run(args, "vae")
     if args.resume:
         from diffusers import AutoencoderKL
 
         vae = AutoencoderKL.from_pretrained(args.out / "vae", local_files_only=True)
-        earlier = training.read_record(args.out, "vae")
     else:
-        vae, earlier = build(), None
+        vae = build()
     train(vae, run)
     pin_posterior(vae)
     vae.register_to_config(scaling_factor=round(scaling_factor(vae, args.eval_size), 5))
@@ -146,8 +145,7 @@ def main(argv=None) -> None:
     run.say("held-out reconstructions: " + " ".join(f"{k} {v}" for k, v in scores.items()))
     args.out.mkdir(parents=True, exist_ok=True)
     vae.save_pretrained(args.out / "vae")
-    record = run.record(scaling_factor=vae.config.scaling_factor, heldout=scores)
-    training.update_record(args.out, "vae", record, resumed_from=earlier)
+    run.save_record(run.record(scaling_factor=vae.config.scaling_factor, heldout=scores))
     run.say(f"saved to {args.out / 'vae'}")
 
 

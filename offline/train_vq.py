@@ -88,16 +88,18 @@ def reconstruction_scores(vq, n: int, seed: int = EVAL_SEED) -> dict[str, float]
 
 
 def main(argv=None) -> None:
-    parser = training.arguments(__doc__, A.WEIGHTS, steps=3000, batch_size=32, lr=2e-3, threads=2)
+    parser = training.arguments(
+        __doc__, out=A.WEIGHTS, steps=3000, batch_size=32, lr=2e-3, seed=0, threads=2
+    )
     parser.add_argument("--eval-size", type=int, default=500, help="pictures to grade")
     args = parser.parse_args(argv)
-    run = training.Run(args)
+    run = training.Run(args, "vq")
     vq = build()
     train(vq, run)
     scores = reconstruction_scores(vq, args.eval_size)
     run.say("held-out reconstructions: " + " ".join(f"{k} {v}" for k, v in scores.items()))
     vq.save_pretrained(args.out / "vqvae")
-    training.update_record(args.out, "vq", run.record(heldout=scores))
+    run.save_record(run.record(heldout=scores))
     run.say(f"saved to {args.out / 'vqvae'}")
 
 

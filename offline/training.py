@@ -1,5 +1,5 @@
-"""What the offline trainers share: their command line, the progress log, and the record of a run
-(steps, seed, threads, time) each saves beside its weights."""
+"""What the offline trainers share: their command line, the setup of torch, the progress log, and
+the record of a run (steps, seed, threads, time) each saves beside its weights."""
 
 from __future__ import annotations
 
@@ -10,36 +10,76 @@ from pathlib import Path
 
 import torch
 
-
-def arguments(doc: str, out: Path, steps: int, batch_size: int, lr: float, threads: int = 1):
-    """The options every trainer takes; add its own to the returned parser."""
-    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=out)
-    parser.add_argument("--steps", type=int, default=steps)
-    parser.add_argument("--batch-size", type=int, default=batch_size)
-    parser.add_argument("--lr", type=float, default=lr)
-    parser.add_argument("--seed", type=int, default=0)
+# The options the trainers share: how each is read, and its help where it has one. Each trainer
+# gives its own defaults (see ``arguments``).
+OPTIONS = {
+    "out": {"type": Path},
+    "steps": {"type": int},
+    "batch_size": {"type": int},
+    "pool": {"type": int},
+    "lr": {"type": float},
+    "seed": {"type": int},
     # Same seed and thread count, same weights. More threads only pay on a quiet machine.
-    parser.add_argument("--threads", type=int, default=threads)
+    "threads": {"type": int},
+    "save_every": {"type": int},
+    "eval": {"type": int, "help": "held-out captions to grade"},
+}
+# The shared options a run's record keeps, those its command has; where and how often it saves,
+# how much it grades, and a trainer's own options (the autoencoder's --crop) are not kept.
+RECORDED = ("steps", "batch_size", "pool", "lr", "seed", "threads")
+
+
+def arguments(doc: str, **defaults) -> argparse.ArgumentParser:
+    """A trainer's parser, described by the first line of its docstring, with the shared options
+    given; add its own to the returned parser (see ``add_options``)."""
+    return add_options(argparse.ArgumentParser(description=doc.splitlines()[0]), **defaults)
+
+
+def add_options(parser: argparse.ArgumentParser, **defaults) -> argparse.ArgumentParser:
+    """Adds the shared options named, each with the trainer's default, in the order given, which
+    is the order ``--help`` lists them in (each command keeps its own). ``resume`` names what
+    ``--resume`` trains on from."""
+    for name, default in defaults.items():
+        if name == "resume":
+            parser.add_argument(
+                "--resume", action="store_true", help=f"train on from {default} in --out"
+            )
+        else:
+            parser.add_argument("--" + name.replace("_", "-"), default=default, **OPTIONS[name])
     return parser
 
 
 class Run:
-    """Wall-clock and CPU time since it started, a running mean of the loss printed every
-    ``every`` steps, and the record saved with the weights."""
+    """The setup of torch for a run (threads, seed), then wall-clock and CPU time since it
+    started, a running mean of the loss printed every ``every`` steps, and the record saved with
+    the weights as the ``part`` entry of ``<out>/training.json``, which a ``--resume`` continues.
+    """
 
-    def __init__(self, args: argparse.Namespace, every: int = 100):
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        part: str | None = None,
+        every: int = 100,
+        flush_denormal: bool = True,
+    ):
         torch.set_num_threads(args.threads)
-        # Subnormal floats (attention weights near zero, once a model has learnt to look away)
-        # take the CPU's slow path: the GPT's steps went from 0.4 s to 2.2 s within 200 steps.
-        torch.set_flush_denormal(True)
+        if flush_denormal:
+            # Subnormal floats (attention weights near zero, once a model has learnt to look
+            # away) take the CPU's slow path: the GPT's steps went from 0.4 s to 2.2 s within
+            # 200 steps.
+            torch.set_flush_denormal(True)
         torch.manual_seed(args.seed)
-        self.args, self.every = args, every
+        self.args, self.part, self.every = args, part, every
+        # The run a --resume continues, kept in this run's record.
+        self.resumed_from = read_record(args.out, part) if vars(args).get("resume") else None
         self.t0, self.cpu0 = time.perf_counter(), time.process_time()
         self._sum, self._n = 0.0, 0
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
+
+    def cpu_elapsed(self) -> float:
+        return time.process_time() - self.cpu0
 
     def say(self, text: str) -> None:
         print(f"[{self.elapsed():6.0f}s] {text}", flush=True)
@@ -51,14 +91,18 @@ class Run:
             self._sum, self._n = 0.0, 0
 
     def record(self, **extra) -> dict:
-        """What went into the run and what it cost, for the saved config."""
-        fields = ("steps", "batch_size", "lr", "seed", "threads")
+        """What went into the run and what it cost, for the saved config. The options come in
+        the order of the command line, as argparse sets them."""
         return {
-            **{k: getattr(self.args, k) for k in fields},
+            **{k: v for k, v in vars(self.args).items() if k in RECORDED},
             **extra,
             "seconds": round(self.elapsed()),
-            "cpu_seconds": round(time.process_time() - self.cpu0),
+            "cpu_seconds": round(self.cpu_elapsed()),
         }
+
+    def save_record(self, entry: dict) -> None:
+        """Writes ``entry`` (from ``record``) as this run's part of ``<out>/training.json``."""
+        update_record(self.args.out, self.part, entry, resumed_from=self.resumed_from)
 
 
 def one_cycle(params, lr: float, steps: int, weight_decay: float = 0.0):
