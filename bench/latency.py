@@ -14,6 +14,9 @@ This is a benchmark, not a test:
 
     .venv/bin/python bench/latency.py [--renders 20] [--members 1 20]
         [--models overhead-probe offline] [--json PATH]
+
+Kept in one piece (past 400 lines): a benchmark run by its path, whose server, clients, timing
+and report are read together.
 """
 
 import argparse

@@ -25,6 +25,9 @@ The grammar (one style per scene, filled when unsaid)::
     PLACE    := "on the left" | "on the right" | "at the top" | "at the bottom" | "in the centre"
     RELATION := "above" | "below" | "left of" | "right of" | "next to"
     STYLE    := "outlined" | "striped"            (unsaid means filled; parse accepts "filled")
+
+Kept in one piece (past 400 lines): the drawing, the captions and their parser are one grammar
+that every offline model and the judge train and are graded on; apart, they would drift.
 """
 
 from __future__ import annotations

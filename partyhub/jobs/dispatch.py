@@ -1,10 +1,12 @@
-"""Handing committed renders to whichever worker this deployment runs.
+"""Handing committed renders to whichever worker this deployment runs, and handing them again
+when a worker stopped (the beat task `generation.requeue_lapsed`).
 
 The party records a render and says so (`render_queued`); which worker hears of it, and on
 which Celery queue, is decided here, so transport stays out of the party's models."""
 
 import logging
 
+from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
@@ -12,6 +14,7 @@ from django.dispatch import receiver
 from kombu.exceptions import OperationalError
 
 from core.errors import ApiError
+from partyhub.jobs.tasks import render
 from partyhub.models import Render
 from partyhub.signals import render_queued
 
@@ -32,8 +35,6 @@ def enqueue(render_id, queue=None):
     `failed` with `queue_unavailable`, so the room sees what became of it, and ApiError tells
     whoever asked: nothing is left queued in the database that no worker will ever hear of."""
     if settings.PARTYHUB_RENDER_WORKER == "celery":
-        from partyhub.jobs.tasks import render
-
         try:
             render.apply_async((render_id,), queue=queue)
         except OperationalError as error:
@@ -63,3 +64,13 @@ def requeue_lost():
     if queued:
         log.warning("the broker was restarted: delivered %d queued renders again", len(queued))
     return len(queued)
+
+
+@shared_task(name="generation.requeue_lapsed")
+def requeue_lapsed():
+    """Deliver again each render whose worker stopped renewing its lease (celery beat runs this
+    every few seconds): the first worker to take the message takes the render over. After a
+    broker restart, deliver the queued renders again too (`dispatch.requeue_lost`)."""
+    requeue_lost()
+    for render_id, queue in Render.objects.lapsed().queues():
+        enqueue(render_id, queue)

@@ -3,7 +3,6 @@ from celery import Task, shared_task
 from celery.worker.request import Request
 
 from core.db import with_fresh_connection
-from partyhub.jobs.dispatch import enqueue, requeue_lost
 from partyhub.jobs.runner import run_render
 from partyhub.models import Render
 
@@ -38,13 +37,3 @@ class RenderTask(Task):
 def render(self, render_id):
     if not run_render(render_id):
         raise self.retry(countdown=BUSY_RETRY_SECONDS)
-
-
-@shared_task(name="generation.requeue_lapsed")
-def requeue_lapsed():
-    """Deliver again each render whose worker stopped renewing its lease (celery beat runs this
-    every few seconds): the first worker to take the message takes the render over. After a
-    broker restart, deliver the queued renders again too (`dispatch.requeue_lost`)."""
-    requeue_lost()
-    for render_id, queue in Render.objects.lapsed().queues():
-        enqueue(render_id, queue)

@@ -2,7 +2,10 @@
 sent strings that cannot be stored (lone surrogates, NUL) or merely strange (RTL, combining
 marks, very long runs), at any depth, and structures of the wrong shape (every field of the
 wrong type, nesting past the parser's limit). Each is refused with a documented code, or taken;
-nothing is half-applied, the socket stays usable, and every page of the party still answers."""
+nothing is half-applied, the socket stays usable, and every page of the party still answers.
+
+Kept in one piece (past 400 lines): one set of Hypothesis strategies feeds every message type
+and endpoint, so a new one is fuzzed by adding it to the table here."""
 
 import io
 import json

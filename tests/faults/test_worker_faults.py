@@ -12,7 +12,8 @@ import pytest
 from channels.db import database_sync_to_async
 
 from config.celery import app as celery_app
-from partyhub.jobs.tasks import BUSY_RETRY_SECONDS, requeue_lapsed
+from partyhub.jobs.dispatch import requeue_lapsed
+from partyhub.jobs.tasks import BUSY_RETRY_SECONDS
 from partyhub.jobs.tasks import render as render_task
 from partyhub.models import Event, Image, Render
 from tests.conftest import receive_until

@@ -1,4 +1,7 @@
-"""POST /api/parties/<code>/uploads: every hostile file is crafted here, in memory."""
+"""POST /api/parties/<code>/uploads: every hostile file is crafted here, in memory.
+
+Kept in one piece (past 400 lines): the crafted files build on each other (chunks, ICC
+profiles, bombs), and each check of the upload path sits beside the file that tries it."""
 
 import io
 import struct

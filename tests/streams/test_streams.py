@@ -1,5 +1,8 @@
 """Streams, first slice: seeded streams, creation, template binding, the list API, the watch
-page's history and the read-only WebSocket with `since` catch-up."""
+page's history and the read-only WebSocket with `since` catch-up.
+
+Kept in one piece (past 400 lines): the tests share the seeded streams and the socket helpers,
+and read as one tour of a stream from its creation to its viewers."""
 
 import importlib
 import json
