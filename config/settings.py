@@ -122,7 +122,7 @@ if REDIS_URL:
     CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-# Rate-limit counters (partyhub/limits.py): in Redis when there is one, so that every server
+# Rate-limit counters (core/limits.py): in Redis when there is one, so that every server
 # process counts together; else in this one process's memory.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
@@ -168,10 +168,10 @@ AUTH_PASSWORD_VALIDATORS = [
 # layer dropped (it delivers at most once) arrives within this many seconds even if none follows.
 PARTYHUB_RESYNC_SECONDS = env_int("PARTYHUB_RESYNC_SECONDS", 10, minimum=1)
 # A WebSocket client with this much unread is sent nothing more until it has read it; then it is
-# caught up from the archive (partyhub/backpressure.py). The most a stalled client costs.
+# caught up from the archive (core/backpressure.py). The most a stalled client costs.
 PARTYHUB_WS_SEND_BUFFER_BYTES = env_int("PARTYHUB_WS_SEND_BUFFER_BYTES", 512 * 1024, minimum=1024)
 # What one WebSocket connection may send: messages and bytes a second, each with a burst (a token
-# bucket: partyhub/inbound.py). Past either, a message is refused with `rate_limited`, so one
+# bucket: core/inbound.py). Past either, a message is refused with `rate_limited`, so one
 # member's flood costs the server little and delays nobody else. The byte burst holds at least
 # one message of the protocol's 64 KiB.
 PARTYHUB_WS_MESSAGES_PER_SECOND = env_int("PARTYHUB_WS_MESSAGES_PER_SECOND", 10, minimum=1)
@@ -180,7 +180,7 @@ PARTYHUB_WS_BYTES_PER_SECOND = env_int("PARTYHUB_WS_BYTES_PER_SECOND", 64 * 1024
 PARTYHUB_WS_BYTE_BURST = env_int("PARTYHUB_WS_BYTE_BURST", 256 * 1024, minimum=64 * 1024)
 # A connection whose messages wait unhandled past this many bytes is not read from until its
 # consumer has caught up: what it sends meanwhile waits in the client's own TCP buffers
-# (partyhub/backpressure.py), so a flood cannot make the server buffer without bound.
+# (core/backpressure.py), so a flood cannot make the server buffer without bound.
 PARTYHUB_WS_RECEIVE_BUFFER_BYTES = env_int(
     "PARTYHUB_WS_RECEIVE_BUFFER_BYTES", 256 * 1024, minimum=64 * 1024
 )

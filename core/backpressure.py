@@ -18,7 +18,7 @@ viewer in a busy room costs no trip to the database), and the others never wait 
 The other way round, Daphne puts every frame a client sends into an unbounded queue for the
 consumer, which handles one message at a time. `ReceiveBuffer` counts the bytes waiting there and
 stops reading the client's socket past `PARTYHUB_WS_RECEIVE_BUFFER_BYTES`, until the consumer has
-taken half of them, and while the client is over its budget of messages (partyhub/inbound.py):
+taken half of them, and while the client is over its budget of messages (core/inbound.py):
 a flooding client's data then waits in its own TCP buffers, not the server's, and costs the
 server nothing until it may be handled.
 """

@@ -27,8 +27,8 @@ def query_since(scope):
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     """The base of PartyHub's WebSocket consumers, which pass many small messages on.
 
-    `self.window` says whether the client has room for more (partyhub/backpressure.py),
-    `self.charge` counts what the client sends against its budget (partyhub/inbound.py);
+    `self.window` says whether the client has room for more (core/backpressure.py),
+    `self.charge` counts what the client sends against its budget (core/inbound.py);
     `connection_drained` is called when a full connection has room again.
     """
 

@@ -1,6 +1,6 @@
 """Every answer under /api/ is JSON, errors included, whatever raised them and whatever DEBUG is.
 
-The API's own refusals are `{"error": {...}}` already (views.api). What Django refuses before a
+The API's own refusals are `{"error": {...}}` already (core.api.api). What Django refuses before a
 view runs (a body over its size limits, too many form fields, a multipart body it cannot parse:
 in the CSRF check, say) or a route that does not exist would otherwise be an HTML page, and with
 DEBUG=1 the debug page; a client of the protocol cannot read either.

@@ -16,7 +16,7 @@ ID_FIELDS = ("parent", "prompt", "render", "image", "member")
 def handle(member_id, message):
     """Apply one client message for a member; raises ApiError and then changes nothing.
 
-    `message` is parsed and checked JSON (partyhub/inbound.py: no text that cannot be stored)."""
+    `message` is parsed and checked JSON (core/inbound.py: no text that cannot be stored)."""
     if not isinstance(message, dict):
         raise ApiError("invalid_message", "A message must be a JSON object.")
     kind = message.get("type")

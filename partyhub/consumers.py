@@ -138,7 +138,7 @@ class PartyConsumer(LiveConsumer):
 
 
 def _message(text):
-    """The client message in a text frame, parsed and checked (partyhub/inbound.py)."""
+    """The client message in a text frame, parsed and checked (core/inbound.py)."""
     if text is None:
         raise ApiError("invalid_message", "Send messages as JSON in text frames.")
     if len(text.encode()) > MAX_MESSAGE_BYTES:

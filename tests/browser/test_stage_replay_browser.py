@@ -102,7 +102,7 @@ def test_the_stage_projects_the_join_qr_code_and_the_render_forming(server, brow
     expect(stage.locator(".stage-loopback")).to_be_visible()  # 127.0.0.1 is this machine's only
     expect(stage.locator(".stage-waiting")).to_be_visible()
 
-    # The worker sends a preview with the first step's progress (generation/render.py), so any
+    # The worker sends a preview with the first step's progress (partyhub/jobs/watch.py), so any
     # render of 2 steps or more has one; render.done is held back until the test has seen it.
     render(room, "a red planet over a sea of glass", steps=4, width=128, height=128)
     forming = stage.locator("#stage-image[data-showing=preview] img.preview")
