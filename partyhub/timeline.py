@@ -1,14 +1,17 @@
 """The party's archive as a replay timeline: one human line per archived event.
 
-No Django imports: the replay page and the export both call `timeline()` on the same archived
-events (`Event.as_message()` dicts), and a test can call it on plain dicts.
+The replay page and the export both call `timeline()` on the same archived events
+(`Event.as_message()` dicts), and a test can call it on plain dicts. Its one Django import is
+Member.Role, whose labels are the only copy of the roles' names.
 """
 
+from partyhub.models import Member
+
+# Member.Role's labels as a sentence reads them: the two titles keep their capitals ("made Bob an
+# Art Expert"), the other roles are plain words ("is now a participant").
+_TITLED = (Member.Role.PROMPT_MASTER, Member.Role.ART_EXPERT)
 ROLE_TITLES = {
-    "prompt_master": "Prompt Master",
-    "art_expert": "Art Expert",
-    "participant": "participant",
-    "facilitator": "facilitator",
+    role.value: role.label if role in _TITLED else role.label.lower() for role in Member.Role
 }
 # Prompts are quoted in full up to this many characters, so one entry stays one line.
 QUOTE_LENGTH = 80
@@ -116,8 +119,8 @@ def _member_joined(story, event):
     if previous is not None and previous != name:
         return name, f"{previous} is now called {name}", []
     role = event["member"].get("role")
-    if role == "prompt_master":
-        return name, f"{name} started the party as Prompt Master", []
+    if role == Member.Role.PROMPT_MASTER:
+        return name, f"{name} started the party as {ROLE_TITLES[role]}", []
     return name, f"{name} joined", []
 
 
@@ -228,7 +231,11 @@ def _role_changed(story, event):
     member = event["member"]
     name, _ = story.learn_member(member)
     role = ROLE_TITLES.get(member.get("role"), str(member.get("role")))
-    article = "" if role == "Prompt Master" else ("an " if role[:1] in "AEIOUaeiou" else "a ")
+    article = (
+        ""
+        if role == ROLE_TITLES[Member.Role.PROMPT_MASTER]
+        else ("an " if role[:1] in "AEIOUaeiou" else "a ")
+    )
     if _as_id(event.get("by")) in (None, _as_id(member["id"])):
         return name, f"{name} is now {article}{role}", []
     who = story.name(event["by"])

@@ -1,7 +1,7 @@
 /* PartyHub's shared browser code: DOM and HTTP helpers, the party state and its live connection.
  *
- * Loaded as a plain script (no build step) by the home page, the party room and the stage; it
- * defines one global, `PartyHub`. The room and the stage keep one state object each, fill it from
+ * Loaded as a plain script (no build step) by the home page, the party room and the stage, after
+ * the role titles ({% role_titles %}); it defines one global, `PartyHub`. The room and the stage keep one state object each, fill it from
  * the snapshot and then apply protocol-v1 events to it in seq order.
  */
 (function () {
@@ -231,12 +231,9 @@
     return !!member && (member.role === "prompt_master" || member.role === "art_expert");
   }
 
-  const ROLE_TITLES = {
-    prompt_master: "Prompt Master",
-    art_expert: "Art Expert",
-    participant: "Participant",
-    facilitator: "Facilitator",
-  };
+  /* {role: title}, in Member.Role's order: the page carries them ({% role_titles %}, from
+   * partyhub/templatetags/roles.py), so Python's Member.Role labels are the only copy. */
+  const ROLE_TITLES = JSON.parse(document.getElementById("role-titles").textContent);
 
   // --- Live connection ------------------------------------------------------------------------
 

@@ -1,0 +1,245 @@
+/* The party room's composer (after party-room.js): refining a prompt, steering, sending a prompt
+ * with the parameters that differ from the model's defaults, and counting its tokens. */
+(function () {
+  "use strict";
+  const PH = window.PartyHub;
+  const room = PH.room;
+  if (!room) return; // the join form's page: party-room.js set no room up
+  const { h, api } = PH;
+  const { state, ui, el } = room;
+
+  // --- Composer -------------------------------------------------------------------------------
+
+  const PARAM_FIELDS = ["model", "sampler", "width", "height", "steps", "guidance", "seed", "count", "negative"];
+  const INT_FIELDS = new Set(["width", "height", "steps", "seed", "count"]);
+  // What the server uses when the request leaves these out (generation/params.py).
+  const BUILTIN_DEFAULTS = { seed: "", negative: "", count: 1 };
+
+  function refine(promptId) {
+    const prompt = state.prompts.get(promptId);
+    if (!prompt) return;
+    ui.parent = promptId;
+    el.text.value = prompt.text;
+    el.refiningText.textContent = prompt.text;
+    el.refining.hidden = false;
+    el.composer.scrollIntoView({ behavior: "smooth", block: "start" });
+    el.text.focus();
+    el.text.setSelectionRange(el.text.value.length, el.text.value.length);
+    countTokensSoon();
+  }
+
+  /* In a steered party the others' prompts go to the Prompt Master as proposals. */
+  function proposing() {
+    return state.steered && !(state.me && state.me.role === "prompt_master");
+  }
+
+  function renderComposerMode() {
+    const iAmMaster = !!state.me && state.me.role === "prompt_master";
+    el.steer.hidden = !iAmMaster;
+    el.steerToggle.checked = state.steered;
+    el.steeredNote.hidden = !proposing();
+    el.submit.textContent = proposing() ? "Propose" : "Render";
+  }
+
+  el.steerToggle.addEventListener("change", () => {
+    const wanted = el.steerToggle.checked;
+    el.steerToggle.checked = state.steered; // the party.steered event, not this box, is the truth
+    room.live.send({ type: "party.steer", steered: wanted });
+  });
+
+  function clearRefine() {
+    ui.parent = null;
+    el.refining.hidden = true;
+    el.refiningText.textContent = "";
+  }
+
+  /* The composer empties once the server accepted our prompt, so a refused one can be fixed. */
+  function clearComposerIfSent(prompt) {
+    if (el.text.value.trim() !== prompt.text) return;
+    el.text.value = "";
+    clearRefine();
+    countTokensSoon();
+  }
+
+  document.getElementById("refining-clear").addEventListener("click", clearRefine);
+
+  el.composer.addEventListener("submit", async (submit) => {
+    submit.preventDefault();
+    const text = el.text.value.trim();
+    if (!text) return room.showToast({ code: "invalid_prompt", message: "Write a prompt first." });
+    const params = collectParams();
+    if (!params) return;
+    try {
+      Object.assign(params, await room.modeParams());
+    } catch (error) {
+      return room.showToast({ code: error.code, message: error.message });
+    }
+    const message = { type: proposing() ? "prompt.propose" : "prompt.submit", text };
+    if (ui.parent !== null) message.parent = ui.parent;
+    if (Object.keys(params).length) message.params = params;
+    room.live.send(message);
+  });
+
+  // Ctrl/Cmd+Enter renders from the textarea, as in most chat-like tools.
+  el.text.addEventListener("keydown", (key) => {
+    if (key.key === "Enter" && (key.ctrlKey || key.metaKey)) el.composer.requestSubmit();
+  });
+
+  function field(name) {
+    return el.composer.elements[name];
+  }
+
+  function selectedModel() {
+    return ui.models.get(field("model").value);
+  }
+
+  /* What the server would use for a parameter we leave out: the party's defaults over the preset's. */
+  function defaultFor(name) {
+    const model = selectedModel();
+    if (name === "model") return state.defaults.model || el.room.dataset.defaultModel;
+    if (name in state.defaults) return state.defaults[name];
+    if (model && name in model.defaults) return model.defaults[name];
+    return BUILTIN_DEFAULTS[name];
+  }
+
+  /* Only parameters the user touched or that differ from the defaults; null if one is invalid. */
+  function collectParams() {
+    const params = {};
+    for (const name of PARAM_FIELDS) {
+      const input = field(name);
+      if (!input.checkValidity()) {
+        el.params.open = true;
+        input.focus();
+        room.showToast({ code: "invalid_param", message: `${name}: ${input.validationMessage}` });
+        return null;
+      }
+      const raw = input.value.trim();
+      if (raw === "") continue; // an empty field means "the default" (for seed: a random one)
+      const value = name === "model" || name === "sampler" || name === "negative" ? raw : Number(raw);
+      if (INT_FIELDS.has(name) && !Number.isInteger(value)) {
+        room.showToast({ code: "invalid_param", message: `${name} must be a whole number.` });
+        return null;
+      }
+      if (ui.touched.has(name) || String(value) !== String(defaultFor(name))) params[name] = value;
+    }
+    return params;
+  }
+
+  /* Fill the parameter panel from the chosen model: its samplers, defaults and limits. */
+  /* keepTouched: the first fill, when the models arrive; what someone typed before that stays. */
+  function applyModel({ keepTouched = false } = {}) {
+    const model = selectedModel();
+    if (!model) return;
+    const kept = keepTouched ? ui.touched : new Set();
+    const sampler = field("sampler");
+    sampler.replaceChildren(...model.samplers.map((name) => h("option", { value: name }, name)));
+    for (const name of ["sampler", "width", "height", "steps", "guidance", "count", "seed", "negative"]) {
+      const limits = model.limits[name];
+      if (limits) {
+        field(name).min = limits[0];
+        field(name).max = limits[1];
+      }
+      if (kept.has(name)) continue;
+      const value = defaultFor(name);
+      field(name).value = value === undefined || value === null ? "" : value;
+    }
+    ui.touched = new Set(field("model").value === defaultFor("model") ? kept : [...kept, "model"]);
+    showModelNotice(model);
+    countTokensSoon(); // another model, another limit
+  }
+
+  function showModelNotice(model) {
+    el.modelNotice.hidden = !model.offline;
+    if (!model.offline) return;
+    el.modelNotice.replaceChildren(
+      h("strong", {}, model.title + ". "),
+      model.note + " The README explains how.",
+    );
+  }
+
+  async function loadModels() {
+    try {
+      const presets = await api("GET", "/api/models");
+      for (const preset of presets) if (preset.available) ui.models.set(preset.name, preset);
+    } catch (error) {
+      room.showToast({ code: error.code, message: "Could not load the models: " + error.message });
+      return;
+    }
+    const select = field("model");
+    select.replaceChildren(
+      ...[...ui.models.values()].map((preset) => h("option", { value: preset.name }, preset.title || preset.name)),
+    );
+    // The snapshot may not have arrived yet; the party's default model falls back to the server's.
+    const wanted = (state.defaults && state.defaults.model) || el.room.dataset.defaultModel;
+    if (ui.models.has(wanted)) select.value = wanted;
+    applyModel({ keepTouched: true });
+  }
+
+  field("model").addEventListener("change", () => applyModel());
+  for (const name of PARAM_FIELDS) {
+    if (name !== "model") field(name).addEventListener("input", () => ui.touched.add(name));
+  }
+  document.getElementById("params-reset").addEventListener("click", () => {
+    field("model").value = defaultFor("model");
+    applyModel();
+  });
+
+  // --- Token counters -------------------------------------------------------------------------
+
+  /* The model's text encoder reads at most `token_limit` tokens (from /api/models); the server
+   * refuses longer text (prompt_too_long) rather than cut it. Counting needs the model's own
+   * tokenizer, so the server counts: POST /api/models/<name>/tokens, 250 ms after the last change. */
+  const TOKEN_FIELDS = [
+    { input: el.text, output: document.getElementById("prompt-tokens"), always: true },
+    { input: field("negative"), output: document.getElementById("negative-tokens") },
+    { input: field("walk_to"), output: document.getElementById("walk-to-tokens") },
+  ];
+  let tokenTimer = null;
+  let tokenRound = 0; // answers to an older round of counting are dropped
+
+  function countTokensSoon() {
+    clearTimeout(tokenTimer);
+    tokenTimer = setTimeout(countTokens, 250);
+  }
+
+  function countTokens() {
+    const model = selectedModel();
+    const limit = model ? model.token_limit : null;
+    const round = ++tokenRound;
+    for (const counter of TOKEN_FIELDS) {
+      const text = counter.input.value.trim();
+      const shown = `${model && model.name}\n${text}`;
+      if (counter.shown === shown && !counter.output.hidden) continue; // counted already
+      counter.shown = null;
+      if (limit === null || limit === undefined || (!text && !counter.always)) {
+        counter.output.hidden = true; // nothing to count against: the model reads it all
+        continue;
+      }
+      if (!text) {
+        showTokens(counter, shown, 0, limit, model);
+        continue;
+      }
+      api("POST", `/api/models/${encodeURIComponent(model.name)}/tokens`, { text }).then(
+        (answer) => round === tokenRound && showTokens(counter, shown, answer.tokens, answer.limit, model),
+        () => {
+          if (round === tokenRound) counter.output.hidden = true; // the server still checks on submit
+        },
+      );
+    }
+  }
+
+  function showTokens(counter, shown, tokens, limit, model) {
+    const over = tokens > limit;
+    const output = counter.output;
+    counter.shown = shown;
+    output.hidden = false;
+    output.dataset.over = String(over);
+    output.style.color = over ? "var(--red)" : "";
+    output.textContent =
+      `${tokens} / ${limit} tokens` + (over ? ` · too long for ${model.title || model.name}: shorten it by ${tokens - limit}` : "");
+  }
+
+  for (const counter of TOKEN_FIELDS) counter.input.addEventListener("input", countTokensSoon);
+
+  Object.assign(room, { refine, renderComposerMode, clearComposerIfSent, field, countTokensSoon, loadModels });
+})();

@@ -1,0 +1,97 @@
+/* The party room's last script: which event redraws which part of the room, then it starts
+ * following the party and loads the models. Last, so every part's functions are on PartyHub.room
+ * before the first snapshot or event can arrive. */
+(function () {
+  "use strict";
+  const PH = window.PartyHub;
+  const room = PH.room;
+  if (!room) return; // the join form's page: party-room.js set no room up
+  const { state, el } = room;
+
+  // --- Live events ----------------------------------------------------------------------------
+
+  room.live = PH.follow(state, {
+    onReset: renderAll,
+    onEvent,
+    onProgress: (frame) => room.updateCard(frame.render),
+    onError: room.showToast,
+    onStatus: (name, detail) => PH.showConnection(el.connection, name, detail),
+  });
+
+  function onEvent(event) {
+    switch (event.type) {
+      case "member.joined":
+      case "role.changed":
+      case "member.muted":
+        room.renderMembers();
+        room.renderCards(); // names and what I may do (pick, cancel) show on every card
+        room.renderMyLimits();
+        room.renderComposerMode();
+        room.renderProposals();
+        room.renderPalette();
+        room.renderPublishing();
+        break;
+      case "party.published":
+        room.renderPublishing();
+        break;
+      case "member.removed":
+        room.renderMembers();
+        if (state.me && event.member.id === state.me.id) room.showToast({ message: "A facilitator removed you from this party." });
+        break;
+      case "prompt.added":
+      case "prompt.proposed":
+        room.renderTree();
+        room.renderProposals();
+        if (state.me && event.prompt.author === state.me.id) room.clearComposerIfSent(event.prompt);
+        break;
+      case "proposal.accepted":
+      case "proposal.set_aside":
+        room.renderTree();
+        room.renderProposals();
+        break;
+      case "party.steered":
+        room.renderComposerMode();
+        break;
+      case "palette.added":
+        room.renderPalette();
+        break;
+      case "render.queued":
+        room.updateCard(event.render.id);
+        break;
+      case "render.done":
+        room.updateCard(event.render);
+        room.renderTree(); // thumbnails
+        break;
+      case "render.retrying":
+      case "render.failed":
+      case "render.cancelled":
+      case "render.filtered":
+        room.updateCard(event.render);
+        break;
+      case "vote.changed":
+      case "image.shortlisted":
+      case "image.picked": {
+        const image = state.images.get(event.image);
+        if (image) room.updateCard(image.render);
+        break;
+      }
+      case "association.added":
+        room.renderAssociations();
+        break;
+    }
+  }
+
+  function renderAll() {
+    room.renderMembers();
+    room.renderMyLimits();
+    room.renderComposerMode();
+    room.renderCards();
+    room.renderTree();
+    room.renderProposals();
+    room.renderAssociations();
+    room.renderPalette();
+    room.renderPublishing();
+  }
+
+  room.loadModels();
+})();

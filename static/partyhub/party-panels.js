@@ -1,0 +1,229 @@
+/* The party room's side panels (after party-room.js): the people and their roles, the prompt
+ * tree, the proposals of a steered party, the associations and the palette. */
+(function () {
+  "use strict";
+  const PH = window.PartyHub;
+  const room = PH.room;
+  if (!room) return; // the join form's page: party-room.js set no room up
+  const { h } = PH;
+  const { state, el } = room;
+
+  // --- People ---------------------------------------------------------------------------------
+
+  function renderMembers() {
+    const iAmMaster = state.me && state.me.role === "prompt_master";
+    const iModerate = state.me && (state.me.role === "prompt_master" || state.me.role === "facilitator");
+    el.members.replaceChildren(
+      ...[...state.members.values()]
+        .filter((member) => !member.removed)
+        .map((member) => {
+          const isMe = state.me && member.id === state.me.id;
+          const moderated = iModerate && !isMe && member.role !== "prompt_master";
+          return h(
+            "li",
+            { class: "member", dataset: { member: member.id } },
+            h(
+              "span",
+              { class: "member-name" },
+              member.name,
+              isMe ? h("span", { class: "hint" }, " (you)") : null,
+              member.muted ? h("span", { class: "badge muted" }, "muted") : null,
+            ),
+            iAmMaster && !isMe ? roleSelect(member) : h("span", { class: "role role-" + member.role }, PH.ROLE_TITLES[member.role] || member.role),
+            moderated ? moderationButtons(member) : null,
+          );
+        }),
+    );
+  }
+
+  /* A facilitator's (and the Prompt Master's) controls: the server refuses them to anyone else. */
+  function moderationButtons(member) {
+    const mute = h("button", { type: "button", class: "small" }, member.muted ? "Unmute" : "Mute");
+    mute.addEventListener("click", () => room.live.send({ type: "member.mute", member: member.id, muted: !member.muted }));
+    const remove = h("button", { type: "button", class: "small danger" }, "Remove");
+    remove.addEventListener("click", () => {
+      if (confirm(`Remove ${member.name} from the party?`)) room.live.send({ type: "member.remove", member: member.id });
+    });
+    return h("span", { class: "member-actions" }, mute, remove);
+  }
+
+  /* A muted member watches and votes; the composer and the association form say why they wait. */
+  function renderMyLimits() {
+    const muted = !!(state.me && state.me.muted);
+    for (const form of [el.composer, el.associationForm]) {
+      for (const control of form.querySelectorAll("button[type=submit], textarea, input[type=text], input:not([type])")) {
+        control.disabled = muted;
+      }
+    }
+    document.getElementById("muted-note").hidden = !muted;
+  }
+
+  function roleSelect(member) {
+    const select = h(
+      "select",
+      { class: "role-select", "aria-label": "Role of " + member.name },
+      Object.entries(PH.ROLE_TITLES).map(([role, title]) =>
+        h("option", { value: role, selected: role === member.role }, role === "prompt_master" ? title + " (hand over)" : title),
+      ),
+    );
+    select.addEventListener("change", () => {
+      const role = select.value;
+      select.value = member.role; // the role.changed event, not this select, is the truth
+      if (role === "prompt_master" && !confirm(`Hand the Prompt Master role to ${member.name}?`)) return;
+      room.live.send({ type: "role.set", member: member.id, role });
+    });
+    return select;
+  }
+
+  // --- Prompt tree ----------------------------------------------------------------------------
+
+  /* The server draws the tree (partyhub/tree.py) so the room, the gallery and the export show
+   * the same one; redrawn at most every half second while prompts and renders pour in. */
+  let treeTimer = null;
+  let treeFetching = false;
+
+  function renderTree() {
+    el.treeEmpty.hidden = state.prompts.size > 0;
+    if (!state.prompts.size) return el.tree.replaceChildren();
+    if (!treeTimer) treeTimer = setTimeout(fetchTree, 500);
+  }
+
+  async function fetchTree() {
+    if (treeFetching) return (treeTimer = setTimeout(fetchTree, 500));
+    treeTimer = null;
+    treeFetching = true;
+    try {
+      // Drawn at the panel's width, so its text is not scaled down.
+      const width = Math.max(200, Math.min(2000, Math.round(el.tree.clientWidth) || 360));
+      const response = await fetch(`/api/parties/${state.code}/tree.svg?width=${width}`, { credentials: "same-origin" });
+      if (response.ok) {
+        // The server escapes every prompt; parsed as SVG, never as HTML.
+        const svg = new DOMParser().parseFromString(await response.text(), "image/svg+xml").documentElement;
+        svg.removeAttribute("width");
+        svg.removeAttribute("height");
+        svg.classList.add("pt-clickable");
+        el.tree.replaceChildren(document.importNode(svg, true));
+      }
+    } finally {
+      treeFetching = false;
+    }
+  }
+
+  el.tree.addEventListener("click", (click) => {
+    const node = click.target.closest("[data-prompt]");
+    if (node) room.refine(Number(node.dataset.prompt));
+  });
+
+  // --- Proposals ------------------------------------------------------------------------------
+
+  function renderProposals() {
+    const waiting = [...state.prompts.values()].filter((p) => p.status === "proposed").sort((a, b) => a.id - b.id);
+    const iAmMaster = !!state.me && state.me.role === "prompt_master";
+    el.proposalsPanel.hidden = waiting.length === 0;
+    el.proposals.replaceChildren(
+      ...waiting.map((prompt) => {
+        const parent = state.prompts.get(prompt.parent);
+        return h(
+          "li",
+          { class: "proposal", dataset: { prompt: prompt.id } },
+          h("p", { class: "proposal-text" }, prompt.text),
+          h(
+            "p",
+            { class: "hint" },
+            "by " + PH.memberName(state, prompt.author) + (parent ? " · refines “" + parent.text + "”" : ""),
+          ),
+          iAmMaster
+            ? h(
+                "div",
+                { class: "proposal-actions" },
+                h("button", { type: "button", class: "small primary", onclick: () => room.live.send({ type: "proposal.accept", prompt: prompt.id }) }, "Accept and render"),
+                h("button", { type: "button", class: "small", onclick: () => room.live.send({ type: "proposal.set_aside", prompt: prompt.id }) }, "Set aside"),
+              )
+            : null,
+        );
+      }),
+    );
+  }
+
+  // --- Associations ---------------------------------------------------------------------------
+
+  /* One word per distinct text (without case); its count is how many people said it. */
+  function renderAssociations() {
+    const words = new Map();
+    for (const association of state.associations.values()) {
+      const key = association.text.toLowerCase();
+      const word = words.get(key) || { text: association.text, authors: [] };
+      word.authors.push(PH.memberName(state, association.author));
+      words.set(key, word);
+    }
+    const ranked = [...words.values()].sort((a, b) => b.authors.length - a.authors.length || a.text.localeCompare(b.text));
+    const most = ranked.length ? ranked[0].authors.length : 1;
+    el.associations.replaceChildren(
+      ...ranked.map((word) =>
+        h(
+          "button",
+          {
+            type: "button",
+            class: "word",
+            style: `font-size: ${(0.85 + (1.2 * (word.authors.length - 1)) / Math.max(most - 1, 1)).toFixed(2)}rem`,
+            title: "Said by " + word.authors.join(", ") + " · click to add to your prompt",
+            dataset: { count: word.authors.length },
+            onclick: () => appendToPrompt(word.text),
+          },
+          word.text,
+          h("span", { class: "word-count" }, String(word.authors.length)),
+        ),
+      ),
+    );
+  }
+
+  // --- Palette --------------------------------------------------------------------------------
+
+  function renderPalette() {
+    const kinds = new Map();
+    for (const entry of state.palette) {
+      if (!kinds.has(entry.kind)) kinds.set(entry.kind, []);
+      kinds.get(entry.kind).push(entry);
+    }
+    el.palette.replaceChildren(
+      ...[...kinds].map(([kind, entries]) =>
+        h(
+          "div",
+          { class: "palette-kind" },
+          h("p", { class: "eyebrow" }, kind),
+          h(
+            "div",
+            { class: "chips" },
+            entries.map((entry) =>
+              h("button", { type: "button", class: "chip" + (entry.builtin ? "" : " own"), title: "Add to your prompt", onclick: () => appendToPrompt(entry.text) }, entry.text),
+            ),
+          ),
+        ),
+      ),
+    );
+    el.paletteForm.hidden = !(state.me && state.me.role === "prompt_master");
+  }
+
+  el.paletteForm.addEventListener("submit", (submit) => {
+    submit.preventDefault();
+    const form = el.paletteForm.elements;
+    const text = form.text.value.trim();
+    if (text && room.live.send({ type: "palette.add", kind: form.kind.value, text })) form.text.value = "";
+  });
+
+  function appendToPrompt(text) {
+    const current = el.text.value.trim();
+    el.text.value = current ? `${current}, ${text}` : text;
+    el.text.focus();
+    room.countTokensSoon(); // a click can take the prompt past the model's limit: say so at once
+  }
+
+  el.associationForm.addEventListener("submit", (submit) => {
+    submit.preventDefault();
+    const input = el.associationForm.elements.text;
+    const text = input.value.trim();
+    if (text && room.live.send({ type: "association.add", text })) input.value = "";
+  });
+
+  Object.assign(room, { renderMembers, renderMyLimits, renderTree, renderProposals, renderAssociations, renderPalette });
+})();

@@ -1,0 +1,136 @@
+/* The party room, first of its scripts: the join form, or else the room's shared parts (its state,
+ * UI state and elements) in one namespace, PartyHub.room, plus the top bar's Publish button and
+ * the toasts. The room is the party-*.js scripts, loaded in this order after live.js:
+ *   party-room.js      this file: PartyHub.room, joining, publishing, toasts
+ *   party-cards.js     the render grid: cards, their images, votes, picks and notes
+ *   party-panels.js    people, the prompt tree, proposals, associations and the palette
+ *   party-composer.js  the composer, its parameters and token counters
+ *   party-modes.js     the composer's modes: a source image, a painted mask, a walk
+ *   party-live.js      last: which event redraws what; starts following the party
+ * Each script is a closure that puts what the others call on PartyHub.room (room.updateCard(...)),
+ * called at run time, so no script needs the ones after it while it loads. State lives in one
+ * object (see live.js); the DOM is redrawn from it per section, and render cards are keyed by
+ * render id so replays and reconnects never duplicate one. */
+(function () {
+  "use strict";
+  const PH = window.PartyHub;
+  const { h, api } = PH;
+
+  const joinForm = document.getElementById("join-form");
+  if (joinForm) return setUpJoinForm(joinForm);
+
+  const roomElement = document.getElementById("room");
+  const state = PH.createState(roomElement.dataset.code);
+  const ui = {
+    models: new Map(), // name -> preset from /api/models (available ones only)
+    parent: null, // the prompt id the composer refines, or null
+    touched: new Set(), // parameter fields the user changed since the model's defaults were set
+    cards: new Map(), // render id -> its card element
+    sort: "newest", // "newest", or the image field a card's best image is ranked by
+    filter: "all", // "all", or the image flag ("shortlisted", "picked") an image must have to show
+    noting: null, // {image, text}: the pick note being written, kept while its card is redrawn
+    mode: "txt2img",
+    source: null, // {kind: "image" | "upload", id, url, width, height} for the source modes
+    maskPainted: false,
+  };
+  const el = {
+    room: roomElement,
+    composer: document.getElementById("composer"),
+    text: document.getElementById("prompt-text"),
+    params: document.getElementById("params"),
+    refining: document.getElementById("refining"),
+    refiningText: document.getElementById("refining-text"),
+    modelNotice: document.getElementById("model-notice"),
+    toasts: document.getElementById("toasts"),
+    renders: document.getElementById("renders"),
+    renderSort: document.getElementById("render-sort"),
+    rendersEmpty: document.getElementById("renders-empty"),
+    members: document.getElementById("members"),
+    tree: document.getElementById("prompt-tree"),
+    proposals: document.getElementById("proposals"),
+    proposalsPanel: document.getElementById("proposals-panel"),
+    palette: document.getElementById("palette"),
+    paletteForm: document.getElementById("palette-form"),
+    steer: document.getElementById("steer"),
+    steerToggle: document.getElementById("steer-toggle"),
+    steeredNote: document.getElementById("steered-note"),
+    submit: document.getElementById("composer-submit"),
+    rendersFiltered: document.getElementById("renders-filtered"),
+    publish: document.getElementById("publish-toggle"),
+    galleryLink: document.getElementById("gallery-link"),
+    treeEmpty: document.getElementById("tree-empty"),
+    associations: document.getElementById("associations"),
+    associationForm: document.getElementById("association-form"),
+    connection: document.getElementById("connection"),
+    source: document.getElementById("source"),
+    sourceEmpty: document.getElementById("source-empty"),
+    sourceFrame: document.getElementById("source-frame"),
+    sourceImg: document.getElementById("source-img"),
+    sourceUpload: document.getElementById("source-upload"),
+    sourceFile: document.getElementById("source-file"),
+    maskCanvas: document.getElementById("mask-canvas"),
+    maskClear: document.getElementById("mask-clear"),
+    maskHint: document.getElementById("mask-hint"),
+    walk: document.getElementById("walk"),
+  };
+  // live: set by party-live.js, the last script, when it starts following the party.
+  const room = (PH.room = { state, ui, el, live: null });
+
+  // --- Joining --------------------------------------------------------------------------------
+
+  function setUpJoinForm(form) {
+    form.addEventListener("submit", async (submit) => {
+      submit.preventDefault();
+      const error = form.querySelector(".form-error");
+      const button = form.querySelector("button[type=submit]");
+      button.disabled = true;
+      try {
+        await api("POST", `/api/parties/${form.dataset.code}/join`, { name: form.elements.name.value.trim() });
+        location.reload(); // the server now knows this session as a member and renders the room
+      } catch (failure) {
+        error.textContent = failure.message;
+        error.hidden = false;
+        button.disabled = false;
+      }
+    });
+  }
+
+  // --- Publishing -----------------------------------------------------------------------------
+
+  /* The Prompt Master puts the read-only gallery /g/<code>/ up or takes it down; everyone sees
+   * its link while it is up. The party.published event, not the button, is the truth. */
+  function renderPublishing() {
+    el.galleryLink.hidden = !state.published;
+    el.publish.hidden = !(state.me && state.me.role === "prompt_master");
+    el.publish.textContent = state.published ? "Unpublish" : "Publish";
+    el.publish.setAttribute("aria-pressed", String(state.published));
+  }
+
+  el.publish.addEventListener("click", async () => {
+    const published = !state.published;
+    if (!published && !confirm("Take the public gallery down? Its link will stop working.")) return;
+    el.publish.disabled = true;
+    try {
+      await api("POST", `/api/parties/${state.code}/publish`, { published });
+    } catch (error) {
+      showToast({ code: error.code, message: error.message });
+    } finally {
+      el.publish.disabled = false;
+    }
+  });
+
+  // --- Toasts ---------------------------------------------------------------------------------
+
+  function showToast(frame) {
+    const toast = h(
+      "div",
+      { class: "toast", role: "alert" },
+      h("span", {}, frame.message || frame.code),
+      h("button", { type: "button", class: "link", "aria-label": "Dismiss", onclick: () => toast.remove() }, "✕"),
+    );
+    el.toasts.append(toast);
+    setTimeout(() => toast.remove(), 15000);
+  }
+
+  Object.assign(room, { renderPublishing, showToast });
+})();
