@@ -3,7 +3,6 @@
 import io
 import json
 
-from PIL import Image as PILImage
 from PIL.PngImagePlugin import PngInfo
 
 
@@ -54,10 +53,3 @@ def png_bytes(image, parameters, partyhub):
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
-
-
-def with_partyhub_chunk(data, partyhub):
-    """The same PNG with its `partyhub` chunk replaced (pixels and `parameters` unchanged)."""
-    with PILImage.open(io.BytesIO(data), formats=["PNG"]) as image:
-        image.load()
-        return png_bytes(image, image.text.get("parameters", ""), partyhub)
