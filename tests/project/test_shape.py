@@ -9,9 +9,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("config", "core", "accounts", "partyhub", "streams", "generation", "offline")
-# The one import from an app into the project: the alias that `celery -A partyhub`, the command
-# deployments run, finds the Celery app through. Nothing imports it.
-ENTRY_ALIASES = {"partyhub.celery"}
+# The only imports from an app into the project: the aliases through which the commands
+# deployments run (`celery -A partyhub`, `daphne partyhub.asgi:application`) find the Celery app
+# and the ASGI application. Nothing imports them.
+ENTRY_ALIASES = {"partyhub.celery", "partyhub.asgi"}
 MAX_LINES = 400
 
 
