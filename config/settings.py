@@ -12,20 +12,14 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_choice, env_int, env_list, env_origin, env_str
+from config.secret import local_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PARTYHUB_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "Set SECRET_KEY in the environment (or DEBUG=1 for a local run)."
-        )
-    SECRET_KEY = "insecure-local-development-key-never-used-with-debug-off"
-
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+LOCAL_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", LOCAL_HOSTS)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 # Served over HTTPS (PARTYHUB_HTTPS=1; Daphne's --proxy-headers takes the scheme from the proxy's
@@ -36,6 +30,18 @@ HTTPS = env_bool("PARTYHUB_HTTPS", False)
 SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = 365 * 24 * 3600 if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS
+
+# Served to other machines (a host beyond this one in ALLOWED_HOSTS, or HTTPS) PartyHub needs a
+# secret key from its operator, the same in every process. On this machine alone (`make run`,
+# `manage.py createsuperuser`, ...) it uses a key of its own, generated once into var/.
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG and (HTTPS or set(ALLOWED_HOSTS) - set(LOCAL_HOSTS)):
+        raise ImproperlyConfigured(
+            "Set SECRET_KEY in the environment: PartyHub is served to other machines "
+            "(ALLOWED_HOSTS or PARTYHUB_HTTPS), and every process must sign with one key."
+        )
+    SECRET_KEY = local_secret_key(VAR_DIR / "secret_key")
 
 INSTALLED_APPS = [
     "daphne",  # first, so `runserver` serves ASGI (WebSockets) through Daphne
