@@ -1,5 +1,7 @@
-"""Never silent: when nobody submits, the autopilot renders prompts of its own at the stream's
-cadence, from the topic, the stream's vocabulary and what viewers submitted before."""
+"""Never silent for those watching: while a stream has viewers and nobody submits, the autopilot
+renders prompts of its own at the stream's cadence, from the topic, the stream's vocabulary and
+what viewers submitted before. A stream nobody watches renders nothing: its work would only
+delay the renders people are waiting for."""
 
 import asyncio
 import logging
@@ -12,6 +14,7 @@ from django.utils import timezone
 
 from core.db import with_fresh_connection
 from partyhub.models import Render
+from streams import viewers
 from streams.models import AUTOPILOT_KEY, Stream, Submission
 
 log = logging.getLogger(__name__)
@@ -54,13 +57,14 @@ def is_due(stream, now):
 
 
 def tick(now=None, rng=random):
-    """Queue one autopilot render for every active stream that is due; returns how many."""
+    """Queue one autopilot render for every watched active stream that is due; returns how
+    many."""
     if not settings.PARTYHUB_AUTOPILOT:
         return 0
     now = now or timezone.now()
     started = 0
     for stream in Stream.objects.filter(active=True, cadence__gt=0):
-        if not is_due(stream, now):
+        if viewers.count(stream.pk) == 0 or not is_due(stream, now):
             continue
         prompt = compose(stream, rng)
         if prompt is None:

@@ -309,3 +309,20 @@ def generate_alone(preset, prompt, params, on_step, should_stop):
     slots = slots_for(prompt, params)
     images, flags = generate_batch(preset, slots, on_step, should_stop)
     return drop_flagged(images, [slot.seed for slot in slots], flags)
+
+
+@pytest.fixture
+def watching():
+    """`watching(stream)`: one viewer watches the stream until the test ends, so its autopilot
+    renders (it renders nothing for a stream nobody watches)."""
+    from streams import viewers
+
+    watched = []
+
+    def watch(stream):
+        viewers.change(stream.pk, 1)
+        watched.append(stream.pk)
+
+    yield watch
+    for stream_id in watched:
+        viewers.change(stream_id, -1)

@@ -315,9 +315,10 @@ def test_the_autopilot_composes_only_prompts_that_fit(stream, settings):
         assert tokens.token_count(OFFLINE, stream.bind(prompt)) <= 22, prompt
 
 
-def test_the_autopilot_renders_nothing_when_nothing_fits(stream, settings, caplog):
+def test_the_autopilot_renders_nothing_when_nothing_fits(stream, settings, caplog, watching):
     settings.PARTYHUB_AUTOPILOT = True
     Stream.objects.exclude(pk=stream.pk).update(active=False)
+    watching(stream)
     stream.vocabulary = "zebra " * 5
     stream.save()
     assert autopilot.compose(stream) is None

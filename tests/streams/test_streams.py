@@ -346,7 +346,7 @@ def test_a_banned_user_cannot_submit(stream, signed_in):
 # --- Autopilot --------------------------------------------------------------------------------
 
 
-def test_the_autopilot_fills_an_idle_stream_at_its_cadence(stream, settings, signed_in):
+def test_the_autopilot_fills_an_idle_stream_at_its_cadence(stream, settings, signed_in, watching):
     import random
     from datetime import timedelta
 
@@ -360,6 +360,7 @@ def test_the_autopilot_fills_an_idle_stream_at_its_cadence(stream, settings, sig
     stream.vocabulary = "a frozen moon\na volcanic moon"
     stream.save()
     Stream.objects.exclude(pk=stream.pk).update(active=False)
+    watching(stream)
     start = timezone.now()
     assert autopilot.tick(start, random.Random(1)) == 1
     render = Render.objects.get(party=stream.party)
@@ -380,6 +381,24 @@ def test_the_autopilot_fills_an_idle_stream_at_its_cadence(stream, settings, sig
     submit(client, "moons", "a moon of my own")
     Render.objects.update(status=Render.Status.DONE)
     assert autopilot.tick(start + timedelta(hours=1)) == 0
+
+
+def test_the_autopilot_renders_only_while_someone_watches(stream, settings, watching):
+    """A fresh server renders nothing for streams nobody watches: a party's first render does
+    not wait behind them (issue 18)."""
+    from partyhub.models import Render
+    from streams import autopilot, viewers
+
+    settings.PARTYHUB_AUTOPILOT = True
+    stream.vocabulary = "a frozen moon"
+    stream.save()
+    Stream.objects.exclude(pk=stream.pk).update(active=False)
+    assert viewers.count(stream.pk) == 0
+    assert autopilot.tick() == 0
+    assert not Render.objects.filter(party=stream.party).exists()
+    watching(stream)
+    assert autopilot.tick() == 1
+    assert Render.objects.filter(party=stream.party).count() == 1
 
 
 def test_the_autopilot_is_off_when_switched_off(stream, settings):
