@@ -49,8 +49,10 @@ class Preset:
     bundled: Path | None = None
     # TAESD for live previews: (folder under PARTYHUB_MODELS_DIR, hub id); () for none.
     preview_decoder: tuple = ()
-    # Decode previews with the model's own autoencoder: small models, where it is as quick.
-    previews_from_vae: bool = False
+    # Previews as a linear map of the latents' channels to colours (`vae/latent_colours.json`
+    # beside the weights, offline/latent_colours.py), else the model's own autoencoder: small
+    # models without a TAESD.
+    previews_from_latents: bool = False
     note: str = ""
     # The file that marks a folder of its weights: diffusers writes model_index.json,
     # transformers config.json.
@@ -146,7 +148,7 @@ PRESETS = {
             # Trained at 128x128: smaller sizes are quick and crude, larger ones repeat scenes.
             limits=_limits((64, 256), (1, 50), (0.0, 20.0)),
             offline=True,
-            previews_from_vae=True,
+            previews_from_latents=True,
             note="A small Stable Diffusion pipeline shipped with PartyHub and trained on a world "
             "of drawn shapes: it draws one or two circles, squares, triangles, stars, rings, "
             "crosses, hearts, diamonds or moons in ten colours, placed and styled as asked "

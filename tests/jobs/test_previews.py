@@ -1,4 +1,5 @@
-"""Live previews: TAESD decodes a running render's latents into small WebPs for the room."""
+"""Live previews: TAESD, or the offline model's latent colours, turn a running render's latents
+into small WebPs for the room."""
 
 import base64
 import io
@@ -54,11 +55,13 @@ def test_progress_carries_a_webp_preview_of_the_forming_image(
     assert image.size == (64, 64)  # the render's size, when it is smaller than the cap
 
 
-def test_the_offline_model_previews_through_its_own_autoencoder():
-    """The decoder takes the sampler's scaled latents, as TAESD does: a drawn picture, encoded
-    and scaled the way the pipeline's latents are, comes back as itself."""
+def test_the_offline_model_previews_through_its_latent_colours():
+    """The decoder takes the sampler's scaled latents, as TAESD does, and maps each latent pixel
+    to a colour: a drawn picture, encoded and scaled the way the pipeline's latents are, comes
+    back at its own size with its colours in place, far closer than one mean colour."""
     import numpy as np
     import torch
+    import torch.nn.functional as F
 
     from generation.pipelines import get_pipeline
     from generation.presets import get_preset
@@ -67,13 +70,27 @@ def test_the_offline_model_previews_through_its_own_autoencoder():
     preset = get_preset("offline")
     decoder = previews.get_decoder(preset)
     vae = get_pipeline(preset).vae
-    assert isinstance(decoder, previews.OwnAutoencoder) and decoder.vae is vae
-    scene = world.sample_scene(np.random.default_rng(3))
-    picture = diffusion.draw_batch([scene])
+    assert isinstance(decoder, previews.LatentColours)
+    rng = np.random.default_rng(3)
+    picture = diffusion.draw_batch([world.sample_scene(rng) for _ in range(8)])
     with torch.no_grad():
         latents = vae.encode(diffusion.to_pixels(picture)).latent_dist.mode()
-        back = diffusion.to_images(decoder.decode(latents * vae.config.scaling_factor).sample)
-    assert np.abs(back.astype(int) - picture).mean() < 6  # of 255: the same picture
+        back = decoder.decode(latents * vae.config.scaling_factor).sample.clamp(-1, 1)
+    assert back.shape == diffusion.to_pixels(picture).shape
+
+    def blurred(pixels):  # colours in place, at the latents' own resolution
+        return F.adaptive_avg_pool2d(pixels, latents.shape[-2:]) * 127.5
+
+    error = (blurred(back) - blurred(diffusion.to_pixels(picture))).abs().mean()
+    mean_colour = (
+        (
+            blurred(diffusion.to_pixels(picture)).mean((0, 2, 3), keepdim=True)
+            - blurred(diffusion.to_pixels(picture))
+        )
+        .abs()
+        .mean()
+    )
+    assert error < 40 and error < mean_colour / 2  # of 255 levels: 30.8 and 76.1 when fit
 
 
 def test_previews_can_be_switched_off(party, host, progress_frames, settings):
