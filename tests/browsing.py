@@ -44,6 +44,16 @@ def wait_for_port(port, process, log_path, timeout=60):
     pytest.fail(f"make run did not listen on {port} in {timeout}s:\n{log_path.read_text()}")
 
 
+class Server(str):
+    """The base URL of a server started by a test, and its `var` folder (its SQLite database,
+    media and log), for a test that checks what the server did, not only what a page shows."""
+
+    def __new__(cls, url, var):
+        server = super().__new__(cls, url)
+        server.var = var
+        return server
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory, models_dir):
     """PartyHub started by `make run`, as the README says, on a free port; its base URL.
@@ -73,7 +83,7 @@ def server(tmp_path_factory, models_dir):
         )
         try:
             wait_for_port(port, process, log_path)
-            yield f"http://127.0.0.1:{port}"
+            yield Server(f"http://127.0.0.1:{port}", var)
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             try:
