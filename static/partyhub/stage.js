@@ -28,7 +28,7 @@
   // A public party's outsider polls the archive: no progress frames reach it, so it cannot tell
   // a render that started from one still queued.
   let polling = false;
-  const MAX_QUEUED_SHOWN = 3;
+  const MAX_QUEUED_SHOWN = 8;
 
   PH.follow(state, {
     onReset: draw,
@@ -138,10 +138,12 @@
     if (queued.length) {
       const what = polling ? "Queued or rendering" : "Waiting to start";
       el.queuedLabel.textContent = queued.length > 1 ? `${what} · ${queued.length}` : what;
-      const more = queued.length - MAX_QUEUED_SHOWN;
+      // One run of text, cut at two lines by the stylesheet: the label has the count.
       el.queuedList.replaceChildren(
-        ...queued.slice(0, MAX_QUEUED_SHOWN).map((r) => h("li", { dataset: { render: r.id } }, describe(r))),
-        ...(more > 0 ? [h("li", { class: "hint" }, `and ${more} more`)] : []),
+        ...queued.slice(0, MAX_QUEUED_SHOWN).map((r) => {
+          const prompt = state.prompts.get(r.prompt);
+          return h("li", { dataset: { render: r.id } }, prompt ? `${prompt.text} (${PH.memberName(state, prompt.author)})` : "");
+        }),
       );
     }
   }

@@ -64,7 +64,7 @@ def test_the_stage_calls_a_render_running_only_once_it_started(server, browser, 
     queued = stage.locator("#stage-queued")
     expect(queued).to_be_visible()
     expect(stage.locator("#stage-queued-label")).to_have_text("Waiting to start")
-    expect(queued.locator("li")).to_have_text(["a lighthouse in the fog · Ann"])
+    expect(queued.locator("li")).to_have_text(["a lighthouse in the fog (Ann)"])
     expect(stage.locator("#stage-running")).to_be_hidden()
     expect(stage.get_by_text("Rendering now").filter(visible=True)).to_have_count(0)
     stage.screenshot(path=screenshots / "stage-queued.png")
