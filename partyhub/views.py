@@ -10,7 +10,7 @@ from generation.params import MAX_PROMPT_CHARS
 from generation.presets import all_presets, default_preset
 from generation.tokens import token_count, token_limit
 from partyhub import export, qr, tree
-from partyhub.models import Party
+from partyhub.models import JOIN_CODE_ALPHABET, JOIN_CODE_LENGTH, Party
 from partyhub.sessions import membership_key
 from partyhub.snapshot import snapshot
 from partyhub.timeline import timeline
@@ -180,9 +180,24 @@ def export_zip(request, code):
 # --- Pages -----------------------------------------------------------------------------------
 
 
+def join_code_context():
+    """What the join-code form (partyhub/_join_form.html, home.js) checks a code against."""
+    return {"join_code_alphabet": JOIN_CODE_ALPHABET, "join_code_length": JOIN_CODE_LENGTH}
+
+
+def no_party(request, code):
+    """The page for a code no party has: a 404 that says so and offers the join form again.
+    Rendered here rather than raised, so that a mistyped code never ends on Django's debug page
+    (`make run` runs with DEBUG=1) nor on a bare "Not Found"."""
+    context = {"code": code, "code_typed": code, **join_code_context()}
+    return render(request, "partyhub/no_party.html", context, status=404)
+
+
 @ensure_csrf_cookie
 def party_room(request, code):
-    party = get_object_or_404(Party.objects.by_code(code))
+    party = Party.objects.by_code(code).first()
+    if party is None:
+        return no_party(request, code)
     member = member_of(party, request)
     return render(
         request,
@@ -197,7 +212,9 @@ def party_room(request, code):
 
 
 def party_stage(request, code):
-    party = get_object_or_404(Party.objects.by_code(code))
+    party = Party.objects.by_code(code).first()
+    if party is None:
+        return no_party(request, code)
     member = member_of(party, request)
     if member is None and not party.public:
         return redirect(party)  # the room asks for a name first
@@ -218,7 +235,9 @@ def party_stage(request, code):
 
 def party_replay(request, code):
     """The party's archive as a timeline to scrub through; the same rule as the stage."""
-    party = get_object_or_404(Party.objects.by_code(code))
+    party = Party.objects.by_code(code).first()
+    if party is None:
+        return no_party(request, code)
     member = member_of(party, request)
     if member is None and not party.public:
         return redirect(party)

@@ -239,6 +239,20 @@ class Party(models.Model):
         return events[:limit] if limit else events
 
 
+class MemberQuerySet(models.QuerySet):
+    def joined_by(self, session_key):
+        """The parties a browser session is in, as its members, newest first, with the party;
+        not those it was removed from. (A stream's submitters are members of its backing party
+        under `user:<id>` keys, never a session's.)"""
+        if not session_key:
+            return self.none()
+        return (
+            self.filter(session_key=session_key, removed=False)
+            .select_related("party")
+            .order_by("-joined_at", "-pk")
+        )
+
+
 class Member(models.Model):
     class Role(models.TextChoices):
         PROMPT_MASTER = "prompt_master", "Prompt Master"
@@ -256,6 +270,8 @@ class Member(models.Model):
     # associations; a removed one is out (kept, since what they made stays in the archive).
     muted = models.BooleanField(default=False)
     removed = models.BooleanField(default=False)
+
+    objects = MemberQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -1,4 +1,5 @@
-/* Home page: start a party (POST /api/parties) or go to one by its join code. */
+/* Home page: start a party (POST /api/parties) or go to one by its join code. The join form is
+ * also on the page for a code no party has (partyhub/no_party.html), which has no start form. */
 (function () {
   "use strict";
   const { api } = window.PartyHub;
@@ -12,38 +13,113 @@
     box.hidden = !message;
   }
 
-  startForm.addEventListener("submit", async (submit) => {
-    submit.preventDefault();
-    const data = new FormData(startForm);
-    const body = {
-      topic: data.get("topic").trim(),
-      name: data.get("name").trim(),
-      public: data.has("public"),
-      steered: data.has("steered"),
-    };
-    const title = data.get("title").trim();
-    if (title) body.title = title;
-    const button = startForm.querySelector("button[type=submit]");
-    button.disabled = true;
-    showError(startForm, "");
-    try {
-      const party = await api("POST", "/api/parties", body);
-      location.assign(`/p/${party.code}/`);
-    } catch (error) {
-      showError(startForm, error.message);
-      button.disabled = false;
-    }
-  });
+  if (startForm) {
+    startForm.addEventListener("submit", async (submit) => {
+      submit.preventDefault();
+      const data = new FormData(startForm);
+      const body = {
+        topic: data.get("topic").trim(),
+        name: data.get("name").trim(),
+        public: data.has("public"),
+        steered: data.has("steered"),
+      };
+      const title = data.get("title").trim();
+      if (title) body.title = title;
+      const button = startForm.querySelector("button[type=submit]");
+      button.disabled = true;
+      showError(startForm, "");
+      try {
+        const party = await api("POST", "/api/parties", body);
+        location.assign(`/p/${party.code}/`);
+      } catch (error) {
+        showError(startForm, error.message);
+        button.disabled = false;
+      }
+    });
+  }
 
   const codeInput = joinForm.elements.code;
-  // Codes are shown in capitals on the projector; people type them any way they like.
-  codeInput.addEventListener("input", () => {
-    codeInput.value = codeInput.value.toUpperCase().replace(/[^A-Z0-9]/g, "");
+  const joinButton = joinForm.querySelector("button[type=submit]");
+  const ALPHABET = codeInput.dataset.alphabet;
+  const LENGTH = Number(codeInput.dataset.length);
+
+  /* What people paste or type, as a code: the code of a pasted room or gallery link; else the text
+   * in capitals without its spaces, dashes and dots. Nothing is cut to length here: a code of
+   * the wrong length is said to be one (codeProblem), never shortened silently. */
+  function cleanCode(text) {
+    const link = text.match(/\/[pg]\/([A-Za-z0-9]+)(?:\/[\w./-]*)?(?:[?#]\S*)?\s*$/);
+    if (link) return link[1].toUpperCase();
+    return text.toUpperCase().replace(/[^A-Z0-9]/g, "");
+  }
+
+  /* Why a cleaned code cannot be any party's, or null. */
+  function codeProblem(code) {
+    if (!code) return "Type the party's join code: it is on the party's screen.";
+    // What cleanCode leaves that the alphabet lacks is 0, O, 1, I or L.
+    if ([...code].some((c) => !ALPHABET.includes(c))) {
+      return "Join codes have no 0, O, 1, I or L (they look alike): check the code on the party's screen.";
+    }
+    if (code.length !== LENGTH) {
+      return `A join code has ${LENGTH} characters; ${code} has ${code.length}.`;
+    }
+    return null;
+  }
+
+  /* Clean in place as people type or paste, keeping the caret where it was in what they typed. */
+  function cleanInput() {
+    const { value, selectionStart } = codeInput;
+    const cleaned = cleanCode(value);
+    if (cleaned !== value) {
+      const before = cleanCode(value.slice(0, selectionStart ?? value.length));
+      const caret = cleaned.startsWith(before) ? before.length : cleaned.length;
+      codeInput.value = cleaned;
+      codeInput.setSelectionRange(caret, caret);
+    }
+    // A finished code that cannot be right is said at once; one still being typed is not.
+    const problem = codeProblem(cleaned);
+    showError(joinForm, cleaned.length >= LENGTH && problem ? problem : "");
+    codeInput.setAttribute("aria-invalid", String(!!(cleaned.length >= LENGTH && problem)));
+  }
+
+  codeInput.addEventListener("input", cleanInput);
+  if (codeInput.value) cleanInput(); // the no-party page shows the code that was tried
+
+  joinForm.addEventListener("submit", async (submit) => {
+    submit.preventDefault();
+    const code = cleanCode(codeInput.value);
+    codeInput.value = code;
+    const problem = codeProblem(code);
+    if (problem) return refuse(problem);
+    joinButton.disabled = true;
+    showError(joinForm, "");
+    try {
+      // Ask before going: an unknown code must not lead to an error page. The events API has
+      // the room's access rule (404 for no party, 403 for someone not yet in a private one)
+      // and, with limit=1, the smallest answer.
+      await api("GET", `/api/parties/${code}/events?limit=1`);
+    } catch (error) {
+      if (error.status === 404) {
+        return refuse(`No party has the code ${code}. Check it on the party's screen, or ask the host for the link.`);
+      }
+      // 403: the party is there and private; its room asks for a name. Anything else (offline,
+      // the server down) would fail in the room too: say so here instead.
+      if (error.status !== 403) {
+        return refuse(`Could not check the code (${error.message}). Try again in a moment.`);
+      }
+    }
+    location.assign(`/p/${code}/`);
   });
 
-  joinForm.addEventListener("submit", (submit) => {
-    submit.preventDefault();
-    const code = codeInput.value.trim().toUpperCase();
-    if (code.length === 6) location.assign(`/p/${encodeURIComponent(code)}/`);
+  // Back from the room (the page may come from the back-forward cache): the buttons work again.
+  window.addEventListener("pageshow", () => {
+    for (const button of document.querySelectorAll("form button[type=submit]")) button.disabled = false;
   });
+
+  function refuse(message) {
+    joinButton.disabled = false;
+    showError(joinForm, message);
+    codeInput.setAttribute("aria-invalid", "true");
+    codeInput.focus();
+    codeInput.select();
+  }
 })();

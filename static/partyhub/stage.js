@@ -14,19 +14,33 @@
     prompt: document.getElementById("stage-prompt"),
     author: document.getElementById("stage-author"),
     running: document.getElementById("stage-running"),
+    runningLabel: document.getElementById("stage-running-label"),
     runningText: document.getElementById("stage-running-text"),
     progress: document.getElementById("stage-progress"),
+    queued: document.getElementById("stage-queued"),
+    queuedLabel: document.getElementById("stage-queued-label"),
+    queuedList: document.getElementById("stage-queued-list"),
     connection: document.getElementById("connection"),
   };
   // What fills the screen now ("preview:<render>" or "render:<render>:<images>"): the pictures
   // are only swapped when it changes, so votes and progress frames never make the projector blink.
   let shown = null;
+  // A public party's outsider polls the archive: no progress frames reach it, so it cannot tell
+  // a render that started from one still queued.
+  let polling = false;
+  const MAX_QUEUED_SHOWN = 8;
 
   PH.follow(state, {
     onReset: draw,
     onEvent: draw,
     onProgress: draw,
-    onStatus: (name, detail) => PH.showConnection(el.connection, name, detail),
+    onStatus: (name, detail) => {
+      PH.showConnection(el.connection, name, detail);
+      if (polling !== (name === "polling")) {
+        polling = name === "polling";
+        drawRunning();
+      }
+    },
   });
 
   function draw() {
@@ -102,16 +116,40 @@
     el.author.textContent = prompt ? `by ${PH.memberName(state, prompt.author)}${extra}` : "";
   }
 
+  /* "Rendering now" is only for renders that started: a progress frame came (step 0 is the
+   * start), or render.retrying or the snapshot says running. A render.queued alone is waiting:
+   * the renderer may be busy with other parties' renders or a stream's. */
   function drawRunning() {
-    const active = [...state.renders.values()].filter((r) => r.status === "running" || r.status === "queued");
-    const running = active.filter((r) => r.status === "running").sort((a, b) => b.id - a.id)[0];
-    el.running.hidden = !running;
-    if (!running) return;
-    const prompt = state.prompts.get(running.prompt);
-    const progress = state.progress.get(running.id);
-    const waiting = active.length - 1;
-    el.runningText.textContent =
-      (prompt ? `${prompt.text} · ${PH.memberName(state, prompt.author)}` : "") + (waiting > 0 ? `  (+${waiting} waiting)` : "");
-    el.progress.style.width = progress && progress.steps ? `${(100 * progress.step) / progress.steps}%` : "0%";
+    const renders = [...state.renders.values()];
+    const running = renders.filter((r) => r.status === "running").sort((a, b) => b.id - a.id);
+    const queued = renders.filter((r) => r.status === "queued").sort((a, b) => a.id - b.id); // next first
+
+    el.running.hidden = !running.length;
+    if (running.length) {
+      const render = running[0]; // renders that share a forward pass run at once: the newest leads
+      const progress = state.progress.get(render.id);
+      el.runningLabel.textContent = running.length > 1 ? `Rendering now · ${running.length} at once` : "Rendering now";
+      const attempt = render.attempt ? ` · attempt ${render.attempt} of ${render.maxAttempts}` : "";
+      el.runningText.textContent = describe(render) + attempt;
+      el.progress.style.width = progress && progress.steps ? `${(100 * progress.step) / progress.steps}%` : "0%";
+    }
+
+    el.queued.hidden = !queued.length;
+    if (queued.length) {
+      const what = polling ? "Queued or rendering" : "Waiting to start";
+      el.queuedLabel.textContent = queued.length > 1 ? `${what} · ${queued.length}` : what;
+      // One run of text, cut at two lines by the stylesheet: the label has the count.
+      el.queuedList.replaceChildren(
+        ...queued.slice(0, MAX_QUEUED_SHOWN).map((r) => {
+          const prompt = state.prompts.get(r.prompt);
+          return h("li", { dataset: { render: r.id } }, prompt ? `${prompt.text} (${PH.memberName(state, prompt.author)})` : "");
+        }),
+      );
+    }
+  }
+
+  function describe(render) {
+    const prompt = state.prompts.get(render.prompt);
+    return prompt ? `${prompt.text} · ${PH.memberName(state, prompt.author)}` : "";
   }
 })();

@@ -66,13 +66,19 @@
           {},
           h("span", { class: "stream-prompt" }, image.prompt),
           " ",
-          h("span", { class: "stream-author" }, "by " + image.author + (image.autopilot ? " (autopilot)" : "")),
+          h("span", { class: "stream-author" }, byline(image)),
           root.dataset.staff === "1" ? [" ", h("button", { type: "button", class: "small hide-image" }, "Hide")] : null,
         ),
       ),
     );
     empty.hidden = true;
     while (grid.children.length > MAX_SHOWN) grid.lastElementChild.remove();
+  }
+
+  /* As the page's own template writes it: the autopilot's member is named "autopilot", so its
+   * images read "by autopilot" once, whatever the name. */
+  function byline(image) {
+    return image.autopilot ? "by autopilot" : "by " + image.author;
   }
 
   let delay = 1;
