@@ -2,8 +2,8 @@
 it down), and anyone may look at it there while it is up."""
 
 from django.core.files.storage import default_storage
-from django.http import Http404, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import JsonResponse
+from django.shortcuts import render
 from django.templatetags.static import static
 
 from core.api import api, json_body, public_url
@@ -11,7 +11,7 @@ from core.errors import ApiError
 from partyhub import export
 from partyhub.models import Party
 from partyhub.snapshot import consistent_reads
-from partyhub.views import get_party_for_member
+from partyhub.views import get_party_for_member, no_party
 
 DESCRIPTION_LENGTH = 200
 
@@ -41,9 +41,13 @@ def publish(request, code):
 
 def gallery(request, code):
     """The public gallery: the same publication as the export's index.html, images by URL."""
-    party = get_object_or_404(Party.objects.by_code(code))
+    party = Party.objects.by_code(code).first()
+    if party is None:
+        return no_party(request, code)
     if party.published_at is None:
-        raise Http404("This party's gallery is not published.")
+        # A 404 that says why, not Django's page (`make run` runs with DEBUG=1).
+        context = {"code": party.code, "room": party.get_absolute_url()}
+        return render(request, "partyhub/gallery_unpublished.html", context, status=404)
     with consistent_reads():
         # Images a moderator hid stay out of the public page.
         manifest = export.build_manifest(party, include_hidden=False)

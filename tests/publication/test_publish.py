@@ -253,3 +253,13 @@ def test_the_gallery_escapes_what_people_wrote(party, host, pm):
     assert "<script>alert(1)</script>" not in html
     assert "<img src=x onerror" not in html
     assert "&lt;script&gt;alert" in html
+
+
+def test_an_unpublished_or_unknown_gallery_is_a_page_that_says_so(party):
+    """Not Django's 404 page, whatever DEBUG says: a page naming the reason (issue 18)."""
+    unpublished = Client().get(f"/g/{party.code}/")
+    assert unpublished.status_code == 404
+    assert b"This gallery is not published" in unpublished.content
+    assert f'href="/p/{party.code}/"'.encode() in unpublished.content
+    unknown = Client().get("/g/ZZZZZZ/")
+    assert unknown.status_code == 404 and b"No party has the code" in unknown.content
