@@ -37,6 +37,20 @@ def env_int(name, default, minimum=None):
     return value
 
 
+def env_float(name, default, minimum, maximum):
+    """A number from minimum to maximum; `default` when unset or empty."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+    if not minimum <= value <= maximum:  # also refuses nan
+        raise ImproperlyConfigured(f"{name} must be from {minimum} to {maximum}, not {raw}")
+    return value
+
+
 def env_choice(name, choices, default):
     value = os.environ.get(name, default)
     if value not in choices:

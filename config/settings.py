@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_choice, env_int, env_list, env_origin, env_str
+from config.env import env_bool, env_choice, env_float, env_int, env_list, env_origin, env_str
 from config.secret import local_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -250,6 +250,9 @@ PARTYHUB_CLIP_MODEL = env_str(
 PARTYHUB_CLIP_CONFIG = env_str(
     "PARTYHUB_CLIP_CONFIG", f"{OFFLINE_CLIP}.json" if _bundled_clip else ""
 )
+# The CLIP similarity from which search by meaning counts an image a match; unset, the one
+# measured for PARTYHUB_CLIP_MODEL (partyhub/search.py, MIN_SIMILARITY), or none.
+PARTYHUB_SEARCH_MIN_SIMILARITY = env_float("PARTYHUB_SEARCH_MIN_SIMILARITY", None, -1.0, 1.0)
 
 # "embedded": a worker inside the server process; "celery": Celery workers through REDIS_URL.
 PARTYHUB_RENDER_WORKER = env_choice(

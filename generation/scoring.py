@@ -14,6 +14,10 @@ search by meaning compares with a query's `text_embedding`. Embeddings are only 
 one CLIP model: after changing PARTYHUB_CLIP_MODEL, older images rank as noise (or, with another
 embedding size, not at all).
 
+A real CLIP model has read the web's words; the bundled offline CLIP (`OFFLINE_CLIP`) knows only
+the few of its world (`vocabulary`). Any other word it still embeds, as noise that lands near
+some picture or other, so search asks which words it knows.
+
 torch and open_clip are imported lazily, like in generation/pipelines.py.
 """
 
@@ -26,6 +30,7 @@ from django.conf import settings
 
 log = logging.getLogger(__name__)
 
+OFFLINE_CLIP = "partyhub-offline-clip"  # the bundled one's PARTYHUB_CLIP_MODEL (offline/)
 TEXT_CACHE_SIZE = 1024  # prompts and topics seen recently; one embedding is a few KB
 EMBEDDING_DTYPE = "<f4"  # stored embeddings: little-endian float32, whatever the machine
 _PRECISIONS = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
@@ -72,6 +77,21 @@ def text_embedding(text):
     except Exception:
         log.exception("CLIP text embedding failed")
         return None
+
+
+def vocabulary():
+    """The words the configured CLIP model learned, or None when it has read a language (any
+    real CLIP) or none is configured: for the offline CLIP, its world's captions and themes."""
+    if _settings_key() is None or settings.PARTYHUB_CLIP_MODEL != OFFLINE_CLIP:
+        return None
+    return _offline_words()
+
+
+@functools.cache
+def _offline_words():
+    from offline import world
+
+    return frozenset(world.vocabulary()) | {w for theme in world.THEMES for w in theme.split()}
 
 
 def embedding_bytes(vector):

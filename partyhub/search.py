@@ -11,15 +11,24 @@ Only images of rendered (`submitted`) prompts that nobody hid are found. The fil
 - `seed`: exactly; `model`: the preset name exactly (also presets no longer configured).
 
 Search by meaning ranks the filtered images that have an embedding by cosine similarity with
-the text (both are L2-normalised, so a dot product). The text is encoded in this process (the
-scorer's CLIP model, loaded on the first such search). The candidates' embeddings are read in
-one query and compared in numpy, which is plenty for a party's hundreds to thousands of images:
-over 10 000 ViT-B-32 embeddings (512 floats, 20 MB) numpy takes about 4 ms and reading them
-from PostgreSQL about 155 ms (docs/performance.md, bench/search.py). Far more published images
-would want a vector index (pgvector) instead of reading every embedding per search.
+the text (both are L2-normalised, so a dot product), the most similar first; similarities equal
+to 4 decimals count as a tie, and ties stay newest first. Only images at or above the CLIP
+model's cut-off (`min_similarity`) are matches: a raw cosine means nothing by itself (every
+image has one, and each model has its own scale: the bundled offline CLIP gives a picture of what
+the text says 0.5 to 0.8, real CLIP models 0.2 to 0.35). Below it, the few nearest are given
+apart (`nearest`), so a search that matches nothing says so and still shows what came closest.
+The text is encoded in this process (the scorer's CLIP model, loaded on the first such
+search). The candidates' embeddings are read in one query and compared in numpy, which is
+plenty for a party's hundreds to thousands of images: over 10 000 ViT-B-32 embeddings (512
+floats, 20 MB) numpy takes about 4 ms and reading them from PostgreSQL about 155 ms
+(docs/performance.md, bench/search.py). Far more published images would want a vector index
+(pgvector) instead of reading every embedding per search.
 """
 
+import re
+
 import numpy as np
+from django.conf import settings
 
 from core.errors import ApiError
 from core.inbound import check_text, whole_number
@@ -30,6 +39,20 @@ from partyhub.models import Image, Prompt
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 MAX_TEXT = 200  # characters of q, author, model and like
+NEAREST = 6  # images below the cut-off shown as the nearest, not as matches
+TIE_DECIMALS = 4  # a picture embedded alone or in a batch differs by ~3e-8 (float32 sums)
+
+# The cosine similarity from which an image matches a text, per CLIP model (PARTYHUB_CLIP_MODEL);
+# PARTYHUB_SEARCH_MIN_SIMILARITY overrides it. Measured, not guessed: `bench/search_cutoff.py`
+# searches 600 drawn and 206 rendered pictures of the offline world with the texts a person
+# types ("a pink star", captions, loosened captions). 1 match in 100 is below 0.53 (drawn) and
+# 0.49 (rendered); at 0.45, 99.9% and 99.6% of matches pass, and 0.8% and 1.4% of pictures that
+# share no colour or shape with the text (docs/models.md, "Search by meaning: the cut-off").
+# Retrain the offline CLIP, measure again. Other models have no measured cut-off here: all their
+# images rank as matches until the setting gives one.
+MIN_SIMILARITY = {scoring.OFFLINE_CLIP: 0.45}
+# Words of a small CLIP's vocabulary that say nothing of what to look for by themselves.
+FUNCTION_WORDS = frozenset({"a", "an", "the", "on", "in", "at", "of", "to", "next", "and"})
 
 
 def party_images(party):
@@ -60,13 +83,23 @@ def parse(params):
 
 
 def search(images, query):
-    """Results for a parsed `query` among `images` (a queryset of Image): the newest first, or
-    the most similar first when searching by meaning (then `score` is the similarity)."""
+    """The answer to a parsed `query` among `images` (a queryset of Image): {"results",
+    "nearest", "min_similarity", "unknown_words"}. By words, author, seed or model the results
+    are the newest first. By meaning they are the matches, the most similar first (`score` is
+    the similarity), `nearest` the most similar images below the cut-off while results has
+    room, and `unknown_words` the words of the text the CLIP model never learned."""
     images = _filtered(images, query)
     if query["like"]:
-        return ranked_results(images, query_vector(query["like"]), query["limit"])
+        vector = query_vector(query["like"])
+        unknown = unknown_words(query["like"])
+        return {**ranked_results(images, vector, query["limit"]), "unknown_words": unknown}
     rows = _with_details(images).order_by("-created_at", "-pk")[: query["limit"]]
-    return [result(row) for row in rows]
+    return {
+        "results": [result(row) for row in rows],
+        "nearest": [],
+        "min_similarity": None,
+        "unknown_words": [],
+    }
 
 
 def query_vector(text):
@@ -81,16 +114,50 @@ def query_vector(text):
     return vector
 
 
+def unknown_words(text):
+    """The words of `text` the CLIP model never learned, in order ([] for a model that has read
+    a language). ApiError when it knows none that says what to look for: its similarities to
+    such a text are noise, as high for some pictures as a match's (docs/models.md)."""
+    known = scoring.vocabulary()
+    if known is None:
+        return []
+    words = re.findall(r"[a-z]+", text.lower())  # as the CLIP's tokenizer splits them
+    if not any(word in known and word not in FUNCTION_WORDS for word in words):
+        raise ApiError(
+            "unknown_words",
+            "The offline CLIP knows only the shapes, colours, sizes, places, backgrounds and "
+            "styles of its world, such as “a pink star” or “two small blue squares on a white "
+            "background”, and none of these words.",
+        )
+    return list(dict.fromkeys(word for word in words if word not in known))
+
+
+def min_similarity():
+    """The configured CLIP model's cut-off, or None when none is known (see MIN_SIMILARITY)."""
+    if settings.PARTYHUB_SEARCH_MIN_SIMILARITY is not None:
+        return settings.PARTYHUB_SEARCH_MIN_SIMILARITY
+    return MIN_SIMILARITY.get(settings.PARTYHUB_CLIP_MODEL)
+
+
 def ranked_results(images, vector, limit):
-    """Results for the `limit` images most similar to `vector`, the most similar first."""
-    ranked = rank(images, vector, limit)
-    rows = {row.pk: row for row in _with_details(images.filter(pk__in=[pk for pk, _ in ranked]))}
+    """The answer for the images most similar to `vector` (see `rank`)."""
+    cutoff = min_similarity()
+    matches, nearest = rank(images, vector, limit, cutoff, NEAREST)
+    wanted = [pk for pk, _ in matches + nearest]
+    rows = {row.pk: row for row in _with_details(images.filter(pk__in=wanted))}
     # An image deleted or hidden between the two queries is left out.
-    return [result(rows[pk], score) for pk, score in ranked if pk in rows]
+    return {
+        "results": [result(rows[pk], score) for pk, score in matches if pk in rows],
+        "nearest": [result(rows[pk], score) for pk, score in nearest if pk in rows],
+        "min_similarity": cutoff,
+    }
 
 
-def rank(images, vector, limit):
-    """[(image id, cosine similarity)] of the `limit` images most similar to `vector`."""
+def rank(images, vector, limit, cutoff=None, nearest=0):
+    """([(image id, cosine similarity)] of up to `limit` images at or above `cutoff`, and of up
+    to `nearest` below it while the first list leaves room under `limit`), each the most similar
+    to `vector` first. Similarities equal to TIE_DECIMALS are a tie, newest first. Without a
+    cutoff every image with a comparable embedding is a match."""
     ids, blobs = [], []
     candidates = images.filter(embedding__isnull=False).order_by("-created_at", "-pk")
     for pk, blob in candidates.values_list("pk", "embedding"):
@@ -99,12 +166,19 @@ def rank(images, vector, limit):
             ids.append(pk)
             blobs.append(blob)
     if not ids:
-        return []
+        return [], []
     matrix = np.frombuffer(b"".join(blobs), dtype=scoring.EMBEDDING_DTYPE).reshape(len(ids), -1)
     similarities = matrix @ vector
-    # Stable, so equally similar images stay newest first.
-    best = np.argsort(-similarities, kind="stable")[:limit]
-    return [(ids[i], float(similarities[i])) for i in best]
+    # Stable, so ties stay newest first. Rounded, so that the same picture embedded alone and in
+    # a batch (or rendered twice) is a tie, not ordered by float noise.
+    order = np.argsort(-np.round(similarities, TIE_DECIMALS), kind="stable")
+    passed = np.ones(len(ids), dtype=bool) if cutoff is None else similarities[order] >= cutoff
+    matches = order[passed][:limit]
+    below = order[~passed][: max(0, min(nearest, limit - len(matches)))]
+    return (
+        [(ids[i], float(similarities[i])) for i in matches],
+        [(ids[i], float(similarities[i])) for i in below],
+    )
 
 
 def result(image, score=None):

@@ -23,10 +23,14 @@ def gallery_search(request):
 
 
 def _answer(images, params):
-    results = search.search(images, search.parse(params))
+    answer = search.search(images, search.parse(params))
     # After the search: a first search by meaning may have just found the model broken.
-    return {"results": results, "clip": scoring.is_configured()}
+    return {**answer, "clip": scoring.is_configured()}
 
 
 def search_page(request):
-    return render(request, "partyhub/search.html", {"clip": scoring.is_configured()})
+    # The offline CLIP knows only its world's words: an example it can answer.
+    example = "a pink star" if scoring.vocabulary() else "an empty chair"
+    return render(
+        request, "partyhub/search.html", {"clip": scoring.is_configured(), "example": example}
+    )

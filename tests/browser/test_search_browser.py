@@ -64,3 +64,62 @@ def test_the_room_searches_its_images_and_the_galleries_page_too(server, browser
     page.click("#search button[type=submit]")
     expect(page.locator("#search .search-count")).to_have_text("Nothing found.")
     assert errors == []
+
+
+def test_by_meaning_only_close_images_are_matches_and_the_nearest_are_labelled(
+    server, browser, screenshots
+):
+    """The offline CLIP's cut-off in the page: a pink star is a close match for "a pink star",
+    a red circle only one of the nearest, labelled; a text matching nothing says so."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server + "/")
+    page.fill("#start-form [name=topic]", "shapes")
+    page.fill("#start-form [name=name]", "Cleo")
+    page.uncheck("#start-form [name=steered]")
+    page.click("#start-form button[type=submit]")
+    page.wait_for_url("**/p/*/")
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    page.click("#params summary")
+    # Seed 3: pictures the offline model draws as asked (as in tests/party/test_search.py).
+    for count, text in enumerate(("a pink star", "a red circle"), start=1):
+        page.fill("#prompt-text", text)
+        page.fill("#composer [name=count]", "1")
+        page.fill("#composer [name=seed]", "3")
+        page.click("#composer button[type=submit]")
+        expect(page.locator("#renders .shot img")).to_have_count(count, timeout=RENDER_TIMEOUT_MS)
+
+    search = page.locator("#search")
+    search.locator("[name=meaning]").check()
+    search.locator("[name=text]").fill("a pink star")
+    search.get_by_role("button", name="Search").click()
+    count = search.locator(".search-count")
+    expect(count).to_have_text("1 close match.")
+    matches = search.locator(".search-results .search-hit")
+    expect(matches).to_have_count(1)
+    expect(matches.first.locator("figcaption")).to_contain_text("a pink star")
+    nearest = search.locator(".search-nearest")
+    expect(nearest).to_be_visible()
+    expect(nearest).to_contain_text("Not close matches")
+    expect(nearest.locator(".search-hit.not-close")).to_have_count(1)
+    expect(nearest.locator("figcaption")).to_contain_text("a red circle")
+    expect(nearest.locator("figcaption")).to_contain_text("not close")
+    search.screenshot(path=screenshots / "search-meaning-room.png")
+
+    search.locator("[name=text]").fill("a green moon")
+    search.get_by_role("button", name="Search").click()
+    expect(count).to_have_text("No close matches.")
+    expect(search.locator(".search-results .search-hit")).to_have_count(0)
+    expect(nearest.locator(".search-hit.not-close")).to_have_count(2)
+    search.screenshot(path=screenshots / "search-meaning-nothing-close.png")
+
+    search.locator("[name=text]").fill("a pink star in the night sky")
+    search.get_by_role("button", name="Search").click()
+    expect(count).to_contain_text("does not know “night”, “sky”.")
+
+    search.locator("[name=text]").fill("an empty chair")
+    search.get_by_role("button", name="Search").click()
+    expect(search.locator(".form-error")).to_contain_text("knows only the shapes, colours")
+    expect(nearest).to_be_hidden()
+    assert errors == []

@@ -1,5 +1,7 @@
 """Search: a party's images (members, or anyone for a public party) and every published
-gallery's, by prompt words, author, seed and model, and by meaning with conftest's tiny CLIP."""
+gallery's, by prompt words, author, seed and model, and by meaning: with conftest's tiny CLIP
+(no cut-off known for it: every image ranks), and with the bundled offline CLIP on pictures of
+its world (its measured cut-off: only close images are matches, the nearest come apart)."""
 
 import numpy as np
 import open_clip
@@ -10,10 +12,18 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from generation import scoring
+from offline import world
+from partyhub import search as search_module
 from partyhub.jobs.runner import run_render
 from partyhub.models import Image, Party, Prompt, Render
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def measured_cutoffs(settings):
+    """Each model's measured cut-off (search.MIN_SIMILARITY), whatever the environment says."""
+    settings.PARTYHUB_SEARCH_MIN_SIMILARITY = None
 
 
 def add_image(party, author, text, *, seed=1, model="offline", negative="", **fields):
@@ -340,6 +350,160 @@ def test_rendered_images_are_found_by_meaning(clip_on, party, pm, host):
     ]
 
 
+def test_a_search_by_words_has_no_nearest_and_no_cutoff(gallery, host, party):
+    answer = search(host, party, q="chair").json()
+    assert answer["nearest"] == []
+    assert answer["min_similarity"] is None
+    assert answer["unknown_words"] == []
+
+
+def test_without_a_measured_cutoff_every_image_is_a_match(embedded, host, party):
+    answer = search(host, party, like="an empty chair").json()
+    assert len(answer["results"]) == 6
+    assert answer["nearest"] == []
+    assert answer["min_similarity"] is None
+    assert answer["unknown_words"] == []  # a model with no small vocabulary known
+
+
+def test_a_configured_cutoff_splits_matches_from_the_nearest(embedded, host, party, settings):
+    images, similarities = embedded
+    pairs = zip(similarities, [i.pk for i in images], strict=True)
+    ranked = [pk for _, pk in sorted(pairs, reverse=True)]
+    settings.PARTYHUB_SEARCH_MIN_SIMILARITY = float(np.median(similarities))
+    answer = search(host, party, like="an empty chair").json()
+    assert answer["min_similarity"] == settings.PARTYHUB_SEARCH_MIN_SIMILARITY
+    assert [r["id"] for r in answer["results"]] == ranked[:3]
+    assert [r["id"] for r in answer["nearest"]] == ranked[3:]
+    assert all(r["score"] < answer["min_similarity"] for r in answer["nearest"])
+
+
+# --- By meaning with the offline CLIP: pictures of its world ----------------------------------
+
+
+def drawn(colour, shape, size="large", place="centre", background="white", jitter=0):
+    """A picture of one shape, drawn exactly by the offline world."""
+    shapes = (world.Shape(shape, colour, size, place),)
+    return world.draw(world.Scene(shapes, background, "filled", seed=jitter))
+
+
+@pytest.fixture
+def shapes(offline_clip, party, pm, member):
+    """Pink stars by Bob and red circles by Ann, each embedded by the app's scorer with the
+    offline CLIP, stored alternately (so the newest first is not the most similar first)."""
+    pictures = {
+        "pink star, large": drawn("pink", "star"),
+        "red circle, large": drawn("red", "circle"),
+        "pink star, small, blue background": drawn("pink", "star", "small", "left", "blue", 1),
+        "red circle, on black": drawn("red", "circle", background="black", jitter=1),
+        "pink star, at the top, grey background": drawn("pink", "star", "large", "top", "grey", 2),
+        "red circle, small, green background": drawn("red", "circle", "small", "left", "green", 2),
+    }
+    scores = scoring.image_scores(list(pictures.values()), "a prompt", None)
+    stored = {}
+    for n, (text, score) in enumerate(zip(pictures, scores, strict=True)):
+        author = member if "pink star" in text else pm
+        stored[text] = add_image(party, author, text, seed=n, embedding=score["embedding"])
+    return stored
+
+
+def named(answer, key):
+    return [r["prompt"] for r in answer[key]]
+
+
+def test_a_pink_star_finds_the_pink_stars_first_and_not_the_red_circles(shapes, host, party):
+    answer = search(host, party, like="a pink star").json()
+    cutoff = answer["min_similarity"]
+    assert cutoff == search_module.MIN_SIMILARITY["partyhub-offline-clip"]
+    assert sorted(named(answer, "results")) == sorted(t for t in shapes if "pink star" in t)
+    assert sorted(named(answer, "nearest")) == sorted(t for t in shapes if "red circle" in t)
+    scores = [r["score"] for r in answer["results"] + answer["nearest"]]
+    assert scores == sorted(scores, reverse=True)  # the best first, matches before the nearest
+    assert all(r["score"] >= cutoff for r in answer["results"])
+    assert all(r["score"] < cutoff for r in answer["nearest"])
+
+
+def test_a_red_circle_finds_the_red_circles_first(shapes, host, party):
+    answer = search(host, party, like="a red circle").json()
+    found = named(answer, "results") + named(answer, "nearest")
+    assert sorted(found[:3]) == sorted(t for t in shapes if "red circle" in t)
+    assert set(named(answer, "results")) >= {t for t in shapes if "red circle" in t}
+    # The offline CLIP reads warm colours loosely: the large pink star on white is about 0.6
+    # like "a red circle", over the cut-off, so it is a match, if after every red circle.
+    assert "pink star, small, blue background" in named(answer, "nearest")
+
+
+def test_nothing_close_says_so_and_offers_the_nearest(shapes, host, party):
+    answer = search(host, party, like="a green moon").json()
+    assert answer["results"] == []
+    nearest = answer["nearest"]
+    assert len(nearest) == search_module.NEAREST == len(shapes)
+    scores = [r["score"] for r in nearest]
+    assert scores == sorted(scores, reverse=True)
+    assert max(scores) < answer["min_similarity"]
+    assert answer["unknown_words"] == []
+
+
+def test_words_the_offline_clip_never_learned_are_named(shapes, host, party):
+    answer = search(host, party, like="a pink star in the night sky").json()
+    assert answer["unknown_words"] == ["night", "sky"]
+    # The pink stars first; the unknown words blur the rest (so the page names them).
+    assert sorted(named(answer, "results")[:3]) == sorted(t for t in shapes if "pink star" in t)
+    # Nothing it knows: its similarities would be noise (a red circle is 0.52 like "an empty
+    # chair"), so it is refused, not answered with matches.
+    response = search(host, party, like="an empty chair")
+    assert error_code(response) == "unknown_words"
+    assert "“a pink star”" in response.json()["error"]["message"]
+    assert error_code(search(host, party, like="in the night sky")) == "unknown_words"
+
+
+def test_the_nearest_only_fill_the_room_the_matches_leave_under_the_limit(shapes, host, party):
+    answer = search(host, party, like="a pink star", limit="2").json()
+    assert len(answer["results"]) == 2
+    assert answer["nearest"] == []
+    answer = search(host, party, like="a pink star", limit="4").json()
+    assert (len(answer["results"]), len(answer["nearest"])) == (3, 1)
+    answer = search(host, party, like="a green moon", limit="2").json()
+    assert (len(answer["results"]), len(answer["nearest"])) == (0, 2)
+
+
+def test_the_other_filters_hold_before_the_ranking(shapes, host, party):
+    answer = search(host, party, like="a pink star", author="bob").json()
+    assert sorted(named(answer, "results")) == sorted(t for t in shapes if "pink star" in t)
+    assert answer["nearest"] == []
+    answer = search(host, party, like="a pink star", author="ann").json()
+    assert answer["results"] == []
+    assert sorted(named(answer, "nearest")) == sorted(t for t in shapes if "red circle" in t)
+
+
+def test_equally_similar_images_come_newest_first(offline_clip, party, pm, host):
+    """The same picture embedded alone and in a batch differs in the last float bits; such
+    near-equal similarities are a tie (to 4 decimals), and ties come newest first."""
+    (star,) = scoring.image_scores([drawn("pink", "star")], "a prompt", None)
+    vector = np.frombuffer(star["embedding"], dtype=scoring.EMBEDDING_DTYPE).astype(np.float64)
+    query = scoring.text_embedding("a pink star").astype(np.float64)
+    nudged = vector + 1e-6 * query  # a hair closer to the text, as float noise may make it
+    nudged = scoring.embedding_bytes(nudged / np.linalg.norm(nudged))
+    older = add_image(party, pm, "the older", embedding=nudged)
+    newer = add_image(party, pm, "the newer", embedding=star["embedding"])
+    results = search(host, party, like="a pink star").json()["results"]
+    assert [r["id"] for r in results] == [newer.pk, older.pk]
+    newer_score, older_score = (r["score"] for r in results)
+    assert 0 < older_score - newer_score < 1e-5  # the older is a hair more similar: a tie
+
+
+def test_rendered_pink_stars_come_before_red_circles(offline_clip, party, pm, host):
+    """The whole path with the offline models: renders stored and embedded, then searched."""
+    made = {}
+    for text in ("a pink star", "a red circle"):
+        _, queued = party.submit_prompt(pm, text, params={"count": 2, "seed": 3})
+        run_render(queued.pk)
+        made[text] = {image.pk for image in Image.objects.filter(render=queued)}
+    answer = search(host, party, like="a pink star").json()
+    found = [r["id"] for r in answer["results"]]
+    assert set(found) == made["a pink star"], answer
+    assert {r["id"] for r in answer["nearest"]} == made["a red circle"]
+
+
 # --- Pages ------------------------------------------------------------------------------------
 
 
@@ -358,5 +522,12 @@ def test_the_room_offers_search_by_meaning_with_clip(clip_on, party, host):
 def test_the_galleries_search_page(db):
     page = Client().get("/search/").content.decode()
     assert 'data-search-url="/api/search"' in page
+    assert 'class="search-nearest" hidden' in page
     assert 'data-scope="galleries"' in page
     assert "partyhub/search.js" in page
+
+
+def test_the_galleries_page_gives_an_example_the_clip_model_knows(db, settings, offline_clip):
+    assert "by meaning (“a pink star”)" in Client().get("/search/").content.decode()
+    settings.PARTYHUB_CLIP_MODEL = "ViT-B-32"
+    assert "by meaning (“an empty chair”)" in Client().get("/search/").content.decode()
