@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 def link_sources(apps, schema_editor):
     """Prompts written before `source` existed: the prompt of the image they started from
-    (as Party._source_of finds it for new ones)."""
+    (as Prompt.source_for finds it for new ones)."""
     Prompt = apps.get_model("partyhub", "Prompt")
     Image = apps.get_model("partyhub", "Image")
     for prompt in Prompt.objects.filter(params__has_key="init_image").iterator():

@@ -197,27 +197,9 @@ class Party(models.Model):
             text=text,
             params=resolved,
             status=status or Prompt.Status.SUBMITTED,
-            source=self._source_of(text, resolved),
+            source=Prompt.source_for(self, text, resolved),
             client_id=client_id or "",
         )
-
-    def _source_of(self, text, params):
-        """The prompt whose image a render starts from: its `init_image`'s, or for a walk the
-        image it starts at (an image of this party with the walk's text, seed and model)."""
-        if "init_image" in params:
-            return self.prompts.filter(renders__images__pk=params["init_image"]).first()
-        if params["mode"] == "walk":
-            return (
-                self.prompts.filter(
-                    text=text,
-                    params__model=params["model"],
-                    renders__images__seed=params["seed"],
-                )
-                .exclude(params__mode="walk")
-                .order_by("pk")
-                .first()
-            )
-        return None
 
     def _clean_prompt(self, text, parent_id, params):
         with engine_refusals():

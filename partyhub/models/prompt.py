@@ -78,6 +78,26 @@ class Prompt(models.Model):
             "client_id": self.client_id or None,
         }
 
+    @classmethod
+    def source_for(cls, party, text, params):
+        """The prompt of `party` whose image a new prompt starts from: its `init_image`'s, or for
+        a walk the image it starts at (one with the walk's text, seed and model that is not
+        itself a walk's frame); None when there is none."""
+        if "init_image" in params:
+            return party.prompts.filter(renders__images__pk=params["init_image"]).first()
+        if params["mode"] == "walk":
+            return (
+                party.prompts.filter(
+                    text=text,
+                    params__model=params["model"],
+                    renders__images__seed=params["seed"],
+                )
+                .exclude(params__mode="walk")
+                .order_by("pk")
+                .first()
+            )
+        return None
+
     def queue_render(self):
         """Queue this prompt's render; a worker hears of it once the transaction commits
         (partyhub/jobs/dispatch.py)."""
