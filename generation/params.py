@@ -115,9 +115,16 @@ def resolve_params(params, party_defaults=None, find_source=None):
         )
     for name in ("width", "height"):
         value = resolved[name]
-        if not _is_int(value) or value % 8:
-            raise Refused("invalid_param", f"{name} must be a whole multiple of 8, not {value!r}.")
-        _check_range(name, value, preset.limits[name])
+        try:
+            if not _is_int(value) or value % 8:
+                raise Refused(
+                    "invalid_param", f"{name} must be a whole multiple of 8, not {value!r}."
+                )
+            _check_range(name, value, preset.limits[name])
+        except Refused as refused:
+            if mode in ("txt2img", "walk") or name in merged:
+                raise
+            raise _source_size_refused(refused, resolved, preset) from None
     for name in ("steps", "count"):
         if not _is_int(resolved[name]):
             raise Refused("invalid_param", f"{name} must be a whole number.")
@@ -218,6 +225,19 @@ def _source_defaults(mode, merged, find_source):
                 f"{source['width']}x{source['height']}.",
             )
     return derived
+
+
+def _source_size_refused(refused, resolved, preset):
+    """A size taken from the source image that the model cannot take: say so, and how to fix it."""
+    width, height = preset.limits["width"], preset.limits["height"]
+    why = refused.message.rstrip(".")
+    return Refused(
+        refused.code,
+        f"The source image is {resolved['width']}×{resolved['height']}, and {preset.name} takes "
+        f"whole multiples of 8 from {width[0]} to {width[1]} wide and {height[0]} to "
+        f"{height[1]} high ({why}). Upload it again with fit (crop or pad) to fit it to the "
+        "model, or give width and height to resize it.",
+    )
 
 
 def _find(find_source, kind, pk):

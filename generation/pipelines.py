@@ -193,7 +193,10 @@ def _render_batch(pipe, slots, step_end):
     ).images
     if step_end.stopped:
         return [], None
-    return decoding.decode(pipe, latents)
+    images, flags = decoding.decode(pipe, latents)
+    if slots[0].params["mode"] == "inpaint":
+        images = modes.keep_unmasked(slots, images)
+    return images, flags
 
 
 def _halves(slots):

@@ -49,21 +49,29 @@ def handles(kind, required, optional=()):
     return register
 
 
-@handles("prompt.submit", {"text"}, {"parent", "params"})
+@handles("prompt.submit", {"text"}, {"parent", "params", "client_id"})
 def _submit(member, party, message):
-    # Charged only once the prompt is known to be valid: a refused one costs no quota.
+    # Charged only once the prompt is known to be valid: a refused one (or a repeat) costs no
+    # quota.
     party.submit_prompt(
         member,
         message["text"],
         message.get("parent"),
         message.get("params"),
         charge=lambda: limits.check_render(member),
+        client_id=message.get("client_id"),
     )
 
 
-@handles("prompt.propose", {"text"}, {"parent", "params"})
+@handles("prompt.propose", {"text"}, {"parent", "params", "client_id"})
 def _propose(member, party, message):
-    party.propose(member, message["text"], message.get("parent"), message.get("params"))
+    party.propose(
+        member,
+        message["text"],
+        message.get("parent"),
+        message.get("params"),
+        client_id=message.get("client_id"),
+    )
 
 
 @handles("proposal.accept", {"prompt"})

@@ -244,7 +244,9 @@ def publication(manifest, url_of=None, tree_width=760):
         "party": manifest["party"],
         "title": manifest["party"]["title"] or manifest["party"]["topic"],
         "created": datetime.fromisoformat(manifest["party"]["created_at"]),
-        "members": manifest["members"],
+        # The party's people: a member a facilitator removed is not one of them any more (their
+        # prompts keep their name).
+        "members": [m for m in manifest["members"] if not m["removed"]],
         "images": images,
         "picks": picks,
         "shortlist": shortlist,

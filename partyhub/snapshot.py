@@ -33,6 +33,7 @@ def _snapshot(party, member):
     prompts = list(party.prompts.order_by("pk"))
     renders = list(party.renders.order_by("pk"))
     images = list(Image.objects.filter(party=party).with_votes().order_by("pk"))
+    members = list(party.members.order_by("pk"))
     my_votes = set(member.votes.values_list("image_id", flat=True)) if member else set()
     return {
         "code": party.code,
@@ -45,7 +46,10 @@ def _snapshot(party, member):
         "steered": party.steered,
         "published": party.published_at is not None,
         "me": member.as_dict() if member else None,
-        "members": [m.as_dict() for m in party.members.order_by("pk")],
+        # Every member, so that each prompt's author has a name; the party's people are the
+        # ones not removed, and `people` counts them.
+        "members": [m.as_dict() for m in members],
+        "people": sum(1 for m in members if not m.removed),
         "prompts": prompt_tree(prompts),
         "renders": [render.as_dict() for render in renders],
         "images": [
@@ -67,10 +71,12 @@ def _snapshot(party, member):
 
 
 def prompt_tree(prompts):
-    """Prompts as nested nodes (`children`), roots in the order they were written."""
+    """Prompts as nested nodes (`children`), roots in the order they were written. A prompt sits
+    under its parent (the prompt it refines) or, refining none, under its source (the prompt
+    whose image it started from with "Use")."""
     nodes = {p.pk: {**p.as_dict(), "children": []} for p in prompts}
     roots = []
     for prompt in prompts:
-        parent = nodes.get(prompt.parent_id)
+        parent = nodes.get(prompt.parent_id) or nodes.get(prompt.source_id)
         (parent["children"] if parent else roots).append(nodes[prompt.pk])
     return roots

@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape, quoteattr
 from django.db.models import F
 
 from partyhub.models import Image
+from partyhub.models.prompt import MODE_WORDS
 
 ROW_GAP = 10
 INDENT = 18
@@ -120,14 +121,22 @@ def _depth_first(prompts):
     children = {}
     known = {prompt["id"] for prompt in prompts}
     for prompt in sorted(prompts, key=lambda p: p["id"]):
-        parent = prompt["parent"] if prompt["parent"] in known else None
-        children.setdefault(parent, []).append(prompt)
+        children.setdefault(tree_parent(prompt, known), []).append(prompt)
     stack = [(prompt, 0, None) for prompt in reversed(children.get(None, []))]
     while stack:
         prompt, depth, parent = stack.pop()
         yield prompt, depth, parent
         refinements = children.get(prompt["id"], [])
         stack.extend((child, depth + 1, prompt) for child in reversed(refinements))
+
+
+def tree_parent(prompt, known):
+    """The id of the prompt a node hangs under in the tree, or None for a root: the prompt it
+    refines, else the one whose image it started from ("Use"; absent in manifests before it)."""
+    for key in ("parent", "source"):
+        if prompt.get(key) in known:
+            return prompt[key]
+    return None
 
 
 def _node(prompt, parent, x, y, width, images_by_prompt, link, authors):
@@ -187,7 +196,8 @@ def _wrap(tokens, columns):
 
 
 def _meta(prompt, image_count, authors):
-    parts = [authors.get(prompt.get("author"), "")]
+    mode = (prompt.get("params") or {}).get("mode")
+    parts = [authors.get(prompt.get("author"), ""), MODE_WORDS.get(mode)]
     status = prompt.get("status", "submitted")
     if status == "proposed":
         parts.append("proposed")

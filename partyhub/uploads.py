@@ -9,6 +9,9 @@ Stored modes: an image with any alpha (an alpha channel or a transparent colour)
 bits, not clipped); everything else "RGB". An EXIF orientation (phone photos) is applied, so
 the stored pixels are the way every viewer shows the photo; `width` and `height` are those of the
 stored image. Nothing but the pixels is kept: no text, EXIF or ICC profile of the member's.
+
+Asked to `fit` the picture to a model ("crop" or "pad"), the upload is scaled, cropped or padded
+to a size the model takes (generation/fitting.py), and the answer says what was done.
 """
 
 import io
@@ -22,6 +25,8 @@ from django.db import transaction
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from core.errors import ApiError
+from generation import fitting
+from generation.presets import all_presets, default_preset, get_preset
 from partyhub.models import Upload
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -45,26 +50,67 @@ EXIF_TRANSPOSE = {
 JPEG_SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
-def accept_upload(party, member, uploaded_file):
-    """Check `uploaded_file` (a Django UploadedFile or None), store it as PNG, return the row.
+def accept_upload(party, member, uploaded_file, fit=None, model=None):
+    """Check `uploaded_file` (a Django UploadedFile or None), store it as PNG; returns the row
+    and, when `fit` ("crop" or "pad") asked for it, what fitting it to `model` (a preset name;
+    the party's or the server's default model when None) did, as the API answers it.
 
     Raises ApiError (400) with a stable code, and stores nothing, when the file is refused.
     """
+    preset = fit_preset(party, fit, model)
     data = read_limited(uploaded_file)
     image, source_format = decode(data)
+    image = stored_mode(image)
+    fitted = None
+    if preset is not None:
+        plan = fitting.plan(image.width, image.height, preset.limits, fit)
+        image = fitting.apply(image, plan)
+        fitted = fit_dict(plan, preset)
     png = encode_png(image)
-    return store(party, member, png, source_format, image.size)
+    return store(party, member, png, source_format, image.size), fitted
 
 
-def upload_dict(upload):
-    """The API's answer for an upload: `upload` is its id (protocol v1), the rest extends it."""
+def fit_preset(party, fit, model):
+    """The preset an upload is fitted to, or None when no `fit` was asked for."""
+    if fit is None:
+        if model is not None:
+            raise ApiError("invalid_fit", "model only says what to fit to: send fit too.")
+        return None
+    if fit not in fitting.FITS:
+        raise ApiError("invalid_fit", f"fit must be one of {', '.join(fitting.FITS)}.")
+    if model is None:
+        model = party.defaults.get("model")
+    preset = default_preset() if model is None else get_preset(model)
+    if preset is None:
+        raise ApiError("unknown_model", f"model must be one of {sorted(all_presets())}.")
+    return preset
+
+
+def fit_dict(plan, preset):
     return {
+        "how": plan.how,
+        "model": preset.name,
+        "from": list(plan.original),
+        "scaled": list(plan.scaled) if plan.scaled else None,
+        "to": list(plan.size),
+        "changed": plan.changed,
+        "message": plan.describe(),
+    }
+
+
+def upload_dict(upload, fitted=None):
+    """The API's answer for an upload: `upload` is its id (protocol v1), the rest extends it;
+    `fit`, what fitting did, only when the request asked for it."""
+    answer = {
         "upload": upload.pk,
         "url": upload.file.url,
         "width": upload.width,
         "height": upload.height,
         "format": upload.source_format,
     }
+    if fitted is not None:
+        answer["fit"] = fitted
+    return answer
 
 
 def read_limited(uploaded_file):
@@ -207,13 +253,19 @@ def upright(image):
     return image if method is None else image.transpose(method)
 
 
-def encode_png(image):
+def stored_mode(image):
+    """The image in the mode it is stored in: RGBA, L or RGB."""
     if image.has_transparency_data:
-        image = image.convert("RGBA")
-    elif image.mode in GRAY_MODES:
-        image = to_gray(image)
-    elif image.mode != "RGB":
-        image = image.convert("RGB")
+        return image.convert("RGBA")
+    if image.mode in GRAY_MODES:
+        return to_gray(image)
+    if image.mode != "RGB":
+        return image.convert("RGB")
+    return image
+
+
+def encode_png(image):
+    image = stored_mode(image)
     # Only the pixels are kept: the member's metadata (text, EXIF, ICC profile) is dropped.
     image = Image.frombytes(image.mode, image.size, image.tobytes())
     buffer = io.BytesIO()

@@ -141,8 +141,14 @@ def upload_image(request, code):
     if member is None:
         raise ApiError("not_a_member", "Join the party first.", 403)
     limits.check_upload(request)
-    upload = accept_upload(party, member, request.FILES.get("image"))
-    return JsonResponse(upload_dict(upload), status=201)
+    upload, fitted = accept_upload(
+        party,
+        member,
+        request.FILES.get("image"),
+        fit=request.POST.get("fit"),
+        model=request.POST.get("model"),
+    )
+    return JsonResponse(upload_dict(upload, fitted), status=201)
 
 
 @api("GET")

@@ -13,10 +13,11 @@ from partyhub import palette
 
 # Join codes avoid letters people confuse when reading them off a projector (0/O, 1/I/L).
 from partyhub.models.event import Association, party_group, record_event
-from partyhub.models.prompt import Prompt
+from partyhub.models.prompt import Prompt, clean_client_id
 
 JOIN_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 JOIN_CODE_LENGTH = 6
+MAX_NAME_LENGTH = 99
 
 
 def new_join_code():
@@ -93,21 +94,40 @@ class Party(models.Model):
         return f"/ws/parties/{self.code}/"
 
     def join(self, session_key, name, role=None):
-        """Join, or rejoin from the same session under a (new) name; returns the member."""
+        """Join, or rejoin from the same session under a (new) name; returns the member. A name
+        another member of the party has (in any case) gets the first free number: "Ann 2"."""
         with transaction.atomic():
+            self.lock()  # two Anns joining at once would both find "Ann" free
             member, created = Member.objects.get_or_create(
                 party=self,
                 session_key=session_key,
                 defaults={"name": name, "role": role or Member.Role.PARTICIPANT},
             )
             member.check_not_removed()
-            if not created and member.name == name:
+            free = self.free_name(name, member)
+            if not created and member.name == free:
                 return member
-            if not created:
-                member.name = name
+            if member.name != free:
+                member.name = free
                 member.save(update_fields=["name"])
             self.record("member.joined", member=member.as_dict())
         return member
+
+    def free_name(self, name, member):
+        """`name`, or `name` with the first number from 2 that no other member of the party is
+        called. Removed members are no longer the party's people: their names are free."""
+        taken = {
+            other.lower()
+            for other in self.members.filter(removed=False)
+            .exclude(pk=member.pk)
+            .values_list("name", flat=True)
+        }
+        candidate, number = name, 1
+        while candidate.lower() in taken:
+            number += 1
+            suffix = f" {number}"
+            candidate = name[: MAX_NAME_LENGTH - len(suffix)].rstrip() + suffix
+        return candidate
 
     def record(self, event_type, **payload):
         """Append an event to the archive and broadcast it to the room (`record_event`)."""
@@ -115,10 +135,14 @@ class Party(models.Model):
         self.last_seq = event.seq
         return event
 
-    def submit_prompt(self, author, text, parent_id=None, params=None, charge=None):
+    def submit_prompt(self, author, text, parent_id=None, params=None, charge=None, client_id=None):
         """Add a prompt (a refinement when it has a parent) and queue its render. `charge()`, a
         rate limit, is called once the prompt is known to be valid and before anything is
-        written."""
+        written. A `client_id` the author used before makes this a repeat: nothing changes and
+        the earlier prompt and its render are returned."""
+        client_id = clean_client_id(client_id)
+        if repeat := self._repeat(author, client_id):
+            return repeat, repeat.renders.order_by("pk").first()
         author.check_may_add()
         if self.steered and not author.is_prompt_master:
             raise ApiError(
@@ -127,29 +151,55 @@ class Party(models.Model):
         text, parent, resolved = self._clean_prompt(text, parent_id, params)
         if charge is not None:
             charge()
-        with transaction.atomic():
-            prompt = Prompt.objects.create(
-                party=self, parent=parent, author=author, text=text, params=resolved
-            )
-            self.record("prompt.added", prompt=prompt.as_dict())
-            render = prompt.queue_render()
+        try:
+            with transaction.atomic():
+                prompt = self._add_prompt(author, text, parent, resolved, client_id)
+                self.record("prompt.added", prompt=prompt.as_dict())
+                render = prompt.queue_render()
+        except IntegrityError:
+            # The same id from another connection at the same moment: that one was first.
+            if repeat := self._repeat(author, client_id):
+                return repeat, repeat.renders.order_by("pk").first()
+            raise
         return prompt, render
 
-    def propose(self, author, text, parent_id=None, params=None):
-        """A prompt for the Prompt Master to accept (it renders) or set aside."""
+    def propose(self, author, text, parent_id=None, params=None, client_id=None):
+        """A prompt for the Prompt Master to accept (it renders) or set aside. A repeated
+        `client_id` returns the earlier proposal and changes nothing, as for submit_prompt."""
+        client_id = clean_client_id(client_id)
+        if repeat := self._repeat(author, client_id):
+            return repeat
         author.check_may_add()
         text, parent, resolved = self._clean_prompt(text, parent_id, params)
-        with transaction.atomic():
-            prompt = Prompt.objects.create(
-                party=self,
-                parent=parent,
-                author=author,
-                text=text,
-                params=resolved,
-                status=Prompt.Status.PROPOSED,
-            )
-            self.record("prompt.proposed", prompt=prompt.as_dict())
+        try:
+            with transaction.atomic():
+                prompt = self._add_prompt(
+                    author, text, parent, resolved, client_id, Prompt.Status.PROPOSED
+                )
+                self.record("prompt.proposed", prompt=prompt.as_dict())
+        except IntegrityError:
+            if repeat := self._repeat(author, client_id):
+                return repeat
+            raise
         return prompt
+
+    def _repeat(self, author, client_id):
+        """The author's prompt made by the message with this id, if there was one."""
+        if client_id is None:
+            return None
+        return self.prompts.filter(author=author, client_id=client_id).first()
+
+    def _add_prompt(self, author, text, parent, resolved, client_id, status=None):
+        return Prompt.objects.create(
+            party=self,
+            parent=parent,
+            author=author,
+            text=text,
+            params=resolved,
+            status=status or Prompt.Status.SUBMITTED,
+            source=Prompt.source_for(self, text, resolved),
+            client_id=client_id or "",
+        )
 
     def _clean_prompt(self, text, parent_id, params):
         with engine_refusals():
@@ -263,7 +313,7 @@ class Member(models.Model):
     party = models.ForeignKey(Party, on_delete=models.CASCADE, related_name="members")
     # A member is whoever holds this browser session; no account is needed to join a party.
     session_key = models.CharField(max_length=40)
-    name = models.CharField(max_length=99)
+    name = models.CharField(max_length=MAX_NAME_LENGTH)
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.PARTICIPANT)
     joined_at = models.DateTimeField(default=timezone.now)
     # Set by a facilitator: a muted member still watches and votes but adds no prompts or

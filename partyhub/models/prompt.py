@@ -1,6 +1,9 @@
 """A prompt: one step of the party's prompt tree, submitted (it renders) or proposed."""
 
+import re
+
 from django.db import models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import ApiError
@@ -9,6 +12,21 @@ from generation.params import batch_key
 # Join codes avoid letters people confuse when reading them off a projector (0/O, 1/I/L).
 from partyhub.models.render import Render
 from partyhub.signals import render_queued
+
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# What each mode made from its source, as the room and the tree say it.
+MODE_WORDS = {"img2img": "redrawn", "inpaint": "repainted", "variation": "varied", "walk": "walk"}
+
+
+def clean_client_id(client_id):
+    """A client's id for its message (None when it sent none), or `invalid_client_id`."""
+    if client_id is None:
+        return None
+    if not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id):
+        raise ApiError(
+            "invalid_client_id", "client_id must be 1 to 64 letters, digits, '-' or '_'."
+        )
+    return client_id
 
 
 class Prompt(models.Model):
@@ -26,7 +44,24 @@ class Prompt(models.Model):
     # Fully resolved generation parameters (model, size, steps, seed, ...), never partial.
     params = models.JSONField(default=dict)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.SUBMITTED)
+    # The prompt whose image this one started from ("Use": a redraw, repaint, variation or a
+    # walk from it); the tree shows it there when it refines nothing. Set when it is written.
+    source = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="derived"
+    )
+    # The author's own id for the message that made it: a repeat of the message (a double
+    # click, a bot's retry) finds this prompt instead of making another.
+    client_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["author", "client_id"],
+                condition=~Q(client_id=""),
+                name="one_prompt_per_client_id",
+            )
+        ]
 
     def __str__(self):
         return self.text
@@ -39,7 +74,29 @@ class Prompt(models.Model):
             "author": self.author_id,
             "params": self.params,
             "status": self.status,
+            "source": self.source_id,
+            "client_id": self.client_id or None,
         }
+
+    @classmethod
+    def source_for(cls, party, text, params):
+        """The prompt of `party` whose image a new prompt starts from: its `init_image`'s, or for
+        a walk the image it starts at (one with the walk's text, seed and model that is not
+        itself a walk's frame); None when there is none."""
+        if "init_image" in params:
+            return party.prompts.filter(renders__images__pk=params["init_image"]).first()
+        if params["mode"] == "walk":
+            return (
+                party.prompts.filter(
+                    text=text,
+                    params__model=params["model"],
+                    renders__images__seed=params["seed"],
+                )
+                .exclude(params__mode="walk")
+                .order_by("pk")
+                .first()
+            )
+        return None
 
     def queue_render(self):
         """Queue this prompt's render; a worker hears of it once the transaction commits

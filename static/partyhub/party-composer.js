@@ -63,18 +63,37 @@
 
   document.getElementById("refining-clear").addEventListener("click", clearRefine);
 
+  // One client_id per prompt meant, and the server queues a prompt once per id: a second click
+  // on the same prompt (a double click, an impatient one) before the room has seen it accepted
+  // sends the same id, or nothing while the first is still being prepared (a repaint uploads its
+  // mask first). A changed prompt, or one the room has seen arrive, gets a fresh id.
+  let submission = null; // {key, id, preparing}
+
+  function newClientId() {
+    // crypto.randomUUID needs a secure context; phones reach the room over plain http.
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
   el.composer.addEventListener("submit", async (submit) => {
     submit.preventDefault();
     const text = el.text.value.trim();
     if (!text) return room.showToast({ code: "invalid_prompt", message: "Write a prompt first." });
     const params = collectParams();
     if (!params) return;
+    const key = JSON.stringify([text, ui.parent, ui.mode, ui.source && [ui.source.kind, ui.source.id], params]);
+    const arrived = submission && [...state.prompts.values()].some((prompt) => prompt.client_id === submission.id);
+    if (!submission || submission.key !== key || arrived) submission = { key, id: newClientId(), preparing: false };
+    else if (submission.preparing) return;
+    const mine = submission;
+    mine.preparing = true;
     try {
       Object.assign(params, await room.modeParams());
     } catch (error) {
       return room.showToast({ code: error.code, message: error.message });
+    } finally {
+      mine.preparing = false;
     }
-    const message = { type: proposing() ? "prompt.propose" : "prompt.submit", text };
+    const message = { type: proposing() ? "prompt.propose" : "prompt.submit", text, client_id: mine.id };
     if (ui.parent !== null) message.parent = ui.parent;
     if (Object.keys(params).length) message.params = params;
     room.live.send(message);

@@ -63,22 +63,35 @@
     }
   }
 
+  // A picture is fitted to the chosen model as it is uploaded, padded or cropped as chosen, and
+  // what was done is shown ("Fitted 300×200 → 256×176 by …"): the model takes only some sizes.
+  const fitted = document.getElementById("source-fitted");
   el.sourceFile.addEventListener("change", async () => {
     const file = el.sourceFile.files[0];
     if (!file) return;
+    fitted.hidden = true;
     try {
-      const upload = await uploadImage(file);
+      const fit = { fit: document.getElementById("source-fit").value, model: room.field("model").value };
+      const upload = await uploadImage(file, "image.png", fit);
       setSource({ kind: "upload", id: upload.upload, url: upload.url, width: upload.width, height: upload.height });
+      fitted.textContent = upload.fit ? upload.fit.message : "";
+      fitted.dataset.url = upload.url;
+      fitted.hidden = !upload.fit;
     } catch (error) {
       room.showToast({ code: error.code, message: error.message });
     } finally {
       el.sourceFile.value = "";
     }
   });
+  // The note is about that upload: another source ("Use" on an image) takes it away.
+  el.sourceImg.addEventListener("load", () => {
+    if (el.sourceImg.getAttribute("src") !== fitted.dataset.url) fitted.hidden = true;
+  });
 
-  async function uploadImage(blob, name = "image.png") {
+  async function uploadImage(blob, name = "image.png", fields = {}) {
     const form = new FormData();
     form.append("image", blob, blob.name || name);
+    for (const [key, value] of Object.entries(fields)) if (value) form.append(key, value);
     const response = await fetch(`/api/parties/${state.code}/uploads`, {
       method: "POST",
       body: form,

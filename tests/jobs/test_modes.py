@@ -9,6 +9,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
+from PIL import ImageDraw
 
 from core.errors import ApiError
 from partyhub.jobs.runner import run_render
@@ -169,6 +170,33 @@ def test_inpaint_renders_with_a_mask(party, author, first_image):
     image = render.images.get()
     assert (image.width, image.height) == (64, 64)
     assert "Denoising strength: 1.0" in parameters_text(image)
+
+
+def test_a_repaint_changes_the_painted_pixels_and_keeps_every_other_one(party, author):
+    # As the room paints: round dabs of the brush (1/16 of the picture) in a stroke across the
+    # circle, white on black. Outside the stroke every pixel must be the source's own, not the
+    # autoencoder's copy of it; inside, the model draws what the prompt asks.
+    params = {"width": 128, "height": 128, "steps": 12}
+    source = render_now(party, author, "a red circle on a white background", **params, seed=11)
+    source = source.images.get()
+    mask = PILImage.new("L", (128, 128), 0)
+    for x in range(16, 64, 4):
+        ImageDraw.Draw(mask).ellipse((x - 8, 48, x + 8, 64), fill=255)
+    upload = make_upload(party, author, mask)
+    repaint = render_now(
+        party,
+        author,
+        "a blue star on a white background",
+        **params,
+        mode="inpaint",
+        init_image=source.pk,
+        mask=upload.pk,
+        seed=5,
+    ).images.get()
+    change = np.abs(stored_pixels(repaint) - stored_pixels(source)).max(axis=2)
+    inside = np.asarray(mask) >= 128
+    assert change[~inside].max() == 0
+    assert change[inside].mean() > 20, change[inside].mean()
 
 
 def test_a_faint_variation_is_the_varied_image_and_a_strong_one_is_not(party, author, first_image):
