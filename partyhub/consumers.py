@@ -1,7 +1,9 @@
 import asyncio
 import hashlib
 import logging
+from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
 
@@ -9,7 +11,7 @@ from core import inbound
 from core.errors import ApiError
 from core.inbound import MAX_MESSAGE_BYTES
 from core.live import MALFORMED, LiveConsumer, query_since
-from partyhub import actions
+from partyhub import actions, presence
 from partyhub.models import Party
 
 # Close codes (4000-4999 are the application's): the client can tell why it was turned away.
@@ -31,12 +33,18 @@ class PartyConsumer(LiveConsumer):
     caught by a periodic resync. A member who reads too slowly is sent no events until the
     connection drains, then what was missed from the archive; live progress in between is
     dropped.
+
+    Every socket counts towards the room's presence (partyhub/presence.py); one opened with
+    `presence=1` is also sent `presence` frames, the members online, on connecting and whenever
+    they change (opt-in: clients written before presence see the frames they always saw).
     """
 
     async def connect(self):
         self.member_id = None
         self.resync = None
         self.sent_seq = 0
+        self.shown_online = None
+        self.wants_presence = _query_flag(self.scope, "presence")
         since = query_since(self.scope)
         since = 0 if since is None else since
         code = self.scope["url_route"]["kwargs"]["code"]
@@ -55,6 +63,13 @@ class PartyConsumer(LiveConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.channel_layer.group_add(self.session_group, self.channel_name)
         await self._send_archive_until(None)
+        arrived = self.member_id not in await sync_to_async(presence.online)(self.party_id)
+        online = await sync_to_async(presence.stamp)(
+            self.party_id, self.member_id, self.channel_name
+        )
+        await self._send_presence(online)
+        if arrived:  # the member's first socket (a second tab changes nothing for the others)
+            await self.channel_layer.group_send(self.group, {"type": "party.presence"})
         self.resync = asyncio.create_task(self._ask_for_resyncs())
 
     async def disconnect(self, close_code):
@@ -63,6 +78,16 @@ class PartyConsumer(LiveConsumer):
         if self.member_id is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             await self.channel_layer.group_discard(self.session_group, self.channel_name)
+            await self._leave_the_room()
+
+    async def _leave_the_room(self):
+        if self.resync is not None:
+            self.resync.cancel()  # its next stamp would bring the socket back
+        online = await sync_to_async(presence.leave)(
+            self.party_id, self.member_id, self.channel_name
+        )
+        if self.member_id not in online:  # the member's last socket closed
+            await self.channel_layer.group_send(self.group, {"type": "party.presence"})
 
     async def _ask_for_resyncs(self):
         # The resync travels as a message to this consumer, so it runs between the handlers of
@@ -104,14 +129,27 @@ class PartyConsumer(LiveConsumer):
 
     async def party_resync(self, message):
         await self._send_archive_until(None)
+        # Also keeps this socket's presence fresh, and sends what changed unannounced (a
+        # process that died took its members' sockets with it; a lost broadcast).
+        online = await sync_to_async(presence.stamp)(
+            self.party_id, self.member_id, self.channel_name
+        )
+        await self._send_presence(online)
+
+    async def party_presence(self, message):
+        if self.wants_presence:
+            await self._send_presence(await sync_to_async(presence.online)(self.party_id))
 
     async def member_removed(self, message):
         if message["member"] == self.member_id:
             await self._send_archive_until(None)  # the member.removed event itself, first
+            # Out of the room now, not once the client has answered the close.
+            await self._leave_the_room()
             await self.close(code=CLOSE_NOT_MEMBER)
 
     async def session_ended(self, message):
         # The browser session that joined logged out: its sockets must not act for it any more.
+        await self._leave_the_room()
         await self.close(code=CLOSE_SIGNED_OUT)
 
     async def render_progress(self, message):
@@ -132,9 +170,20 @@ class PartyConsumer(LiveConsumer):
         self.sent_seq = seq
         await self.send(text_data=frame)
 
+    async def _send_presence(self, online):
+        # The whole list each time: a lost or late frame is mended by the next one.
+        if self.wants_presence and online != self.shown_online and not self.window.shut:
+            self.shown_online = online
+            await self.send_json({"type": "presence", "online": online})
+
     async def _send_error(self, error):
         if not self.window.shut:  # a client that does not read cannot see it anyway
             await self.send_json({"type": "error", **error.as_dict()})
+
+
+def _query_flag(scope, name):
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
+    return bool(values) and values[-1] in ("1", "true")
 
 
 def _message(text):

@@ -4,6 +4,7 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
+from partyhub import presence
 from partyhub.models import Image
 from partyhub.palette import palette
 
@@ -32,7 +33,12 @@ def snapshot(party, member=None):
 def _snapshot(party, member):
     prompts = list(party.prompts.order_by("pk"))
     renders = list(party.renders.order_by("pk"))
-    images = list(Image.objects.filter(party=party).with_votes().order_by("pk"))
+    images = list(
+        Image.objects.filter(party=party)
+        .select_related("render__prompt")  # for each image's parameters text
+        .with_votes()
+        .order_by("pk")
+    )
     members = list(party.members.order_by("pk"))
     my_votes = set(member.votes.values_list("image_id", flat=True)) if member else set()
     return {
@@ -50,6 +56,8 @@ def _snapshot(party, member):
         # ones not removed, and `people` counts them.
         "members": [m.as_dict() for m in members],
         "people": sum(1 for m in members if not m.removed),
+        # Not from the database: who has the room open at this moment.
+        "online": presence.online(party.pk),
         "prompts": prompt_tree(prompts),
         "renders": [render.as_dict() for render in renders],
         "images": [

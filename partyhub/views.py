@@ -11,6 +11,7 @@ from generation.presets import all_presets, default_preset
 from generation.tokens import token_count, token_limit
 from partyhub import export, qr, tree
 from partyhub.models import JOIN_CODE_ALPHABET, JOIN_CODE_LENGTH, Party
+from partyhub.score_words import score_levels
 from partyhub.sessions import membership_key
 from partyhub.snapshot import snapshot
 from partyhub.timeline import timeline
@@ -205,14 +206,21 @@ def party_room(request, code):
     if party is None:
         return no_party(request, code)
     member = member_of(party, request)
+    session_key = request.session.session_key
     return render(
         request,
         "partyhub/party.html",
         {
             "party": party,
             "member": member,
+            # A removed session is told so, rather than offered a join form that refuses it.
+            "removed": member is None
+            and bool(session_key)
+            and party.members.filter(session_key=session_key, removed=True).exists(),
             "default_model": default_preset(),
             "clip": scoring.is_configured(),  # for the search box's "by meaning"
+            "max_prompt_chars": MAX_PROMPT_CHARS,
+            "score_levels": score_levels(),
         },
     )
 

@@ -6,6 +6,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from core.errors import ApiError
+from generation import pngmeta
 
 # Join codes avoid letters people confuse when reading them off a projector (0/O, 1/I/L).
 
@@ -62,7 +63,19 @@ class Image(models.Model):
             "height": self.height,
             "score": self.score,
             "topic_score": self.topic_score,
+            "parameters": self.parameters(),
         }
+
+    def parameters(self):
+        """The A1111 `parameters` text of the image's PNG, made by the same function the render
+        job wrote it with (so clients can show and copy it without reading the file). None for
+        a row whose render's params lack a field it needs: only rows made by hand, never by
+        the render job, which wrote the PNG from these very params."""
+        render = self.render
+        try:
+            return pngmeta.a1111_parameters(render.prompt.text, render.params, self.seed)
+        except KeyError:
+            return None
 
     def vote(self, member, value):
         if type(value) is not int or value not in (0, 1):  # not True, not 1.0

@@ -83,6 +83,9 @@
       steered: false, // only the Prompt Master renders; the others propose
       published: false, // the public gallery /g/<code>/ is up
       progress: new Map(), // render id -> {step, steps, phase, preview}; live only, never archived
+      online: new Set(), // ids of the members with the room open now (presence; never archived)
+      // Who muted or removed me ({muted, removed}: member ids), when an event said so.
+      moderatedBy: {},
       lastSeq: 0,
     };
   }
@@ -98,6 +101,8 @@
     state.palette = snap.palette || [];
     state.steered = !!snap.steered;
     state.published = !!snap.published;
+    state.online = new Set(snap.online || []);
+    state.moderatedBy = {};
     for (const member of snap.members) state.members.set(member.id, member);
     addPromptTree(state, snap.prompts);
     for (const render of snap.renders) state.renders.set(render.id, { ...render, images: [] });
@@ -136,6 +141,12 @@
     if (state.me && state.me.id === member.id) state.me = member;
   }
 
+  /* A facilitator or the Prompt Master muted or removed a member: remember who, if it was me. */
+  function moderate(state, event, what) {
+    setMember(state, event.member);
+    if (state.me && state.me.id === event.member.id) state.moderatedBy[what] = event.by;
+  }
+
   function finishRender(state, id, status, extra) {
     const render = state.renders.get(id);
     if (render) Object.assign(render, { status }, extra);
@@ -146,8 +157,8 @@
   const reducers = {
     "member.joined": (state, event) => setMember(state, event.member),
     "role.changed": (state, event) => setMember(state, event.member),
-    "member.muted": (state, event) => setMember(state, event.member),
-    "member.removed": (state, event) => setMember(state, event.member),
+    "member.muted": (state, event) => moderate(state, event, "muted"),
+    "member.removed": (state, event) => moderate(state, event, "removed"),
     "prompt.added": (state, event) => addPrompt(state, event.prompt),
     "prompt.proposed": (state, event) => addPrompt(state, event.prompt),
     "proposal.accepted": (state, event) => setPromptStatus(state, event.prompt, "submitted"),
@@ -247,7 +258,8 @@
   /* Load the snapshot, then follow the party over its WebSocket from the snapshot's last_seq.
    *
    * handlers: onReset() after a (re)loaded snapshot, onEvent(event) for each newly applied event,
-   * onProgress(frame), onError(frame) for error frames, onStatus(state, detail) for the indicator.
+   * onProgress(frame), onError(frame) for error frames, onStatus(state, detail) for the indicator,
+   * onPresence() when the members online changed (the socket asks for presence frames).
    * Starting the socket at the snapshot's seq means nothing between the two is lost or shown twice.
    * Viewers who are not members (a public party's stage) poll the events API instead.
    */
@@ -274,7 +286,7 @@
 
     function connect() {
       const scheme = location.protocol === "https:" ? "wss" : "ws";
-      const url = `${scheme}://${location.host}/ws/parties/${state.code}/?since=${state.lastSeq}`;
+      const url = `${scheme}://${location.host}/ws/parties/${state.code}/?since=${state.lastSeq}&presence=1`;
       status("connecting");
       socket = new WebSocket(url);
       socket.onopen = () => status("live");
@@ -283,7 +295,9 @@
         socket = null;
         if (stopped) return;
         if (close.code === CLOSE_SIGNED_OUT) return status("closed", "You signed out. Reload the page to join again.");
-        if (close.code === CLOSE_NOT_MEMBER) return status("closed", "You are not a member of this party.");
+        if (close.code === CLOSE_NOT_MEMBER) {
+          return status("closed", state.me && state.me.removed ? "removed from this party" : "You are not a member of this party.");
+        }
         if (close.code === CLOSE_NO_PARTY) return status("closed", "This party no longer exists.");
         // Our seq is ahead of the archive (the server's data was reset): start over from a snapshot.
         if (close.code === CLOSE_BAD_SINCE) return retry(loadSnapshot);
@@ -293,6 +307,11 @@
 
     function receive(frame) {
       if (frame.type === "error") return handlers.onError && handlers.onError(frame);
+      if (frame.type === "presence") {
+        // The whole list each time: it replaces what we knew (docs/protocol.md, presence).
+        state.online = new Set(frame.online);
+        return handlers.onPresence && handlers.onPresence();
+      }
       if (frame.type === "render.progress") {
         if (applyProgress(state, frame) && handlers.onProgress) handlers.onProgress(frame);
         return;

@@ -1,6 +1,8 @@
 /* The party room's render grid (after party-room.js): one card per render, newest first or by a
- * score, filtered to the shortlist or the picks; each card shows its progress or its images, and
- * the images their stars, shortlist, pick and pick note. Cards are keyed by render id. */
+ * score, filtered to the shortlist or the picks. A card shows its picture forming, then its
+ * images large, each with a compact bar of actions (stars, shortlist, pick, refine, use) over
+ * its foot on hover and a click that opens the lightbox (party-lightbox.js); under the images,
+ * the prompt (clamped) and who wrote it. Cards are keyed by render id. */
 (function () {
   "use strict";
   const PH = window.PartyHub;
@@ -16,6 +18,7 @@
     el.renders.replaceChildren();
     const newestFirst = [...state.renders.keys()].sort((a, b) => b - a);
     for (const id of newestFirst) updateCard(id);
+    if (room.renderLightbox) room.renderLightbox();
   }
 
   /* Create or redraw the card of one render, in its place in the grid's order. A redrawn card
@@ -31,10 +34,15 @@
       const card = buildCard(render);
       el.renders.insertBefore(card, firstCardAfter(id));
       ui.cards.set(id, card);
+      room.fitClamps(card);
     }
     el.rendersEmpty.hidden = state.renders.size > 0;
     el.rendersFiltered.hidden = !(state.renders.size > 0 && ui.cards.size === 0);
     if (writing) focusNote();
+    if (room.renderLightbox && ui.lightbox !== null) {
+      const shown = state.images.get(ui.lightbox);
+      if (shown && shown.render === id) room.renderLightbox();
+    }
   }
 
   /* The images of a render the grid's filter lets through. */
@@ -87,41 +95,60 @@
     renderCards();
   });
 
+  /* The picture first, as large as the grid allows: a render of several images spans more of
+   * the grid (see .card.count-* in app.css) rather than shrinking each of them. */
   function buildCard(render) {
     const prompt = state.prompts.get(render.prompt) || { text: "", author: null, parent: null };
     const active = render.status === "queued" || render.status === "running";
+    const shown = shownImages(render);
+    const count = render.animation ? shown.length + 1 : shown.length;
     return h(
       "article",
-      { class: "card", dataset: { render: render.id, status: render.status } },
-      h(
-        "header",
-        { class: "card-head" },
-        h("p", { class: "card-prompt" }, prompt.text),
-        h("span", { class: "badge status-" + render.status }, statusLabel(render)),
-      ),
-      h("p", { class: "card-meta" }, cardMeta(render, prompt)),
-      active ? progressBar(render) : null,
-      active ? previewImage(render) : null,
-      render.animation
-        ? h("img", { class: "animation", src: render.animation, alt: "the walk, animated", loading: "lazy" })
-        : null,
-      render.status === "failed" && render.error
-        ? h("p", { class: "card-error" }, render.error.message || render.error.code)
-        : null,
-      render.images.length
-        ? h("div", { class: "card-images count-" + Math.min(shownImages(render).length, 4) }, shownImages(render).map(imageFigure))
+      { class: "card count-" + Math.min(count, 5), dataset: { render: render.id, status: render.status } },
+      active ? pendingPicture(render) : null,
+      shown.length
+        ? h(
+            "div",
+            { class: "card-images" },
+            render.animation
+              ? h(
+                  "div",
+                  { class: "walk-animation" },
+                  h("img", { class: "animation", src: render.animation, alt: "the walk, animated", loading: "lazy" }),
+                  h("span", { class: "tile-label" }, "the walk, animated"),
+                )
+              : null,
+            shown.map(imageFigure),
+          )
         : null,
       h(
-        "footer",
-        { class: "card-actions" },
-        // Each image has its own Refine button; a render without images needs one of its own.
-        render.images.length
-          ? null
-          : h("button", { type: "button", class: "small", onclick: () => room.refine(render.prompt) }, "Refine"),
-        active && mayCancel(prompt)
-          ? h("button", { type: "button", class: "small danger", onclick: () => cancel(render.id) }, "Cancel")
+        "div",
+        { class: "card-body" },
+        h(
+          "header",
+          { class: "card-head" },
+          room.clamped("p", "card-prompt", prompt.text),
+          render.status === "done" ? null : h("span", { class: "badge status-" + render.status }, statusLabel(render)),
+        ),
+        h("p", { class: "card-meta" }, cardMeta(render, prompt)),
+        render.status === "failed" && render.error
+          ? h("p", { class: "card-error" }, render.error.message || render.error.code)
           : null,
+        cardActions(render, prompt, active),
       ),
+    );
+  }
+
+  function cardActions(render, prompt, active) {
+    // Each image has its own Refine; a render without images needs one of its own.
+    const refine = !render.images.length && room.mayAct();
+    const cancel = active && mayCancel(prompt);
+    if (!refine && !cancel) return null;
+    return h(
+      "footer",
+      { class: "card-actions" },
+      refine ? h("button", { type: "button", class: "small", onclick: () => room.refine(render.prompt) }, "Refine") : null,
+      cancel ? h("button", { type: "button", class: "small danger", onclick: () => cancel_(render.id) }, "Cancel") : null,
     );
   }
 
@@ -137,37 +164,44 @@
     if (render.status === "running" && progress && progress.phase === "decoding") return "decoding";
     if (render.status === "running" && progress) return `rendering ${progress.step}/${progress.steps}`;
     if (render.status === "running") return "rendering";
+    if (render.status === "queued") return "waiting";
     return render.status;
   }
 
+  /* Who, how (a mode, another model than the party's), and what it refines or walks to. The
+   * numbers (size, steps, seed) are in the lightbox's parameters. */
   function cardMeta(render, prompt) {
     const p = render.params || {};
     const parts = ["by " + PH.memberName(state, prompt.author)];
     if (p.mode && p.mode !== "txt2img") parts.push(room.MODE_NAMES[p.mode] || p.mode);
-    if (p.model) parts.push(p.model);
-    if (p.width && p.height) parts.push(`${p.width}×${p.height}`);
-    if (p.steps) parts.push(`${p.steps} steps`);
-    if (p.seed !== undefined && p.seed !== null) parts.push(`seed ${p.seed}`);
+    if (p.mode === "walk") parts.push("to “" + (p.walk_to || prompt.text) + "”");
+    if (p.model && p.model !== (state.defaults.model || el.room.dataset.defaultModel)) parts.push(room.modelTitle(p.model));
+    const count = render.images.length;
+    if (count > 1) parts.push(`${count} ${p.mode === "walk" ? "frames" : "images"}`);
     const parent = state.prompts.get(prompt.parent);
     if (parent) parts.push("refines “" + parent.text + "”");
     return parts.join(" · ");
   }
 
-  /* The picture forming: a small WebP the worker decodes every few steps (TAESD). */
-  function previewImage(render) {
-    const progress = state.progress.get(render.id);
-    if (!progress || !progress.preview) return null;
+  /* Where the picture will be: a box of its shape with the progress, and the picture forming
+   * (a small WebP the worker decodes every few steps) once there is one. */
+  function pendingPicture(render) {
     const p = render.params || {};
-    return h("img", { class: "preview", src: progress.preview, alt: "preview of the image forming", width: String(p.width || 64), height: String(p.height || 64) });
-  }
-
-  function progressBar(render) {
     const progress = state.progress.get(render.id);
     const fraction = progress && progress.steps ? progress.step / progress.steps : 0;
+    const ahead = render.status === "queued" && render.position ? ` (${render.position} ahead)` : "";
     return h(
       "div",
-      { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(fraction * 100)) },
-      h("div", { class: "progress-bar" + (render.status === "queued" ? " waiting" : ""), style: `width: ${fraction * 100}%` }),
+      { class: "pending", style: `aspect-ratio: ${p.width || 1} / ${p.height || 1}` },
+      progress && progress.preview
+        ? h("img", { class: "preview", src: progress.preview, alt: "preview of the image forming" })
+        : null,
+      h("span", { class: "pending-label" }, render.status === "queued" ? "waiting in line" + ahead : runningLabel(render)),
+      h(
+        "div",
+        { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(fraction * 100)) },
+        h("div", { class: "progress-bar" + (render.status === "queued" ? " waiting" : ""), style: `width: ${fraction * 100}%` }),
+      ),
     );
   }
 
@@ -175,74 +209,98 @@
     const image = state.images.get(imageId);
     const render = state.renders.get(image.render);
     const prompt = state.prompts.get(render.prompt);
-    const curator = PH.mayPick(state.me);
     const classes = ["shot", image.picked && "picked", image.shortlisted && "shortlisted"].filter(Boolean);
+    const words = room.scoreWords(image);
     return h(
       "figure",
       { class: classes.join(" "), dataset: { image: image.id } },
       h(
-        "a",
-        { href: image.url, target: "_blank", rel: "noopener" },
-        h("img", { src: image.url, width: String(image.width), height: String(image.height), alt: prompt ? prompt.text : "", loading: "lazy" }),
+        "div",
+        { class: "shot-frame" },
+        shotLink(image, prompt),
+        image.picked ? h("span", { class: "ribbon" }, "Pick") : image.shortlisted ? h("span", { class: "ribbon short" }, "Shortlist") : null,
+        h("div", { class: "shot-actions shot-bar" }, imageActions(image, render)),
       ),
-      image.picked ? h("span", { class: "ribbon" }, "Pick") : image.shortlisted ? h("span", { class: "ribbon short" }, "Shortlist") : null,
-      image.picked && image.note ? h("p", { class: "pick-note" }, "“" + image.note + "” — " + PH.memberName(state, image.picked_by)) : null,
-      h(
-        "p",
-        { class: "shot-scores", title: "CLIP similarity of this image to its prompt and to the party's topic (–: not scored)" },
-        `prompt ${formatScore(image.score)} · topic ${formatScore(image.topic_score)}`,
-      ),
-      ui.noting && ui.noting.image === image.id ? noteForm(image) : null,
-      h(
-        "figcaption",
-        { class: "shot-actions" },
-        h(
-          "button",
-          {
-            type: "button",
-            class: "small vote" + (image.voted ? " on" : ""),
-            "aria-pressed": String(!!image.voted),
-            "aria-label": `Star (${image.votes} so far)`,
-            title: image.voted ? "Take your star back" : "Star this image",
-            onclick: () => room.live.send({ type: "vote", image: image.id, value: image.voted ? 0 : 1 }),
-          },
-          (image.voted ? "★ " : "☆ ") + image.votes,
-        ),
-        curator
-          ? h(
-              "button",
-              {
-                type: "button",
-                class: "small shortlist" + (image.shortlisted ? " on" : ""),
-                "aria-pressed": String(!!image.shortlisted),
-                onclick: () => room.live.send({ type: "shortlist", image: image.id, shortlisted: !image.shortlisted }),
-              },
-              image.shortlisted ? "✓ Shortlisted" : "Shortlist",
-            )
-          : null,
-        curator
-          ? h(
-              "button",
-              {
-                type: "button",
-                class: "small pick" + (image.picked ? " on" : ""),
-                "aria-pressed": String(!!image.picked),
-                onclick: () => (image.picked ? room.live.send({ type: "pick", image: image.id, picked: false }) : startNote(image)),
-              },
-              image.picked ? "Unpick" : "Pick…",
-            )
-          : null,
-        curator && image.picked
-          ? h("button", { type: "button", class: "small", onclick: () => startNote(image) }, "Edit note")
-          : null,
-        h("button", { type: "button", class: "small", onclick: () => room.refine(render.prompt) }, "Refine"),
-        h(
-          "button",
-          { type: "button", class: "small", title: "Use this image as the source of a redraw, repaint or variation", onclick: () => room.useImage(image, render) },
-          "Use",
-        ),
-      ),
+      image.picked && image.note ? room.clamped("p", "pick-note", "“" + image.note + "” — " + PH.memberName(state, image.picked_by), 2) : null,
+      words ? h("p", { class: "shot-scores", title: "How well the image matches its prompt and fits the topic, as CLIP sees it" }, words) : null,
+      ui.noting && ui.noting.image === image.id && ui.lightbox !== image.id ? noteForm(image) : null,
     );
+  }
+
+  /* The picture, a link to its file: a plain click opens the lightbox instead, a middle or
+   * modified click the file in a new tab, as links do. */
+  function shotLink(image, prompt) {
+    const open = (click) => {
+      if (click.button !== 0 || click.ctrlKey || click.metaKey || click.shiftKey || click.altKey) return;
+      click.preventDefault();
+      room.openLightbox(image.id);
+    };
+    return h(
+      "a",
+      { class: "shot-open", href: image.url, target: "_blank", rel: "noopener", title: "Open large: prompt, parameters, stars", onclick: open },
+      h("img", { src: image.url, width: String(image.width), height: String(image.height), alt: prompt ? prompt.text : "", loading: "lazy" }),
+    );
+  }
+
+  /* An image's actions, in the grid's bar and in the lightbox. `after` runs before Refine and
+   * Use act (the lightbox closes first). */
+  function imageActions(image, render, after = () => {}) {
+    const curator = PH.mayPick(state.me);
+    const acting = room.mayAct();
+    return [
+      h(
+        "button",
+        {
+          type: "button",
+          class: "small vote" + (image.voted ? " on" : ""),
+          "aria-pressed": String(!!image.voted),
+          "aria-label": `Star (${image.votes} so far)`,
+          title: image.voted ? "Take your star back" : "Star this image",
+          disabled: !acting,
+          onclick: () => room.live.send({ type: "vote", image: image.id, value: image.voted ? 0 : 1 }),
+        },
+        (image.voted ? "★ " : "☆ ") + image.votes,
+      ),
+      curator
+        ? h(
+            "button",
+            {
+              type: "button",
+              class: "small shortlist" + (image.shortlisted ? " on" : ""),
+              "aria-pressed": String(!!image.shortlisted),
+              onclick: () => room.live.send({ type: "shortlist", image: image.id, shortlisted: !image.shortlisted }),
+            },
+            image.shortlisted ? "✓ Shortlisted" : "Shortlist",
+          )
+        : null,
+      curator
+        ? h(
+            "button",
+            {
+              type: "button",
+              class: "small pick" + (image.picked ? " on" : ""),
+              "aria-pressed": String(!!image.picked),
+              onclick: () => (image.picked ? room.live.send({ type: "pick", image: image.id, picked: false }) : startNote(image)),
+            },
+            image.picked ? "Unpick" : "Pick…",
+          )
+        : null,
+      curator && image.picked ? h("button", { type: "button", class: "small", onclick: () => startNote(image) }, "Edit note") : null,
+      acting
+        ? h(
+            "button",
+            { type: "button", class: "small secondary", title: "Write a new prompt from this one", onclick: () => (after(), room.refine(render.prompt)) },
+            "Refine",
+          )
+        : null,
+      acting
+        ? h(
+            "button",
+            { type: "button", class: "small secondary", title: "Use this image as the source of a redraw, repaint or variation", onclick: () => (after(), room.useImage(image, render)) },
+            "Use",
+          )
+        : null,
+    ];
   }
 
   /* The Art Expert says in one line why an image is a pick; the pick is sent with it. */
@@ -253,7 +311,7 @@
   }
 
   function focusNote() {
-    const input = ui.noting && el.renders.querySelector(`figure[data-image="${ui.noting.image}"] .note-form input`);
+    const input = ui.noting && document.querySelector(`.note-form[data-image="${ui.noting.image}"] input`);
     if (input) {
       input.focus();
       input.setSelectionRange(input.value.length, input.value.length);
@@ -279,6 +337,7 @@
       "form",
       {
         class: "note-form inline-form",
+        dataset: { image: image.id },
         onsubmit: (submit) => {
           submit.preventDefault();
           if (room.live.send({ type: "pick", image: image.id, picked: true, note: input.value.trim() })) done();
@@ -290,18 +349,19 @@
     );
   }
 
-  function formatScore(score) {
-    return typeof score === "number" ? score.toFixed(2) : "–";
-  }
-
   function mayCancel(prompt) {
     const me = state.me;
-    return !!me && (me.role === "prompt_master" || prompt.author === me.id);
+    return room.mayAct() && (me.role === "prompt_master" || prompt.author === me.id);
   }
 
-  function cancel(renderId) {
+  function cancel_(renderId) {
     room.live.send({ type: "render.cancel", render: renderId });
   }
 
-  Object.assign(room, { renderCards, updateCard });
+  /* The images in the order the grid shows them (its sort and filter): the lightbox's arrows. */
+  function shownImageOrder() {
+    return [...el.renders.querySelectorAll("figure.shot[data-image]")].map((figure) => Number(figure.dataset.image));
+  }
+
+  Object.assign(room, { renderCards, updateCard, imageActions, noteForm, focusNote, shownImageOrder });
 })();

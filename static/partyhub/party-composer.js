@@ -1,5 +1,6 @@
 /* The party room's composer (after party-room.js): refining a prompt, steering, sending a prompt
- * with the parameters that differ from the model's defaults, and counting its tokens. */
+ * with the parameters that differ from the model's defaults, counting its characters and its
+ * tokens, and the chosen model's notice. */
 (function () {
   "use strict";
   const PH = window.PartyHub;
@@ -12,6 +13,9 @@
 
   const PARAM_FIELDS = ["model", "sampler", "width", "height", "steps", "guidance", "seed", "count", "negative"];
   const INT_FIELDS = new Set(["width", "height", "steps", "seed", "count"]);
+  // The most characters a prompt, a negative prompt or a walk's end prompt may have
+  // (generation/params.py's MAX_PROMPT_CHARS, which the page carries).
+  const MAX_CHARS = Number(el.room.dataset.maxPromptChars);
   // What the server uses when the request leaves these out (generation/params.py).
   const BUILTIN_DEFAULTS = { seed: "", negative: "", count: 1 };
 
@@ -21,6 +25,7 @@
     ui.parent = promptId;
     el.text.value = prompt.text;
     el.refiningText.textContent = prompt.text;
+    el.refiningText.title = prompt.text; // shown on one line, cut with an ellipsis
     el.refining.hidden = false;
     el.composer.scrollIntoView({ behavior: "smooth", block: "start" });
     el.text.focus();
@@ -99,9 +104,9 @@
     room.live.send(message);
   });
 
-  // Ctrl/Cmd+Enter renders from the textarea, as in most chat-like tools.
+  // Ctrl/Cmd+Enter renders from the textarea, as in most chat-like tools (not past a limit).
   el.text.addEventListener("keydown", (key) => {
-    if (key.key === "Enter" && (key.ctrlKey || key.metaKey)) el.composer.requestSubmit();
+    if (key.key === "Enter" && (key.ctrlKey || key.metaKey) && !el.submit.disabled) el.composer.requestSubmit();
   });
 
   function field(name) {
@@ -167,13 +172,44 @@
     countTokensSoon(); // another model, another limit
   }
 
+  /* The offline model's notice: one line ("more" shows the rest), and gone for good on this
+   * browser once dismissed. */
+  function noticeKey(model) {
+    return "partyhub:notice-dismissed:" + model.name;
+  }
+
   function showModelNotice(model) {
-    el.modelNotice.hidden = !model.offline;
-    if (!model.offline) return;
-    el.modelNotice.replaceChildren(
-      h("strong", {}, model.title + ". "),
-      model.note + " The README explains how.",
+    let dismissed = false;
+    try {
+      dismissed = localStorage.getItem(noticeKey(model)) === "1";
+    } catch (_) {
+      // storage blocked (a private window's settings): the notice just shows
+    }
+    el.modelNotice.hidden = !model.offline || dismissed;
+    if (el.modelNotice.hidden) return;
+    const text = h(
+      "span",
+      { class: "notice-text" },
+      h("strong", {}, model.title),
+      h("span", { class: "notice-note" }, ": " + model.note + " The README explains how."),
     );
+    const more = h("button", { type: "button", class: "link", "aria-expanded": "false" }, "more");
+    more.addEventListener("click", () => {
+      const open = el.modelNotice.classList.toggle("open");
+      more.textContent = open ? "less" : "more";
+      more.setAttribute("aria-expanded", String(open));
+    });
+    const dismiss = h("button", { type: "button", class: "link", "aria-label": "Dismiss this notice", title: "Dismiss" }, "✕");
+    dismiss.addEventListener("click", () => {
+      try {
+        localStorage.setItem(noticeKey(model), "1");
+      } catch (_) {
+        // not remembered: it shows again next time
+      }
+      el.modelNotice.hidden = true;
+    });
+    el.modelNotice.classList.remove("open");
+    el.modelNotice.replaceChildren(text, more, dismiss);
   }
 
   async function loadModels() {
@@ -216,7 +252,9 @@
   let tokenTimer = null;
   let tokenRound = 0; // answers to an older round of counting are dropped
 
+  /* Also counts the characters, at once: every change of a text, typed or not, comes here. */
   function countTokensSoon() {
+    countChars();
     clearTimeout(tokenTimer);
     tokenTimer = setTimeout(countTokens, 250);
   }
@@ -230,7 +268,9 @@
       const shown = `${model && model.name}\n${text}`;
       if (counter.shown === shown && !counter.output.hidden) continue; // counted already
       counter.shown = null;
-      if (limit === null || limit === undefined || (!text && !counter.always)) {
+      // Past the character limit the server counts nothing (invalid_prompt): the character
+      // count says what is wrong.
+      if (limit === null || limit === undefined || (!text && !counter.always) || [...text].length > MAX_CHARS) {
         counter.output.hidden = true; // nothing to count against: the model reads it all
         continue;
       }
@@ -260,5 +300,46 @@
 
   for (const counter of TOKEN_FIELDS) counter.input.addEventListener("input", countTokensSoon);
 
-  Object.assign(room, { refine, renderComposerMode, clearComposerIfSent, field, countTokensSoon, loadModels });
+  // --- Character counters ---------------------------------------------------------------------
+
+  /* The server takes at most MAX_CHARS characters (after trimming) in a prompt, a negative
+   * prompt and a walk's end prompt, and refuses more (invalid_prompt). The fields have no
+   * maxlength, which would cut a long paste silently: past the limit the count shows in red
+   * ("5,000 / 1,000 characters") and Render waits until it is shortened. The count shows from
+   * 90% of the limit on. */
+  const CHAR_FIELDS = [
+    { input: el.text, output: document.getElementById("prompt-chars") },
+    { input: field("negative"), output: document.getElementById("negative-chars") },
+    { input: field("walk_to"), output: document.getElementById("walk-to-chars") },
+  ];
+  const number = (n) => n.toLocaleString("en-US");
+
+  function countChars() {
+    for (const counter of CHAR_FIELDS) {
+      // Characters as the server counts them (code points, not UTF-16 units), after trimming.
+      const length = [...counter.input.value.trim()].length;
+      const over = length > MAX_CHARS;
+      counter.over = over && !(counter.input === field("walk_to") && ui.mode !== "walk");
+      counter.output.hidden = length < 0.9 * MAX_CHARS;
+      counter.output.dataset.over = String(over);
+      counter.output.textContent =
+        `${number(length)} / ${number(MAX_CHARS)} characters` + (over ? `: shorten it by ${number(length - MAX_CHARS)}` : "");
+      counter.input.setAttribute("aria-invalid", String(over));
+      // Its token count means nothing past the limit (the server counts no such text).
+      const tokens = TOKEN_FIELDS.find((field) => field.input === counter.input);
+      if (over && tokens) tokens.output.hidden = true;
+    }
+    updateSubmit();
+  }
+
+  /* Render waits while a text is over its limit, or while I may not render (muted, removed). */
+  function updateSubmit() {
+    const me = state.me;
+    const locked = !!me && (me.muted || me.removed);
+    el.submit.disabled = locked || CHAR_FIELDS.some((counter) => counter.over);
+  }
+
+  for (const radio of el.composer.elements.mode) radio.addEventListener("change", countChars);
+
+  Object.assign(room, { refine, renderComposerMode, clearComposerIfSent, field, countTokensSoon, countChars, updateSubmit, loadModels });
 })();

@@ -16,6 +16,7 @@
     onProgress: (frame) => room.updateCard(frame.render),
     onError: room.showToast,
     onStatus: (name, detail) => PH.showConnection(el.connection, name, detail),
+    onPresence: () => room.renderMembers(),
   });
 
   function onEvent(event) {
@@ -36,7 +37,12 @@
         break;
       case "member.removed":
         room.renderMembers();
-        if (state.me && event.member.id === state.me.id) room.showToast({ message: "A facilitator removed you from this party." });
+        if (state.me && event.member.id === state.me.id) {
+          // Whoever removed me (a facilitator or the Prompt Master): the room is read-only now.
+          room.renderMyLimits();
+          room.renderCards();
+          room.renderPalette();
+        }
         break;
       case "prompt.added":
       case "prompt.proposed":

@@ -1,5 +1,5 @@
-/* The party room's side panels (after party-room.js): the people and their roles, the prompt
- * tree, the proposals of a steered party, the associations and the palette. */
+/* The party room's side panels (after party-room.js): the people, their roles and who is online,
+ * the prompt tree, the proposals of a steered party, the associations and the palette. */
 (function () {
   "use strict";
   const PH = window.PartyHub;
@@ -10,29 +10,36 @@
 
   // --- People ---------------------------------------------------------------------------------
 
+  /* Everyone not removed, in the order they came, each with a dot: green while they have the
+   * room open (presence, from the server), hollow while they are away. */
   function renderMembers() {
-    const iAmMaster = state.me && state.me.role === "prompt_master";
-    const iModerate = state.me && (state.me.role === "prompt_master" || state.me.role === "facilitator");
+    const acting = room.mayAct();
+    const iAmMaster = acting && state.me.role === "prompt_master";
+    const iModerate = acting && (state.me.role === "prompt_master" || state.me.role === "facilitator");
+    const members = [...state.members.values()].filter((member) => !member.removed);
+    const online = members.filter((member) => state.online.has(member.id)).length;
+    el.onlineCount.textContent = members.length ? `· ${online} of ${members.length} here` : "";
     el.members.replaceChildren(
-      ...[...state.members.values()]
-        .filter((member) => !member.removed)
-        .map((member) => {
-          const isMe = state.me && member.id === state.me.id;
-          const moderated = iModerate && !isMe && member.role !== "prompt_master";
-          return h(
-            "li",
-            { class: "member", dataset: { member: member.id } },
-            h(
-              "span",
-              { class: "member-name" },
-              member.name,
-              isMe ? h("span", { class: "hint" }, " (you)") : null,
-              member.muted ? h("span", { class: "badge muted" }, "muted") : null,
-            ),
-            iAmMaster && !isMe ? roleSelect(member) : h("span", { class: "role role-" + member.role }, PH.ROLE_TITLES[member.role] || member.role),
-            moderated ? moderationButtons(member) : null,
-          );
-        }),
+      ...members.map((member) => {
+        const isMe = state.me && member.id === state.me.id;
+        const here = state.online.has(member.id);
+        const moderated = iModerate && !isMe && member.role !== "prompt_master";
+        return h(
+          "li",
+          { class: "member" + (here ? " online" : " away"), dataset: { member: member.id, online: String(here) } },
+          h(
+            "span",
+            { class: "member-name" },
+            h("span", { class: "presence-dot", title: here ? "here now" : "away", "aria-hidden": "true" }),
+            member.name,
+            h("span", { class: "visually-hidden" }, here ? " (here now)" : " (away)"),
+            isMe ? h("span", { class: "hint" }, " (you)") : null,
+            member.muted ? h("span", { class: "badge muted" }, "muted") : null,
+          ),
+          iAmMaster && !isMe ? roleSelect(member) : h("span", { class: "role role-" + member.role }, PH.ROLE_TITLES[member.role] || member.role),
+          moderated ? moderationButtons(member) : null,
+        );
+      }),
     );
   }
 
@@ -47,15 +54,28 @@
     return h("span", { class: "member-actions" }, mute, remove);
   }
 
-  /* A muted member watches and votes; the composer and the association form say why they wait. */
+  /* A muted member watches and votes; a removed one only watches what was there when they left
+   * (their socket is closed). The composer and the association form say why they wait, and who
+   * did it when the event said so, whoever it was (a facilitator or the Prompt Master). */
   function renderMyLimits() {
-    const muted = !!(state.me && state.me.muted);
+    const me = state.me;
+    const removed = !!(me && me.removed);
+    const muted = !!(me && me.muted) && !removed;
     for (const form of [el.composer, el.associationForm]) {
       for (const control of form.querySelectorAll("button[type=submit], textarea, input[type=text], input:not([type])")) {
-        control.disabled = muted;
+        control.disabled = muted || removed;
       }
     }
-    document.getElementById("muted-note").hidden = !muted;
+    room.updateSubmit(); // over the character limit keeps Render disabled too
+    // Who did it, when an event of this visit said so ("Fay removed you"); else "You were removed".
+    const who = state.moderatedBy[removed ? "removed" : "muted"];
+    const did = (verb, what) => (who ? `${PH.memberName(state, who)} ${verb} you${what}` : `You were ${verb}${what}`);
+    el.composer.classList.toggle("locked", muted || removed);
+    el.mutedNote.hidden = !(muted || removed);
+    el.mutedNote.classList.toggle("removed", removed);
+    el.mutedNote.textContent = removed
+      ? did("removed", " from this party") + ": you can no longer write prompts, vote or add associations."
+      : did("muted", "") + ": you can watch and vote, not add prompts or associations.";
   }
 
   function roleSelect(member) {
@@ -126,7 +146,7 @@
         return h(
           "li",
           { class: "proposal", dataset: { prompt: prompt.id } },
-          h("p", { class: "proposal-text" }, prompt.text),
+          room.clamped("p", "proposal-text", prompt.text),
           h(
             "p",
             { class: "hint" },
@@ -143,6 +163,7 @@
         );
       }),
     );
+    room.fitClamps(el.proposals);
   }
 
   // --- Associations ---------------------------------------------------------------------------

@@ -1,11 +1,14 @@
 /* The party room, first of its scripts: the join form, or else the room's shared parts (its state,
  * UI state and elements) in one namespace, PartyHub.room, plus the top bar's Publish button and
  * the toasts. The room is the party-*.js scripts, loaded in this order after live.js:
- *   party-room.js      this file: PartyHub.room, joining, publishing, toasts
+ *   party-room.js      this file: PartyHub.room, joining, publishing, toasts, and the small
+ *                      helpers the others share (clamped text, scores in words)
  *   party-cards.js     the render grid: cards, their images, votes, picks and notes
- *   party-panels.js    people, the prompt tree, proposals, associations and the palette
- *   party-composer.js  the composer, its parameters and token counters
+ *   party-panels.js    people (and who is online), the prompt tree, proposals, associations
+ *                      and the palette
+ *   party-composer.js  the composer, its parameters and its character and token counters
  *   party-modes.js     the composer's modes: a source image, a painted mask, a walk
+ *   party-lightbox.js  an image at full size with its prompt, parameters and actions
  *   party-live.js      last: which event redraws what; starts following the party
  * Each script is a closure that puts what the others call on PartyHub.room (room.updateCard(...)),
  * called at run time, so no script needs the ones after it while it loads. State lives in one
@@ -20,6 +23,7 @@
   if (joinForm) return setUpJoinForm(joinForm);
 
   const roomElement = document.getElementById("room");
+  if (!roomElement) return; // a removed session's page: it says so, and nothing more
   const state = PH.createState(roomElement.dataset.code);
   const ui = {
     models: new Map(), // name -> preset from /api/models (available ones only)
@@ -32,6 +36,7 @@
     mode: "txt2img",
     source: null, // {kind: "image" | "upload", id, url, width, height} for the source modes
     maskPainted: false,
+    lightbox: null, // the id of the image the lightbox shows, or null while it is closed
   };
   const el = {
     room: roomElement,
@@ -72,6 +77,9 @@
     maskClear: document.getElementById("mask-clear"),
     maskHint: document.getElementById("mask-hint"),
     walk: document.getElementById("walk"),
+    onlineCount: document.getElementById("online-count"),
+    mutedNote: document.getElementById("muted-note"),
+    lightbox: document.getElementById("lightbox"),
   };
   // live: set by party-live.js, the last script, when it starts following the party.
   const room = (PH.room = { state, ui, el, live: null });
@@ -132,5 +140,71 @@
     setTimeout(() => toast.remove(), 15000);
   }
 
-  Object.assign(room, { renderPublishing, showToast });
+  // --- Shared helpers -------------------------------------------------------------------------
+
+  /* Text that may be long (a prompt, a proposal): clamped to a few lines; fitClamps() adds a
+   * "more" toggle after those that overflow once they are on the page. */
+  function clamped(tag, className, text, lines = 3) {
+    return h(tag, { class: className + " clamp", style: `--lines: ${lines}` }, text);
+  }
+
+  function fitClamps(root) {
+    for (const node of root.querySelectorAll(".clamp")) {
+      const toggle = node.nextElementSibling && node.nextElementSibling.classList.contains("more-toggle") ? node.nextElementSibling : null;
+      const open = node.classList.contains("open");
+      // Measured clamped: an open one has no overflow to measure.
+      node.classList.remove("open");
+      const overflows = node.scrollHeight > node.clientHeight + 1;
+      node.classList.toggle("open", open && overflows);
+      if (!overflows) {
+        if (toggle) toggle.remove();
+        continue;
+      }
+      if (toggle) continue;
+      const button = h("button", { type: "button", class: "link more-toggle", "aria-expanded": "false" }, "more");
+      button.addEventListener("click", (click) => {
+        click.stopPropagation();
+        const opened = node.classList.toggle("open");
+        button.textContent = opened ? "less" : "more";
+        button.setAttribute("aria-expanded", String(opened));
+      });
+      node.after(button);
+    }
+  }
+
+  let clampTimer = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(clampTimer);
+    clampTimer = setTimeout(() => fitClamps(roomElement), 150);
+  });
+
+  /* A CLIP score as a word, with the server's cut-offs for its CLIP model
+   * (partyhub/score_words.py says where they come from); null without a score. */
+  const SCORE_LEVELS = JSON.parse(document.getElementById("score-levels").textContent);
+
+  function scoreWord(score, kind) {
+    if (typeof score !== "number" || !SCORE_LEVELS) return null;
+    const [medium, high] = SCORE_LEVELS[kind];
+    return score >= high ? "high" : score >= medium ? "medium" : "low";
+  }
+
+  /* "matches its prompt: high · fits the topic: medium", or "" when the image has no scores. */
+  function scoreWords(image) {
+    const prompt = scoreWord(image.score, "prompt");
+    const topic = scoreWord(image.topic_score, "topic");
+    return [prompt && `matches its prompt: ${prompt}`, topic && `fits the topic: ${topic}`].filter(Boolean).join(" · ");
+  }
+
+  /* What a model is called for people ("Offline shapes (bundled)"), from /api/models. */
+  function modelTitle(name) {
+    const preset = ui.models.get(name);
+    return (preset && preset.title) || name;
+  }
+
+  /* Whether I may still act in the room: a removed member only watches what was there. */
+  function mayAct() {
+    return !!state.me && !state.me.removed;
+  }
+
+  Object.assign(room, { renderPublishing, showToast, clamped, fitClamps, scoreWord, scoreWords, modelTitle, mayAct });
 })();

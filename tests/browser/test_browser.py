@@ -149,6 +149,7 @@ def test_the_composer_redraws_repaints_and_walks(server, browser, screenshots):
     page.click("#composer button[type=submit]")
     expect(done).to_have_count(4, timeout=RENDER_TIMEOUT_MS)
     newest = page.locator("#renders .card").first
+    expect(newest.locator(".card-meta")).to_contain_text("to “a blue moon”")  # where it ends
     expect(newest.locator("img.animation")).to_be_visible()
     expect(newest.locator(".shot img")).to_have_count(3)
     page.screenshot(path=screenshots / "modes.png", full_page=True)
