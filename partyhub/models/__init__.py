@@ -2,7 +2,8 @@
 
 from partyhub.models.event import Association, Event, party_group, record_event
 from partyhub.models.image import Image, Upload, Vote
-from partyhub.models.party import JOIN_CODE_ALPHABET, JOIN_CODE_LENGTH, Member, Party, new_join_code
+from partyhub.models.member import Member
+from partyhub.models.party import JOIN_CODE_ALPHABET, JOIN_CODE_LENGTH, Party, new_join_code
 from partyhub.models.prompt import Prompt
 from partyhub.models.render import Render
 

@@ -2,6 +2,7 @@
 `make run`, with someone watching a seeded stream so that its autopilot renders, a party's
 render starts before every autopilot render queued after it."""
 
+import re
 import sqlite3
 import time
 
@@ -24,7 +25,8 @@ def renders(server):
 def test_a_party_render_starts_before_autopilot_renders_queued_after_it(server, browser):
     watcher = browser.new_context().new_page()
     watcher.goto(server + "/s/circles-and-rings/")
-    expect(watcher.locator("#viewers")).to_contain_text("1 watching")
+    # Other tests' pages may watch too: this one counts among them.
+    expect(watcher.locator("#viewers")).to_have_text(re.compile(r"[1-9]\d* watching"))
     # Watched, the stream's autopilot renders: its first image appears.
     expect(watcher.locator(".stream-shot").first).to_be_visible(timeout=RENDER_TIMEOUT_MS)
 

@@ -1,7 +1,10 @@
 """Search: a party's images (members, or anyone for a public party) and every published
 gallery's, by prompt words, author, seed and model, and by meaning: with conftest's tiny CLIP
 (no cut-off known for it: every image ranks), and with the bundled offline CLIP on pictures of
-its world (its measured cut-off: only close images are matches, the nearest come apart)."""
+its world (its measured cut-off: only close images are matches, the nearest come apart).
+
+Kept in one piece (past 400 lines): both CLIPs' fixtures and the drawn pictures serve every
+case, from word filters to the cut-off, and read as one account of how search ranks."""
 
 import numpy as np
 import open_clip
