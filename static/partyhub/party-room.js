@@ -89,6 +89,7 @@
   function setUpJoinForm(form) {
     form.addEventListener("submit", async (submit) => {
       submit.preventDefault();
+      delete form.dataset.early;
       const error = form.querySelector(".form-error");
       const button = form.querySelector("button[type=submit]");
       button.disabled = true;
@@ -101,6 +102,8 @@
         button.disabled = false;
       }
     });
+    // Join was pressed while this script loaded (the page's inline handler held it): send it now.
+    if (form.dataset.early) form.requestSubmit();
   }
 
   // --- Publishing -----------------------------------------------------------------------------
