@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from generation.bench import (  # noqa: E402
+    benchable_preset,
     device_name,
     measure_raw,
     parse_args,
@@ -76,13 +77,7 @@ def main(argv=None):
     import torch
     from django.conf import settings
 
-    from generation.presets import get_preset
-
-    preset = get_preset(args.model)
-    if preset is None or not preset.is_available():
-        sys.exit(f"model {args.model!r} is not available here")
-    if preset.family == "autoregressive" and args.batches != [1]:
-        sys.exit("the worker does not batch token-by-token renders: use --batches 1")
+    preset = benchable_preset(args)
     params = resolved_params(args)
     rows = []
     for batch in args.batches:

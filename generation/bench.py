@@ -112,6 +112,18 @@ def measure_engine(preset, params, batch, repeats):
     )
 
 
+def benchable_preset(args):
+    """The preset `--model` names, or exit saying why it cannot be measured here."""
+    from generation.presets import get_preset
+
+    preset = get_preset(args.model)
+    if preset is None or not preset.is_available():
+        sys.exit(f"model {args.model!r} is not available here")
+    if preset.family == "autoregressive" and args.batches != [1]:
+        sys.exit("the worker does not batch token-by-token renders: use --batches 1")
+    return preset
+
+
 def resolved_params(args):
     from generation.params import resolve_params
 
@@ -141,13 +153,7 @@ def main(argv=None):
     import torch
     from django.conf import settings
 
-    from generation.presets import get_preset
-
-    preset = get_preset(args.model)
-    if preset is None or not preset.is_available():
-        sys.exit(f"model {args.model!r} is not available here")
-    if preset.family == "autoregressive" and args.batches != [1]:
-        sys.exit("the worker does not batch token-by-token renders: use --batches 1")
+    preset = benchable_preset(args)
     params = resolved_params(args)
     rows = []
     for batch in args.batches:
