@@ -44,7 +44,10 @@ if not SECRET_KEY:
     SECRET_KEY = local_secret_key(VAR_DIR / "secret_key")
 
 INSTALLED_APPS = [
-    "daphne",  # first, so `runserver` serves ASGI (WebSockets) through Daphne
+    # First, so that its `runserver` wins: Daphne's (ASGI, WebSockets), warming the embedded
+    # worker's model as the server starts.
+    "partyhub",
+    "daphne",  # before staticfiles, whose own runserver would serve WSGI only
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -52,7 +55,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
-    "partyhub",
     "generation",
     "streams",
     "accounts",

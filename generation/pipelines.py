@@ -87,14 +87,17 @@ def _to_device(pipe):
 
 
 def warm_up():
-    """Load the default model before the first render needs it (seconds, even offline)."""
+    """Load the default model and the CLIP scorer before the first render needs them (about
+    5 s on this project's 2-core machine, even offline: most of it importing torch)."""
+    from generation import scoring
+
     preset = default_preset()
-    if preset is None or preset.name == OVERHEAD_PROBE or not preset.is_available():
-        return
-    try:
-        get_pipeline(preset)
-    except Exception:
-        log.exception("could not load %s; renders with it will fail until fixed", preset.name)
+    if preset is not None and preset.name != OVERHEAD_PROBE and preset.is_available():
+        try:
+            get_pipeline(preset)
+        except Exception:
+            log.exception("could not load %s; renders with it will fail until fixed", preset.name)
+    scoring.get_scorer()  # logs its own failure once
 
 
 def load_pipeline(preset):

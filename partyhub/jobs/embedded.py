@@ -67,6 +67,13 @@ def ensure_running():
     loop.create_task(_serve(_wakeup), name="partyhub-embedded-worker")
 
 
+def warm_up_now():
+    """Start loading the default model and the scorer in the render thread at once, before any
+    request starts the worker: the runserver command calls it as the server starts, so that a
+    newcomer's first render finds them loaded. The worker's own warm-up then finds them cached."""
+    _executor.submit(warm_up)
+
+
 def wake():
     """Tell the worker a render was queued; safe from any thread."""
     loop, wakeup = _loop, _wakeup
