@@ -6,10 +6,11 @@ rendered, timed as that newcomer would feel it.
 
 Each run starts its own `make run` with the environment a new user has (no DEBUG, SECRET_KEY,
 DATABASE_URL or REDIS_URL) and prints, in seconds: from `make run` until the server listens, from
-opening the home page until the room's socket is live, and from pressing Render until the image is
-on the page, then the same for a second prompt, the model now loaded. `--watch-stream` keeps a second tab on a seeded stream throughout, so that its
-autopilot renders beside the party, as when someone else is watching. `--think` waits that many
-seconds in the room before pressing Render, as a person reading and typing would. A benchmark, not a test.
+opening the home page until the room's socket is live, from pressing Render until the image is on
+the page, then the same for a second prompt, the model now loaded. `--watch-stream` keeps a second
+tab on a seeded stream throughout, so that its autopilot renders beside the party, as when
+someone else is watching. `--think` waits that many seconds in the room before pressing Render,
+as a person reading and typing would. A benchmark, not a test.
 """
 
 import argparse
@@ -42,7 +43,7 @@ def free_port():
 
 
 def start_server(var):
-    """`make run` on a free port with a fresh var folder; (process, port, seconds until it listens)."""
+    """`make run` on a free port with a fresh var folder: (process, port, seconds to listen)."""
     unset = ("DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "PARTYHUB_RENDER_WORKER")
     env = {k: v for k, v in os.environ.items() if k not in unset}
     port = free_port()
@@ -121,7 +122,7 @@ def main(argv=None):
             rows.append(one_run(browser, args.watch_stream, args.think))
             print(f"run {run + 1}: " + FORMAT % rows[-1])
         browser.close()
-    medians = [statistics.median(column) for column in zip(*rows)]
+    medians = [statistics.median(column) for column in zip(*rows, strict=True)]
     print("median: " + FORMAT % tuple(medians))
 
 
