@@ -296,7 +296,7 @@
       acting
         ? h(
             "button",
-            { type: "button", class: "small secondary", title: "Use this image as the source of a redraw, repaint or variation", onclick: () => (after(), room.useImage(image, render)) },
+            { type: "button", class: "small secondary", title: "Use this image as the source of a redraw, repaint or variation, or as the start of a walk", onclick: () => (after(), room.useImage(image, render)) },
             "Use",
           )
         : null,

@@ -32,6 +32,7 @@
   }
 
   function useImage(image, render) {
+    if (ui.mode === "walk") return walkFrom(image, render);
     setSource({ kind: "image", id: image.id, url: image.url, width: image.width, height: image.height });
     if (!SOURCE_MODES.has(ui.mode)) setMode("img2img");
     const prompt = state.prompts.get(render.prompt);
@@ -39,6 +40,39 @@
     room.countTokensSoon();
     el.composer.scrollIntoView({ behavior: "smooth", block: "start" });
   }
+
+  /* "Use" in walk mode: the walk starts at that image. Its prompt, seed and parameters go into
+   * the composer, so the walk's first frame is that very image and the server files the walk
+   * under its prompt in the tree (Prompt.source_for). Only an image rendered from text alone
+   * can be made again from its prompt and seed. */
+  const walkFromNote = document.getElementById("walk-from");
+  const walkFromDefault = walkFromNote.textContent;
+  function walkFrom(image, render) {
+    const p = render.params || {};
+    if ((p.mode || "txt2img") !== "txt2img") {
+      const made = MODE_NAMES[p.mode] === "walk" ? "a walk's frame" : MODE_NAMES[p.mode];
+      room.showToast({ code: "invalid_param", message: `A walk starts at an image made from its prompt alone; this one is ${made}. Use it to redraw or vary instead.` });
+      return;
+    }
+    const prompt = state.prompts.get(render.prompt);
+    if (prompt) el.text.value = prompt.text;
+    const model = room.field("model");
+    if (model.value !== p.model) {
+      model.value = p.model;
+      model.dispatchEvent(new Event("change")); // that model's samplers and limits
+    }
+    const values = { ...p, seed: image.seed };
+    for (const name of ["sampler", "width", "height", "steps", "guidance", "seed", "negative"]) {
+      if (values[name] === undefined || values[name] === null) continue;
+      room.field(name).value = values[name];
+      ui.touched.add(name);
+    }
+    walkFromNote.textContent = `Starts at the image you picked (seed ${image.seed}): its prompt and parameters are in the composer.`;
+    room.countTokensSoon();
+    el.composer.scrollIntoView({ behavior: "smooth", block: "start" });
+  }
+  // Typing another prompt starts the walk elsewhere: the note no longer holds.
+  el.text.addEventListener("input", () => (walkFromNote.textContent = walkFromDefault));
 
   function setSource(source) {
     ui.source = source;

@@ -4,6 +4,7 @@ model). The server, browser and screenshots fixtures are in browsing.py."""
 
 import json
 import re
+import sqlite3
 import zipfile
 
 import pytest
@@ -152,6 +153,32 @@ def test_the_composer_redraws_repaints_and_walks(server, browser, screenshots):
     expect(newest.locator(".card-meta")).to_contain_text("to “a blue moon”")  # where it ends
     expect(newest.locator("img.animation")).to_be_visible()
     expect(newest.locator(".shot img")).to_have_count(3)
+
+    # In walk mode "Use" starts the walk at that image: only one made from text alone can be
+    # made again from its prompt and seed, so a redrawn one is refused with a reason.
+    cards = page.locator("#renders .card")
+    cards.nth(2).locator(".shot").first.get_by_role("button", name="Use").click()  # the redraw
+    expect(page.locator("#toasts")).to_contain_text("this one is redrawn")
+    cards.nth(3).locator(".shot").first.get_by_role("button", name="Use").click()  # the first
+    expect(page.locator("#prompt-text")).to_have_value("a ringed planet")
+    expect(page.locator("#walk-from")).to_contain_text("Starts at the image you picked")
+    seed = page.locator("#composer [name=seed]").input_value()
+    page.click("#composer button[type=submit]")
+    expect(done).to_have_count(5, timeout=RENDER_TIMEOUT_MS)
+    with sqlite3.connect(server.var / "partyhub.sqlite3") as db:
+        rows = db.execute(
+            "SELECT p.id, p.source_id, i.seed FROM partyhub_prompt p JOIN partyhub_render r "
+            "ON r.prompt_id = p.id JOIN partyhub_image i ON i.render_id = r.id "
+            "WHERE p.party_id = (SELECT MAX(party_id) FROM partyhub_prompt) ORDER BY p.id, i.id"
+        ).fetchall()
+    first, walk = rows[0], rows[-1]
+    assert walk[1] == first[0]  # filed under the image it starts at
+    assert seed == str(first[2])  # the composer held the seed of the image picked
+    # The tree draws the walk inside its source's branch, with its first frame as thumbnail.
+    node = page.locator(f'#prompt-tree g[data-prompt="{walk[0]}"]')
+    expect(node.locator("image")).to_have_count(1)
+    root = page.locator(f'#prompt-tree g[data-prompt="{first[0]}"]').bounding_box()
+    assert node.bounding_box()["x"] > root["x"]
     page.screenshot(path=screenshots / "modes.png", full_page=True)
     assert page_errors == []
     context.close()
