@@ -12,7 +12,6 @@ from streams.models import Stream, image_message
 CLOSE_BAD_REQUEST = 4400
 CLOSE_NO_STREAM = 4404
 CATCH_UP_LIMIT = 200  # a viewer back after a long absence gets the newest ones, not thousands
-VIEWER_COUNT_SECONDS = 5
 
 
 class StreamConsumer(LiveConsumer):
@@ -40,7 +39,7 @@ class StreamConsumer(LiveConsumer):
                 await self._send_image(message)
         else:
             self.sent_id = await _latest_image_id(stream)
-        self.shown_count = await sync_to_async(viewers.change)(self.stream_id, 1)
+        self.shown_count = await sync_to_async(viewers.stamp)(self.stream_id, self.channel_name)
         await self.send_json({"type": "stream.viewers", "count": self.shown_count})
         self.counting = asyncio.create_task(self._follow_the_count())
 
@@ -49,15 +48,15 @@ class StreamConsumer(LiveConsumer):
             return
         self.counting.cancel()
         await self.channel_layer.group_discard(self.group, self.channel_name)
-        await sync_to_async(viewers.change)(self.stream_id, -1)
+        await sync_to_async(viewers.leave)(self.stream_id, self.channel_name)
 
     async def _follow_the_count(self):
         # Each viewer reads the count now and then instead of every join and leave being sent
         # to every viewer: that would be a message per viewer per viewer, and with a thousand
-        # viewers arriving together, a storm.
+        # viewers arriving together, a storm. Reading it also keeps this viewer counted.
         while True:
-            await asyncio.sleep(VIEWER_COUNT_SECONDS)
-            count = await sync_to_async(viewers.count)(self.stream_id)
+            await asyncio.sleep(viewers.STAMP_SECONDS)
+            count = await sync_to_async(viewers.stamp)(self.stream_id, self.channel_name)
             if count != self.shown_count and not self.window.shut:
                 self.shown_count = count
                 await self.send_json({"type": "stream.viewers", "count": count})

@@ -1,40 +1,33 @@
 """How many viewers watch each stream, across every server process.
 
-With REDIS_URL the count lives in Redis, so several Daphne processes add up; without it (the
-embedded mode has one process) a counter in memory does. A process that dies without its
-viewers disconnecting leaves their count behind until the key is reset.
+Each open stream socket is one entry (its channel name) in core/open_sockets.py's stamped set
+for the stream. A viewer's socket stamps it when it connects and every STAMP_SECONDS while it
+stays, and removes it when it closes; a viewer whose process died stops counting once its
+stamp is three periods old, so a stream is not rendered for ever for viewers long gone (the
+autopilot renders only while someone watches).
 """
 
-from collections import Counter
+from core.open_sockets import OpenSockets
 
-from django.conf import settings
-
-_local = Counter()
-_redis = None
+STAMP_SECONDS = 5  # also how often a viewer's page is told the count
 
 
-def _client():
-    global _redis
-    if _redis is None:
-        import redis
-
-        _redis = redis.Redis.from_url(settings.REDIS_URL)
-    return _redis
+def stale_seconds():
+    return 3 * STAMP_SECONDS
 
 
-def _key(stream_id):
-    return f"partyhub:stream:{stream_id}:viewers"
+_sockets = OpenSockets("stream", stale_seconds)
 
 
-def change(stream_id, delta):
-    """Add `delta` viewers; returns the new count."""
-    if settings.REDIS_URL:
-        return max(int(_client().incrby(_key(stream_id), delta)), 0)
-    _local[stream_id] += delta
-    return _local[stream_id]
+def stamp(stream_id, channel):
+    """The viewer's socket is open now; returns how many watch."""
+    _sockets.stamp(stream_id, channel)
+    return count(stream_id)
+
+
+def leave(stream_id, channel):
+    _sockets.leave(stream_id, channel)
 
 
 def count(stream_id):
-    if settings.REDIS_URL:
-        return max(int(_client().get(_key(stream_id)) or 0), 0)
-    return _local[stream_id]
+    return _sockets.count(stream_id)

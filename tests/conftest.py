@@ -312,17 +312,19 @@ def generate_alone(preset, prompt, params, on_step, should_stop):
 
 
 @pytest.fixture
-def watching():
+def watching(monkeypatch):
     """`watching(stream)`: one viewer watches the stream until the test ends, so its autopilot
     renders (it renders nothing for a stream nobody watches)."""
     from streams import viewers
 
+    # No socket stamps this viewer again: it must not go stale while the test runs.
+    monkeypatch.setattr(viewers, "STAMP_SECONDS", 3600)
     watched = []
 
     def watch(stream):
-        viewers.change(stream.pk, 1)
+        viewers.stamp(stream.pk, "a test's viewer")
         watched.append(stream.pk)
 
     yield watch
     for stream_id in watched:
-        viewers.change(stream_id, -1)
+        viewers.leave(stream_id, "a test's viewer")

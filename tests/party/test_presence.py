@@ -9,6 +9,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
+from core import open_sockets
 from partyhub import presence
 from partyhub.models import Member
 from tests.conftest import ORIGIN
@@ -132,7 +133,7 @@ async def test_a_socket_of_a_dead_process_goes_stale(party, host, guest, setting
 def test_it_counts_sockets_in_redis_across_processes(settings, redis_url, monkeypatch):
     """With REDIS_URL every Daphne process reads and writes the same entries."""
     settings.REDIS_URL = redis_url
-    monkeypatch.setattr(presence, "_redis", None)
+    monkeypatch.setattr(open_sockets, "_redis", None)
     presence.stamp(7, 1, "process-a.channel-1")
     presence.stamp(7, 2, "process-b.channel-1")
     assert presence.stamp(7, 2, "process-b.channel-2") == [1, 2]  # Bob's second tab
@@ -143,4 +144,4 @@ def test_it_counts_sockets_in_redis_across_processes(settings, redis_url, monkey
     now = time.time()
     monkeypatch.setattr(time, "time", lambda: now + presence.stale_seconds() + 1)
     assert presence.online(7) == []  # the process holding Ann's socket died
-    monkeypatch.setattr(presence, "_redis", None)
+    monkeypatch.setattr(open_sockets, "_redis", None)

@@ -149,7 +149,7 @@ def test_the_watch_page_pages_back_through_the_history(stream, monkeypatch):
 
 
 async def test_a_viewer_sees_new_images_and_catches_up_after_since(stream, monkeypatch):
-    monkeypatch.setattr("streams.consumers.VIEWER_COUNT_SECONDS", 0.1)
+    monkeypatch.setattr("streams.viewers.STAMP_SECONDS", 0.5)
     first = await database_sync_to_async(render_for)(stream, "a moon")
     live = viewer("moons")
     assert (await live.connect())[0]
@@ -399,6 +399,33 @@ def test_the_autopilot_renders_only_while_someone_watches(stream, settings, watc
     watching(stream)
     assert autopilot.tick() == 1
     assert Render.objects.filter(party=stream.party).count() == 1
+
+
+@pytest.mark.parametrize("with_redis", [False, True], ids=["in memory", "in Redis"])
+def test_viewers_of_a_process_that_died_stop_counting(stream, settings, request, with_redis):
+    """A Daphne process that dies never closes its sockets: its viewers count until their
+    stamps are three periods old, then the autopilot stops rendering for them."""
+    import time
+
+    from core import open_sockets
+    from streams import autopilot, viewers
+
+    if with_redis:
+        settings.REDIS_URL = request.getfixturevalue("redis_url")
+        open_sockets._redis = None
+        request.addfinalizer(lambda: setattr(open_sockets, "_redis", None))
+    settings.PARTYHUB_AUTOPILOT = True
+    Stream.objects.exclude(pk=stream.pk).update(active=False)
+    viewers.stamp(stream.pk, "process-a.viewer-1")
+    assert viewers.stamp(stream.pk, "process-b.viewer-1") == 2
+    viewers.leave(stream.pk, "process-b.viewer-1")  # closed its socket
+    assert viewers.count(stream.pk) == 1
+
+    later = time.time() + viewers.stale_seconds() + 1  # process a died, never stamping again
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert viewers.count(stream.pk) == 0
+    assert autopilot.tick() == 0
 
 
 def test_the_autopilot_is_off_when_switched_off(stream, settings):
