@@ -1,12 +1,13 @@
 from django.contrib.auth import login
-from django.contrib.auth.forms import UserCreationForm
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+
+from accounts.forms import SignUpForm
 
 
 def sign_up(request):
     """An account to submit prompts to streams (parties never need one)."""
-    form = UserCreationForm(request.POST or None)
+    form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         login(request, form.save())
         after = request.GET.get("next", "")

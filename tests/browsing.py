@@ -111,3 +111,31 @@ def screenshots(tmp_path):
     folder = Path(os.environ.get("PARTYHUB_SCREENSHOTS", tmp_path))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def start_party(context, server, topic="loneliness", name="Ann", title="", steered=True):
+    """Start a party from the home page (a free-for-all where `steered` is False, where everyone
+    renders); its room page, once its socket is live, and its code."""
+    from playwright.sync_api import expect
+
+    page = context.new_page()
+    page.goto(server + "/")
+    page.fill("#start-form [name=topic]", topic)
+    if title:
+        page.fill("#start-form [name=title]", title)
+    page.fill("#start-form [name=name]", name)
+    if not steered:
+        page.uncheck("#start-form [name=steered]")
+    page.click("#start-form button[type=submit]")
+    page.wait_for_url("**/p/*/")
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    return page, page.url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def paste(page, selector, text):
+    """Paste `text` into a field as a person does (Ctrl+V from the clipboard): the browser applies
+    the field's own limits to it, as it would to a real paste."""
+    page.evaluate("(text) => navigator.clipboard.writeText(text)", text)
+    page.click(selector)
+    page.keyboard.press("ControlOrMeta+A")
+    page.keyboard.press("ControlOrMeta+V")

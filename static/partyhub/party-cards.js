@@ -323,7 +323,7 @@
   function noteForm(image) {
     const input = h("input", {
       name: "note",
-      maxlength: "200",
+      "data-max-chars": "200",
       value: ui.noting.text,
       placeholder: "why this one, in a line (optional)",
       "aria-label": "Pick note",

@@ -4,34 +4,13 @@ in Chromium against `make run` (DEBUG=1: a 404 there would be Django's debug pag
 import re
 
 import pytest
+from browsing import paste, start_party
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1440, "height": 900}
-
-
-def start_party(context, server, topic, name, title=""):
-    """Start a party from the home page; its room page and code."""
-    page = context.new_page()
-    page.goto(server + "/")
-    page.fill("#start-form [name=topic]", topic)
-    if title:
-        page.fill("#start-form [name=title]", title)
-    page.fill("#start-form [name=name]", name)
-    page.click("#start-form button[type=submit]")
-    page.wait_for_url("**/p/*/")
-    return page, page.url.rstrip("/").rsplit("/", 1)[-1]
-
-
-def paste(page, selector, text):
-    """Paste `text` into a field as a person does (Ctrl+V from the clipboard): the browser applies
-    the field's own limits to it, as it would to a real paste."""
-    page.evaluate("(text) => navigator.clipboard.writeText(text)", text)
-    page.click(selector)
-    page.keyboard.press("ControlOrMeta+A")
-    page.keyboard.press("ControlOrMeta+V")
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])

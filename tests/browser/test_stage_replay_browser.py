@@ -5,7 +5,7 @@ import re
 import shutil
 
 import pytest
-from browsing import RENDER_TIMEOUT_MS, ROOT
+from browsing import RENDER_TIMEOUT_MS, ROOT, start_party
 from playwright.sync_api import expect
 
 from partyhub.qr import join_qr_svg
@@ -17,19 +17,6 @@ PHONE = {"width": 390, "height": 844}
 # The page's width in CSS pixels and the viewport's. On a phone, a page wider than the screen
 # also widens the layout viewport, so both are compared with the phone's own width.
 WIDTHS = "[document.documentElement.scrollWidth, window.innerWidth]"
-
-
-def start_party(context, server, topic="loneliness", name="Ann"):
-    """Start a free-for-all party from the home page; its page (live) and code."""
-    page = context.new_page()
-    page.goto(server + "/")
-    page.fill("#start-form [name=topic]", topic)
-    page.fill("#start-form [name=name]", name)
-    page.uncheck("#start-form [name=steered]")  # a free-for-all: everyone renders
-    page.click("#start-form button[type=submit]")
-    page.wait_for_url("**/p/*/")
-    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
-    return page, page.url.rstrip("/").rsplit("/", 1)[-1]
 
 
 def render(page, text, **params):
@@ -78,7 +65,7 @@ class HeldBack:
 def test_the_stage_projects_the_join_qr_code_and_the_render_forming(server, browser, screenshots):
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     errors = []
-    room, code = start_party(context, server, topic="distant planets")
+    room, code = start_party(context, server, "distant planets", steered=False)
     stage = context.new_page()
     stage.on("pageerror", lambda error: errors.append(str(error)))
     held = HeldBack(stage)
@@ -139,7 +126,7 @@ def test_a_phone_joins_from_the_qr_code_in_one_step_and_everything_fits(
     server, browser, screenshots
 ):
     host = browser.new_context(viewport={"width": 1280, "height": 800})
-    room, code = start_party(host, server)
+    room, code = start_party(host, server, steered=False)
     render(room, "two old people on a bench", steps=2, width=64, height=64)
     expect(room.locator(".shot img")).to_have_count(1, timeout=RENDER_TIMEOUT_MS)
     stage = host.new_page()
@@ -214,7 +201,7 @@ def expected_replay(entries, k):
 
 def test_the_replay_scrubs_through_the_archive(server, browser, screenshots, tmp_path):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    room, code = start_party(context, server, topic="cats")
+    room, code = start_party(context, server, "cats", steered=False)
     render(room, "a cat on a windowsill", steps=2, width=64, height=64, count=2)
     expect(room.locator(".shot img")).to_have_count(2, timeout=RENDER_TIMEOUT_MS)
     room.fill("#association-form [name=text]", "purring")
