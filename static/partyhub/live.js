@@ -255,11 +255,34 @@
   const MAX_BACKOFF_MS = 30000;
   const POLL_MS = 3000;
 
+  /* The outbox: what may wait while the socket is not open (before it first opens, or while it
+   * reconnects), to be sent in order as soon as it opens. Each is something one adds or marks that
+   * is still meant, and harmless to send again, when the socket is back: a prompt carries its
+   * client_id (the server makes one prompt per id), and a vote, a shortlist or a pick names the
+   * value it wants, not "toggle". A message with the same key as one already waiting (a second
+   * click) takes its place rather than queuing twice; null keys never replace.
+   * The rest act on the room as it looks at the click (mute, remove, a role, steering, accepting
+   * or setting aside a proposal, cancelling a render): by the time the socket is back the room may
+   * have moved on, so they are refused at once, with a toast, rather than sent late. */
+  const OUTBOX_KEYS = {
+    "prompt.submit": (message) => message.client_id && "prompt:" + message.client_id,
+    "prompt.propose": (message) => message.client_id && "prompt:" + message.client_id,
+    vote: (message) => "vote:" + message.image,
+    shortlist: (message) => "shortlist:" + message.image,
+    pick: (message) => "pick:" + message.image,
+    "association.add": () => null,
+    "palette.add": () => null,
+  };
+  // Sent all at once on open: kept under the server's burst of messages per connection
+  // (PARTYHUB_WS_MESSAGE_BURST, 30), which refuses the rest with rate_limited.
+  const OUTBOX_MAX = 20;
+
   /* Load the snapshot, then follow the party over its WebSocket from the snapshot's last_seq.
    *
    * handlers: onReset() after a (re)loaded snapshot, onEvent(event) for each newly applied event,
    * onProgress(frame), onError(frame) for error frames, onStatus(state, detail) for the indicator,
-   * onPresence() when the members online changed (the socket asks for presence frames).
+   * onPresence() when the members online changed (the socket asks for presence frames),
+   * onOutbox(messages) when what waits in the outbox changed (see OUTBOX_KEYS).
    * Starting the socket at the snapshot's seq means nothing between the two is lost or shown twice.
    * Viewers who are not members (a public party's stage) poll the events API instead.
    */
@@ -267,8 +290,13 @@
     let socket = null;
     let attempt = 0;
     let stopped = false;
+    let closed = false; // for good (signed out, removed, no party): the outbox will never be sent
+    const outbox = []; // [{key, message}], oldest first
 
-    const status = (name, detail) => handlers.onStatus && handlers.onStatus(name, detail);
+    function status(name, detail) {
+      if (name === "closed") closeForGood();
+      if (handlers.onStatus) handlers.onStatus(name, detail);
+    }
 
     async function loadSnapshot() {
       try {
@@ -289,7 +317,10 @@
       const url = `${scheme}://${location.host}/ws/parties/${state.code}/?since=${state.lastSeq}&presence=1`;
       status("connecting");
       socket = new WebSocket(url);
-      socket.onopen = () => status("live");
+      socket.onopen = () => {
+        status("live");
+        flush();
+      };
       socket.onmessage = (message) => receive(JSON.parse(message.data));
       socket.onclose = (close) => {
         socket = null;
@@ -321,6 +352,7 @@
     }
 
     async function poll() {
+      closeForGood(); // an outsider has no socket to send on
       status("polling");
       while (!stopped) {
         try {
@@ -343,13 +375,51 @@
       setTimeout(() => !stopped && step(), delay);
     }
 
+    function isOpen() {
+      return !!socket && socket.readyState === WebSocket.OPEN;
+    }
+
+    function refuse(message) {
+      if (handlers.onError) handlers.onError({ code: "offline", message });
+      return false;
+    }
+
+    function outboxChanged() {
+      if (handlers.onOutbox) handlers.onOutbox(outbox.map((item) => item.message));
+    }
+
+    /* Send a message now, or keep it in the outbox until the socket opens; true unless refused. */
     function send(message) {
-      if (!socket || socket.readyState !== WebSocket.OPEN) {
-        if (handlers.onError) handlers.onError({ code: "offline", message: "Not connected; try again in a moment." });
-        return false;
+      if (isOpen()) {
+        socket.send(JSON.stringify(message));
+        return true;
       }
-      socket.send(JSON.stringify(message));
+      const keyOf = OUTBOX_KEYS[message.type];
+      if (closed || !keyOf) return refuse("Not connected; try again once the room is live.");
+      const key = keyOf(message);
+      const waiting = key ? outbox.findIndex((item) => item.key === key) : -1;
+      if (waiting >= 0) outbox[waiting] = { key, message };
+      else if (outbox.length >= OUTBOX_MAX) return refuse("Not connected, and too much is waiting to be sent already.");
+      else outbox.push({ key, message });
+      outboxChanged();
       return true;
+    }
+
+    /* The socket opened: what waited goes out, oldest first. */
+    function flush() {
+      if (!outbox.length) return;
+      while (outbox.length && isOpen()) socket.send(JSON.stringify(outbox.shift().message));
+      outboxChanged();
+    }
+
+    /* Nothing will be sent any more: say what is lost rather than drop it silently. */
+    function closeForGood() {
+      closed = true;
+      if (!outbox.length) return;
+      const count = outbox.length;
+      outbox.length = 0;
+      outboxChanged();
+      refuse(`The connection closed: ${count === 1 ? "1 action was" : count + " actions were"} not sent.`);
     }
 
     loadSnapshot();
@@ -357,13 +427,15 @@
       send,
       stop() {
         stopped = true;
+        closeForGood();
         if (socket) socket.close();
       },
     };
   }
 
-  /* Show the connection state in a `.connection` element. */
-  function showConnection(node, name, detail) {
+  /* Show the connection state in a `.connection` element, and how many messages wait in the
+   * outbox (`waiting`) for it to open. */
+  function showConnection(node, name, detail, waiting = 0) {
     if (!node) return;
     const labels = {
       connecting: "connecting…",
@@ -374,7 +446,9 @@
       closed: detail || "disconnected",
     };
     node.dataset.state = name;
-    node.querySelector(".connection-label").textContent = labels[name] || name;
+    node.dataset.waiting = String(waiting);
+    const label = labels[name] || name;
+    node.querySelector(".connection-label").textContent = waiting ? `${label} · ${waiting} waiting to send` : label;
   }
 
   window.PartyHub = {

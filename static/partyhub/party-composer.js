@@ -43,7 +43,15 @@
     el.steer.hidden = !iAmMaster;
     el.steerToggle.checked = state.steered;
     el.steeredNote.hidden = !proposing();
-    el.submit.textContent = proposing() ? "Propose" : "Render";
+    el.submit.textContent = ui.waiting ? "Waiting for the connection…" : proposing() ? "Propose" : "Render";
+  }
+
+  /* A prompt sent while the socket is not open waits in the outbox (live.js): Render says so
+   * until it is sent. Another click meanwhile is harmless: the same client_id replaces it. */
+  function showWaiting(messages) {
+    ui.waiting = messages.some((message) => message.type === "prompt.submit" || message.type === "prompt.propose");
+    el.composer.classList.toggle("waiting", ui.waiting);
+    renderComposerMode();
   }
 
   el.steerToggle.addEventListener("change", () => {
@@ -341,5 +349,5 @@
 
   for (const radio of el.composer.elements.mode) radio.addEventListener("change", countChars);
 
-  Object.assign(room, { refine, renderComposerMode, clearComposerIfSent, field, countTokensSoon, countChars, updateSubmit, loadModels });
+  Object.assign(room, { refine, renderComposerMode, showWaiting, clearComposerIfSent, field, countTokensSoon, countChars, updateSubmit, loadModels });
 })();

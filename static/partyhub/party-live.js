@@ -10,13 +10,28 @@
 
   // --- Live events ----------------------------------------------------------------------------
 
+  // The connection's state and what waits in the outbox show together in the top bar.
+  const connection = { name: "connecting", detail: undefined, waiting: 0 };
+
+  function showConnection() {
+    PH.showConnection(el.connection, connection.name, connection.detail, connection.waiting);
+  }
+
   room.live = PH.follow(state, {
     onReset: renderAll,
     onEvent,
     onProgress: (frame) => room.updateCard(frame.render),
     onError: room.showToast,
-    onStatus: (name, detail) => PH.showConnection(el.connection, name, detail),
+    onStatus: (name, detail) => {
+      Object.assign(connection, { name, detail });
+      showConnection();
+    },
     onPresence: () => room.renderMembers(),
+    onOutbox: (messages) => {
+      connection.waiting = messages.length;
+      showConnection();
+      room.showWaiting(messages);
+    },
   });
 
   function onEvent(event) {

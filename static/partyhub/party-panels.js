@@ -19,6 +19,7 @@
     const members = [...state.members.values()].filter((member) => !member.removed);
     const online = members.filter((member) => state.online.has(member.id)).length;
     el.onlineCount.textContent = members.length ? `· ${online} of ${members.length} here` : "";
+    renderPeopleSummary(members);
     el.members.replaceChildren(
       ...members.map((member) => {
         const isMe = state.me && member.id === state.me.id;
@@ -42,6 +43,28 @@
       }),
     );
   }
+
+  /* The one line a narrow screen shows while the list is folded: who is here first, then who is
+   * away, each with their dot; the CSS cuts it with an ellipsis when the names do not fit. */
+  function renderPeopleSummary(members) {
+    const here = members.filter((member) => state.online.has(member.id));
+    const away = members.filter((member) => !state.online.has(member.id));
+    const name = (member, where) =>
+      h(
+        "span",
+        { class: where },
+        h("span", { class: "presence-dot", "aria-hidden": "true" }),
+        member.name,
+        h("span", { class: "visually-hidden" }, where === "here" ? " (here now); " : " (away); "),
+      );
+    el.peopleSummary.replaceChildren(...here.map((member) => name(member, "here")), ...away.map((member) => name(member, "away")));
+  }
+
+  el.peopleToggle.addEventListener("click", () => {
+    const open = el.people.classList.toggle("open");
+    el.peopleToggle.setAttribute("aria-expanded", String(open));
+    el.peopleToggle.textContent = open ? "hide" : "show all";
+  });
 
   /* A facilitator's (and the Prompt Master's) controls: the server refuses them to anyone else. */
   function moderationButtons(member) {

@@ -37,6 +37,7 @@
     source: null, // {kind: "image" | "upload", id, url, width, height} for the source modes
     maskPainted: false,
     lightbox: null, // the id of the image the lightbox shows, or null while it is closed
+    waiting: false, // a prompt waits in the outbox for the socket to open
   };
   const el = {
     room: roomElement,
@@ -51,6 +52,9 @@
     renderSort: document.getElementById("render-sort"),
     rendersEmpty: document.getElementById("renders-empty"),
     members: document.getElementById("members"),
+    people: document.getElementById("people"),
+    peopleSummary: document.getElementById("people-summary"),
+    peopleToggle: document.getElementById("people-toggle"),
     tree: document.getElementById("prompt-tree"),
     proposals: document.getElementById("proposals"),
     proposalsPanel: document.getElementById("proposals-panel"),

@@ -194,3 +194,76 @@ def test_the_room_shows_who_is_online_and_refuses_a_long_paste(server, browser, 
     expect(cat.locator("#removed-panel")).to_contain_text("You were removed from this party")
     expect(cat.locator("#join-form")).to_have_count(0)
     assert errors == []
+
+
+def test_on_a_phone_the_people_are_on_the_first_screen(server, browser, screenshots):
+    """With renders in the room, a phone shows who is here without scrolling past them; the
+    laptop keeps People at the top of its side column."""
+    errors = []
+
+    def person(name, url, **context):
+        page = browser.new_context(**context).new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url)
+        page.fill("#join-form [name=name]", name)
+        page.click("#join-form button[type=submit]")
+        expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+        return page
+
+    ann = browser.new_context(viewport=LAPTOP).new_page()
+    ann.on("pageerror", lambda error: errors.append(str(error)))
+    ann.goto(server + "/")
+    ann.fill("#start-form [name=topic]", "trees and rivers")
+    ann.fill("#start-form [name=name]", "Ann")
+    ann.uncheck("#start-form [name=steered]")
+    ann.click("#start-form button[type=submit]")
+    ann.wait_for_url("**/p/*/")
+    expect(ann.locator("#connection")).to_have_attribute("data-state", "live")
+    ann.locator("#model-notice").get_by_role("button", name="Dismiss this notice").click()
+    ann.click("#params summary")
+    ann.fill("#composer [name=steps]", "4")
+    done = ann.locator('#renders .card[data-status="done"]')
+    for renders, text in enumerate(("a green tree", "a blue river", "a red sun"), 1):
+        ann.fill("#prompt-text", text)
+        ann.click("#composer-submit")
+        expect(done).to_have_count(renders, timeout=RENDER_TIMEOUT_MS)
+    ann.click("#params summary")
+    bob = person("Bob", ann.url, **PHONE)
+    cat = person("Cat", ann.url, viewport=LAPTOP)
+    expect(bob.locator("#online-count")).to_have_text("· 3 of 3 here")
+    expect(bob.locator('#renders .card[data-status="done"]')).to_have_count(3)
+    for page in (ann, bob):
+        for img in page.locator("#renders .shot img").all():
+            img.evaluate("img => img.decode()")
+    ann.screenshot(path=screenshots / "room-people-1440.png")
+    bob.screenshot(path=screenshots / "room-people-390.png")
+    bob.screenshot(path=screenshots / "room-people-390-full.png", full_page=True)
+
+    # The phone: who is here, above the renders and on the first screen.
+    people = bob.locator("section:has(#members)")
+    first_card = bob.locator("#renders .card").first
+    assert people.bounding_box()["y"] < PHONE["viewport"]["height"]
+    assert people.bounding_box()["y"] < first_card.bounding_box()["y"]
+    summary = bob.locator("#people-summary")
+    expect(summary).to_be_visible()
+    for name in ("Ann", "Bob", "Cat"):
+        expect(summary).to_contain_text(name)
+    # Folded to one line of names; "show all" unfolds the list with the roles.
+    expect(bob.locator("#members")).to_be_hidden()
+    bob.get_by_role("button", name="show all").tap()
+    expect(bob.locator("#members .member")).to_have_count(3)
+    expect(bob.locator("#members")).to_be_visible()
+    expect(bob.locator("#members .member", has_text="Ann")).to_contain_text("Prompt Master")
+    assert people.bounding_box()["y"] < first_card.bounding_box()["y"]
+    bob.screenshot(path=screenshots / "room-people-open-390.png")
+
+    # The laptop: People heads the side column, beside the renders, the full list showing.
+    assert "{#" not in ann.locator("body").inner_text()  # a template comment cut over lines
+    ann_people = ann.locator("section:has(#members)")
+    expect(ann.locator("#members")).to_be_visible()
+    expect(ann.locator("#people-summary")).to_be_hidden()
+    assert ann_people.bounding_box()["x"] > ann.locator("#renders").bounding_box()["x"] + 500
+    assert ann_people.bounding_box()["y"] < LAPTOP["height"] / 3
+    assert errors == []
+    for page in (ann, bob, cat):
+        page.context.close()
