@@ -307,7 +307,15 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # PartyHub's own modules and Daphne's say what they do at INFO. Other libraries say only
+    # warnings unless LOG_LEVEL asks for more: open_clip logs each step of a load at INFO
+    # through the root logger itself, a dozen lines in every `make run`.
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
+    "loggers": {
+        name: {"level": env_str("LOG_LEVEL", "INFO")}
+        for name in ("partyhub", "generation", "streams", "core", "config", "offline", "accounts")
+        + ("daphne", "django", "celery")
+    },
 }
 
 CSRF_FAILURE_VIEW = "core.api.csrf_failure"  # JSON errors for API clients, not an HTML page

@@ -17,7 +17,8 @@ def test_no_page_cuts_a_paste(server, browser, screenshots):
 
     # No page a visitor meets has a field that would cut a paste.
     visitor = context.new_page()
-    for path in ("/", f"/p/{code}/", "/s/circles-and-rings/", "/search/", "/accounts/signup/", "/accounts/login/"):
+    pages = ("/", f"/p/{code}/", "/s/circles-and-rings/", "/search/")
+    for path in pages + ("/accounts/signup/", "/accounts/login/"):
         visitor.goto(server + path)
         assert visitor.locator("input[maxlength], textarea[maxlength]").count() == 0, path
     assert room.locator("input[maxlength], textarea[maxlength]").count() == 0
