@@ -226,6 +226,13 @@ def _noise(pipe, params, device, seed):
     """The starting noise the pipeline draws for one image of this seed (so a variation with a
     tiny strength, or a walk's first frame, is the plain render of that seed)."""
     import torch
+
+    return draw_starting_noise(pipe, params, torch.Generator(device).manual_seed(seed))
+
+
+def draw_starting_noise(pipe, params, generator):
+    """The starting noise the pipeline would draw for one image from `generator`, drawn from it."""
+    import torch
     from diffusers.utils.torch_utils import randn_tensor
 
     shape = (
@@ -234,8 +241,7 @@ def _noise(pipe, params, device, seed):
         params["height"] // pipe.vae_scale_factor,
         params["width"] // pipe.vae_scale_factor,
     )
-    generator = torch.Generator(device).manual_seed(seed)
-    return randn_tensor(shape, generator=generator, device=torch.device(device))
+    return randn_tensor(shape, generator=generator, device=torch.device(generator.device))
 
 
 def slerp(t, low, high):

@@ -209,10 +209,18 @@ def _render_batch(pipe, slots, step_end):
     arguments = modes.call_arguments(pipe, slots, device)
     if "prompt_embeds" not in arguments:  # a walk brings its own interpolated embeddings
         arguments.update(modes.prompt_arguments(pipe, slots, device))
+    generators = [torch.Generator(device).manual_seed(slot.seed) for slot in slots]
+    if "latents" in arguments:
+        # Given its starting noise (a walk, a variation), the pipeline draws none, and an
+        # ancestral sampler's (Euler a) noise at each step would begin where a plain render's
+        # starting noise begins. Drawn and dropped here, so that a walk's first frame is its
+        # seed's plain render, step noise included.
+        for generator, slot in zip(generators, slots, strict=True):
+            modes.draw_starting_noise(pipe, slot.params, generator)
     latents = pipe(
         num_inference_steps=slots[0].params["steps"],
         guidance_scale=slots[0].params["guidance"],
-        generator=[torch.Generator(device).manual_seed(slot.seed) for slot in slots],
+        generator=generators,
         callback_on_step_end=step_end,
         output_type="latent",  # decoded below, where bad output is caught
         **arguments,

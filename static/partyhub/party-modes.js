@@ -18,6 +18,16 @@
     radio.addEventListener("change", () => setMode(radio.value));
   }
 
+  // Samplers that add noise at every step: a walk's frames all take its start seed's, so it
+  // ends near, not at, its end image (docs/protocol.md, Modes).
+  const NOISY_SAMPLERS = new Set(["Euler a", "LCM"]);
+  const walkSamplerNote = document.getElementById("walk-sampler-note");
+  function showWalkSamplerNote() {
+    walkSamplerNote.hidden = ui.mode !== "walk" || !NOISY_SAMPLERS.has(room.field("sampler").value);
+  }
+  room.field("sampler").addEventListener("change", showWalkSamplerNote);
+  room.field("model").addEventListener("change", showWalkSamplerNote);
+
   function setMode(mode) {
     ui.mode = mode;
     el.composer.elements.mode.value = mode;
@@ -29,6 +39,7 @@
     room.field("strength").placeholder = DEFAULT_STRENGTH[mode] ?? "";
     room.field("strength").value = "";
     showSource();
+    showWalkSamplerNote();
   }
 
   function useImage(image, render) {
@@ -67,6 +78,7 @@
       room.field(name).value = values[name];
       ui.touched.add(name);
     }
+    showWalkSamplerNote();
     walkFromNote.textContent = `Starts at the image you picked (seed ${image.seed}): its prompt and parameters are in the composer.`;
     room.countTokensSoon();
     el.composer.scrollIntoView({ behavior: "smooth", block: "start" });

@@ -144,6 +144,9 @@ def test_the_composer_redraws_repaints_and_walks(server, browser, screenshots):
 
     # A walk shows its frames and their animation.
     page.check("input[name=mode][value=walk]")
+    # The offline model's default sampler, Euler a, adds noise at every step: the walk ends
+    # near its goal, and the composer says so.
+    expect(page.locator("#walk-sampler-note")).to_be_visible()
     page.fill("#prompt-text", "a ringed planet")
     page.fill("#composer [name=walk_to]", "a blue moon")
     page.fill("#composer [name=frames]", "3")

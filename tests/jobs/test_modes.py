@@ -276,6 +276,20 @@ def test_a_walk_starts_at_the_plain_render_and_ends_at_its_goal(party, author):
     assert "Walk to: a blue moon, Walk to seed: 8, Walk frames: 3" in parameters_text(frames[1])
 
 
+def test_a_walk_with_an_ancestral_sampler_starts_at_the_plain_render_too(party, author):
+    """Euler a draws fresh noise at every step from the image's generator: the walk's first
+    frame draws the same as the plain render does, not only starts from the same noise, so
+    "Use" in walk mode starts the walk at the very image picked. (Its frames all take the
+    start's step noise, so it ends near the goal's plain render, not at it: docs/protocol.md.)"""
+    small = {**SMALL, "sampler": "Euler a", "seed": 3}
+    start = render_now(party, author, "a red planet", **small).images.get()
+    walk = render_now(
+        party, author, "a red planet", **small, mode="walk", walk_to="a blue moon", frames=2
+    )
+    first = walk.images.order_by("index").first()
+    assert np.abs(stored_pixels(first) - stored_pixels(start)).max() <= 2
+
+
 def test_a_walk_is_also_an_animated_webp_in_the_event_and_the_export(party, author, host):
     import zipfile
 
