@@ -79,6 +79,18 @@ def text_embedding(text):
         return None
 
 
+def text_tokens(text):
+    """(how many tokens `text` is, the most the CLIP's text encoder reads), start and end tokens
+    left out: open_clip cuts a longer text without a word, so search refuses it instead. None
+    when no scorer is configured, or its tokenizer cannot count (not open_clip's own BPE one)."""
+    scorer = get_scorer()
+    tokenizer = scorer and scorer.tokenizer
+    size = getattr(tokenizer, "context_length", None)
+    if not hasattr(tokenizer, "encode") or not size or getattr(tokenizer, "reduction_fn", None):
+        return None
+    return len(tokenizer.encode(text)), size - 2
+
+
 def vocabulary():
     """The words the configured CLIP model learned, or None when it has read a language (any
     real CLIP) or none is configured: for the offline CLIP, its world's captions and themes."""

@@ -56,7 +56,7 @@ class PartyConsumer(LiveConsumer):
         if member is None:
             return await self.close(code=CLOSE_NOT_MEMBER)
         # A since beyond the archive would make every new event look already sent.
-        if since is MALFORMED or since > party.last_seq:
+        if since is MALFORMED or since > party.last_seq or self.wants_presence is MALFORMED:
             return await self.close(code=CLOSE_BAD_REQUEST)
         self.party_id, self.member_id, self.sent_seq = party.pk, member.pk, since
         self.group, self.session_group = party.group, session_group(session_key)
@@ -182,8 +182,12 @@ class PartyConsumer(LiveConsumer):
 
 
 def _query_flag(scope, name):
+    """A yes-or-no query parameter: True for 1 or true, False when absent, empty, 0 or false,
+    else MALFORMED (the socket is refused, not quietly opened without what it asked for)."""
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
-    return bool(values) and values[-1] in ("1", "true")
+    if not values or values[-1] in ("0", "false"):
+        return False
+    return True if values[-1] in ("1", "true") else MALFORMED
 
 
 def _message(text):

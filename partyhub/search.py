@@ -104,6 +104,14 @@ def search(images, query):
 
 def query_vector(text):
     """The CLIP text embedding that search by meaning compares the images with."""
+    counted = scoring.text_tokens(text)
+    if counted is not None and counted[0] > counted[1]:
+        count, limit = counted
+        raise ApiError(
+            "like_too_long",
+            f"like is {count} tokens; the CLIP model reads at most {limit} (the rest would be "
+            f"left out of the search). Shorten it by {count - limit}.",
+        )
     vector = scoring.text_embedding(text)
     if vector is None:
         raise ApiError(

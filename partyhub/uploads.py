@@ -86,6 +86,16 @@ def fit_preset(party, fit, model):
     return preset
 
 
+def fit_field(request, name):
+    """The text field `name` ("fit" or "model") of an upload request, or None when absent.
+    Sent twice, or as a file, it is refused: request.POST.get would quietly take the last value
+    (or none), and which one the client meant is a guess."""
+    values = request.POST.getlist(name)
+    if len(values) > 1 or name in request.FILES:
+        raise ApiError("invalid_fit", f"Send {name} once, as a text field.")
+    return values[0] if values else None
+
+
 def fit_dict(plan, preset):
     return {
         "how": plan.how,

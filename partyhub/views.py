@@ -15,7 +15,7 @@ from partyhub.score_words import score_levels
 from partyhub.sessions import membership_key
 from partyhub.snapshot import snapshot
 from partyhub.timeline import timeline
-from partyhub.uploads import accept_upload, upload_dict
+from partyhub.uploads import accept_upload, fit_field, upload_dict
 
 MAX_EVENTS_PAGE = 1000
 
@@ -146,8 +146,8 @@ def upload_image(request, code):
         party,
         member,
         request.FILES.get("image"),
-        fit=request.POST.get("fit"),
-        model=request.POST.get("model"),
+        fit=fit_field(request, "fit"),
+        model=fit_field(request, "model"),
     )
     return JsonResponse(upload_dict(upload, fitted), status=201)
 
