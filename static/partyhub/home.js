@@ -2,7 +2,14 @@
  * also on the page for a code no party has (partyhub/no_party.html), which has no start form. */
 (function () {
   "use strict";
-  const { api } = window.PartyHub;
+  const { api, oneLineNotice } = window.PartyHub;
+
+  // The offline model's notice folds to one line, as in the room; dismissed there, gone here too.
+  const notice = document.getElementById("model-notice");
+  if (notice) {
+    notice.classList.add("notice-line");
+    oneLineNotice(notice, "partyhub:notice-dismissed:" + notice.dataset.model, notice.dataset.title, notice.dataset.note);
+  }
 
   const startForm = document.getElementById("start-form");
   const joinForm = document.getElementById("join-form");

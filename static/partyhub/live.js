@@ -451,8 +451,41 @@
     node.querySelector(".connection-label").textContent = waiting ? `${label} · ${waiting} waiting to send` : label;
   }
 
+  /* A notice in one line: its title, the rest behind "more", and ✕ that hides it for good on
+   * this browser (localStorage `key`). Fills `node` (class notice-line); false when dismissed. */
+  function oneLineNotice(node, key, title, note) {
+    let dismissed = false;
+    try {
+      dismissed = localStorage.getItem(key) === "1";
+    } catch (_) {
+      // storage blocked (a private window's settings): the notice just shows
+    }
+    node.hidden = dismissed;
+    if (dismissed) return false;
+    const text = h("span", { class: "notice-text" }, h("strong", {}, title), h("span", { class: "notice-note" }, ": " + note));
+    const more = h("button", { type: "button", class: "link", "aria-expanded": "false" }, "more");
+    more.addEventListener("click", () => {
+      const open = node.classList.toggle("open");
+      more.textContent = open ? "less" : "more";
+      more.setAttribute("aria-expanded", String(open));
+    });
+    const dismiss = h("button", { type: "button", class: "link", "aria-label": "Dismiss this notice", title: "Dismiss" }, "✕");
+    dismiss.addEventListener("click", () => {
+      try {
+        localStorage.setItem(key, "1");
+      } catch (_) {
+        // not remembered: it shows again next time
+      }
+      node.hidden = true;
+    });
+    node.classList.remove("open");
+    node.replaceChildren(text, more, dismiss);
+    return true;
+  }
+
   window.PartyHub = {
     h,
+    oneLineNotice,
     api,
     cookie,
     createState,

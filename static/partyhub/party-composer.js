@@ -181,43 +181,11 @@
   }
 
   /* The offline model's notice: one line ("more" shows the rest), and gone for good on this
-   * browser once dismissed. */
-  function noticeKey(model) {
-    return "partyhub:notice-dismissed:" + model.name;
-  }
-
+   * browser once dismissed, here and on the home page (the same key). */
   function showModelNotice(model) {
-    let dismissed = false;
-    try {
-      dismissed = localStorage.getItem(noticeKey(model)) === "1";
-    } catch (_) {
-      // storage blocked (a private window's settings): the notice just shows
-    }
-    el.modelNotice.hidden = !model.offline || dismissed;
-    if (el.modelNotice.hidden) return;
-    const text = h(
-      "span",
-      { class: "notice-text" },
-      h("strong", {}, model.title),
-      h("span", { class: "notice-note" }, ": " + model.note + " The README explains how."),
-    );
-    const more = h("button", { type: "button", class: "link", "aria-expanded": "false" }, "more");
-    more.addEventListener("click", () => {
-      const open = el.modelNotice.classList.toggle("open");
-      more.textContent = open ? "less" : "more";
-      more.setAttribute("aria-expanded", String(open));
-    });
-    const dismiss = h("button", { type: "button", class: "link", "aria-label": "Dismiss this notice", title: "Dismiss" }, "✕");
-    dismiss.addEventListener("click", () => {
-      try {
-        localStorage.setItem(noticeKey(model), "1");
-      } catch (_) {
-        // not remembered: it shows again next time
-      }
-      el.modelNotice.hidden = true;
-    });
-    el.modelNotice.classList.remove("open");
-    el.modelNotice.replaceChildren(text, more, dismiss);
+    el.modelNotice.hidden = true;
+    if (!model.offline) return;
+    PH.oneLineNotice(el.modelNotice, "partyhub:notice-dismissed:" + model.name, model.title, model.note + " The README explains how.");
   }
 
   async function loadModels() {

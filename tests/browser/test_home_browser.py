@@ -127,3 +127,25 @@ def test_the_home_page_lists_the_parties_this_browser_joined(server, browser, sc
     expect(items.nth(1).locator(".my-party-title")).to_have_text("A quiet evening")
     page.screenshot(path=screenshots / "home-my-parties-desktop.png", full_page=True)
     context.close()
+
+
+def test_on_a_phone_joining_comes_first_and_the_offline_notice_is_one_line(server, browser):
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(server + "/")
+    join, start = (page.locator(f"#{form}").bounding_box() for form in ("join-form", "start-form"))
+    assert join["y"] < start["y"] and join["y"] + join["height"] < PHONE["height"]
+    notice = page.locator("#model-notice")
+    line = page.locator("#join-form .hint").first.bounding_box()["height"]  # two lines of hint
+    assert notice.bounding_box()["height"] < line * 1.5
+    notice.get_by_role("button", name="more").click()
+    assert notice.bounding_box()["height"] > line * 2  # the whole note
+    # Dismissed here, it is gone from the room too: one notice, one decision.
+    notice.get_by_role("button", name="Dismiss this notice").click()
+    expect(notice).to_be_hidden()
+    page.reload()
+    expect(page.locator("#model-notice")).to_be_hidden()
+    room, _ = start_party(context, server, "tides", "Ann")
+    expect(room.locator("#composer [name=model] option").first).to_be_attached()  # models in
+    expect(room.locator("#model-notice")).to_be_hidden()
+    context.close()
