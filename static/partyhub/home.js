@@ -99,20 +99,21 @@
     if (problem) return refuse(problem);
     joinButton.disabled = true;
     showError(joinForm, "");
+    // Ask before going: an unknown code must not lead to an error page. HEAD of the room's own
+    // page answers as the room does (the room, or its join form for someone not yet in it:
+    // 200; no such party: 404), with no body and nothing refused on the way.
+    let status;
     try {
-      // Ask before going: an unknown code must not lead to an error page. The events API has
-      // the room's access rule (404 for no party, 403 for someone not yet in a private one)
-      // and, with limit=1, the smallest answer.
-      await api("GET", `/api/parties/${code}/events?limit=1`);
+      status = (await fetch(`/p/${code}/`, { method: "HEAD", credentials: "same-origin" })).status;
     } catch (error) {
-      if (error.status === 404) {
-        return refuse(`No party has the code ${code}. Check it on the party's screen, or ask the host for the link.`);
-      }
-      // 403: the party is there and private; its room asks for a name. Anything else (offline,
-      // the server down) would fail in the room too: say so here instead.
-      if (error.status !== 403) {
-        return refuse(`Could not check the code (${error.message}). Try again in a moment.`);
-      }
+      return refuse(`Could not check the code (${error.message}). Try again in a moment.`);
+    }
+    if (status === 404) {
+      return refuse(`No party has the code ${code}. Check it on the party's screen, or ask the host for the link.`);
+    }
+    if (status !== 200) {
+      // The room would fail too (the server down or overloaded): say so here instead.
+      return refuse(`Could not check the code (the server answered ${status}). Try again in a moment.`);
     }
     location.assign(`/p/${code}/`);
   });
