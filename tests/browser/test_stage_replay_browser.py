@@ -158,10 +158,12 @@ def test_a_phone_joins_from_the_qr_code_in_one_step_and_everything_fits(
     assert_fits(page, PHONE["width"])
     page.screenshot(path=screenshots / "phone-room-full.png", full_page=True)
 
-    # The side panels stack below the renders.
+    # One column: who is here folds to a line above the composer, the other panels stack
+    # below the renders.
     renders = page.locator("#renders").bounding_box()
-    people = page.locator("#members").bounding_box()
-    assert people["y"] > renders["y"] and people["x"] < PHONE["width"] / 2
+    people = page.locator("#people-summary").bounding_box()
+    tree = page.locator("#prompt-tree").bounding_box()
+    assert people["y"] < renders["y"] < tree["y"] and tree["x"] < PHONE["width"] / 2
 
     # The phone can compose and render like everyone else.
     render(page, "a bench in the snow", steps=2, width=64, height=64)

@@ -284,7 +284,8 @@ def test_the_gallery_and_its_open_graph_tags_show_what_people_wrote_as_text(host
     response = Client().get(f"/g/{hostile.code}/")
     assert response.status_code == 200
     page = assert_no_markup_from_people(
-        response.content.decode(), {"replay-data", "/static/partyhub/replay.js"}
+        response.content.decode(),
+        {"replay-data", "/static/partyhub/replay.js", "/static/partyhub/lengths.js"},
     )
     assert page.meta["og:title"] == page.meta["twitter:title"] == TITLE
     assert page.meta["og:image:alt"] == " ".join(CHILD.split()), "the pick's prompt"
