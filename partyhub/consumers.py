@@ -13,6 +13,7 @@ from core.inbound import MAX_MESSAGE_BYTES
 from core.live import MALFORMED, LiveConsumer, query_since
 from partyhub import actions, presence
 from partyhub.models import Party
+from partyhub.models.prompt import CLIENT_ID
 
 # Close codes (4000-4999 are the application's): the client can tell why it was turned away.
 CLOSE_BAD_REQUEST = 4400
@@ -103,19 +104,20 @@ class PartyConsumer(LiveConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if self.member_id is None:
             return
+        message = None
         try:
             # Charged before anything else is done with the frame: a flood is refused cheaply.
             self.charge(text_data, bytes_data)
             message = _message(text_data)
             await database_sync_to_async(actions.handle)(self.member_id, message)
         except ApiError as error:
-            await self._send_error(error)
+            await self._send_error(error, message)
         except Exception:
             # A bug must not cost the member the connection (Channels would close it with 1011)
             # nor anyone else anything: the message's transaction was rolled back.
             log.exception("party %s: member %s's message failed", self.party_id, self.member_id)
             await self._send_error(
-                ApiError("server_error", "The server failed to handle that message.", 500)
+                ApiError("server_error", "The server failed to handle that message.", 500), message
             )
 
     async def party_event(self, message):
@@ -176,9 +178,15 @@ class PartyConsumer(LiveConsumer):
             self.shown_online = online
             await self.send_json({"type": "presence", "online": online})
 
-    async def _send_error(self, error):
-        if not self.window.shut:  # a client that does not read cannot see it anyway
-            await self.send_json({"type": "error", **error.as_dict()})
+    async def _send_error(self, error, message=None):
+        if self.window.shut:  # a client that does not read cannot see it anyway
+            return
+        frame = {"type": "error", **error.as_dict()}
+        # The refused message's client_id, so that a client waiting for an answer to it (to send
+        # it again after a reconnect) knows this was the answer, and which message it answers.
+        if client_id := _client_id(message):
+            frame["client_id"] = client_id
+        await self.send_json(frame)
 
 
 def _query_flag(scope, name):
@@ -188,6 +196,12 @@ def _query_flag(scope, name):
     if not values or values[-1] in ("0", "false"):
         return False
     return True if values[-1] in ("1", "true") else MALFORMED
+
+
+def _client_id(message):
+    """A message's client_id if it is a well-formed one (never an arbitrary value echoed back)."""
+    client_id = message.get("client_id") if isinstance(message, dict) else None
+    return client_id if isinstance(client_id, str) and CLIENT_ID.fullmatch(client_id) else None
 
 
 def _message(text):

@@ -277,6 +277,12 @@
   // (PARTYHUB_WS_MESSAGE_BURST, 30), which refuses the rest with rate_limited.
   const OUTBOX_MAX = 20;
 
+  /* A prompt with a client_id: kept after it is sent until the server answers it (see `unanswered`
+   * in follow), since a socket can read "open" and yet be dead. */
+  function isPrompt(message) {
+    return (message.type === "prompt.submit" || message.type === "prompt.propose") && !!message.client_id;
+  }
+
   /* Load the snapshot, then follow the party over its WebSocket from the snapshot's last_seq.
    *
    * handlers: onReset() after a (re)loaded snapshot, onEvent(event) for each newly applied event,
@@ -292,6 +298,12 @@
     let stopped = false;
     let closed = false; // for good (signed out, removed, no party): the outbox will never be sent
     const outbox = []; // [{key, message}], oldest first
+    // Prompts sent on the socket and not answered yet (client_id -> message, in the order sent):
+    // a socket that still read "open" may have been dead, and what was sent on it lost. When it
+    // closes they go back to the outbox, to be sent again; a repeat of one the server did take
+    // changes nothing (it makes one prompt per client_id). The answer is the prompt's event
+    // carrying its client_id, or an error frame naming it.
+    const unanswered = new Map();
 
     function status(name, detail) {
       if (name === "closed") closeForGood();
@@ -302,6 +314,7 @@
       try {
         const snap = await api("GET", `/api/parties/${state.code}`);
         resetState(state, snap);
+        for (const prompt of state.prompts.values()) answered(prompt);
         handlers.onReset();
         attempt = 0;
         if (snap.me) connect();
@@ -325,6 +338,7 @@
       socket.onclose = (close) => {
         socket = null;
         if (stopped) return;
+        resendUnanswered();
         if (close.code === CLOSE_SIGNED_OUT) return status("closed", "You signed out. Reload the page to join again.");
         if (close.code === CLOSE_NOT_MEMBER) {
           return status("closed", state.me && state.me.removed ? "removed from this party" : "You are not a member of this party.");
@@ -337,7 +351,10 @@
     }
 
     function receive(frame) {
-      if (frame.type === "error") return handlers.onError && handlers.onError(frame);
+      if (frame.type === "error") {
+        if (frame.client_id) unanswered.delete(frame.client_id);
+        return handlers.onError && handlers.onError(frame);
+      }
       if (frame.type === "presence") {
         // The whole list each time: it replaces what we knew (docs/protocol.md, presence).
         state.online = new Set(frame.online);
@@ -348,7 +365,14 @@
         return;
       }
       attempt = 0; // a delivered event proves the connection works: the next drop retries fast
+      if (frame.prompt && typeof frame.prompt === "object") answered(frame.prompt);
       if (applyEvent(state, frame)) handlers.onEvent(frame);
+    }
+
+    /* A prompt of mine arrived (an event, or the snapshot): the message with its client_id was
+     * taken, and needs no sending again. Ids are per member: another's prompt answers nothing. */
+    function answered(prompt) {
+      if (prompt.client_id && state.me && prompt.author === state.me.id) unanswered.delete(prompt.client_id);
     }
 
     async function poll() {
@@ -391,7 +415,7 @@
     /* Send a message now, or keep it in the outbox until the socket opens; true unless refused. */
     function send(message) {
       if (isOpen()) {
-        socket.send(JSON.stringify(message));
+        transmit(message);
         return true;
       }
       const keyOf = OUTBOX_KEYS[message.type];
@@ -405,11 +429,33 @@
       return true;
     }
 
+    /* Onto the open socket; a prompt is kept until it is answered. */
+    function transmit(message) {
+      // A second click on the same prompt keeps the first one's place: the server takes the first.
+      if (isPrompt(message) && !unanswered.has(message.client_id)) unanswered.set(message.client_id, message);
+      socket.send(JSON.stringify(message));
+    }
+
     /* The socket opened: what waited goes out, oldest first. */
     function flush() {
       if (!outbox.length) return;
-      while (outbox.length && isOpen()) socket.send(JSON.stringify(outbox.shift().message));
+      while (outbox.length && isOpen()) transmit(outbox.shift().message);
       outboxChanged();
+    }
+
+    /* The socket closed: the prompts it never answered go back to the front of the outbox, in the
+     * order they were sent, ahead of what was kept while it was not open (sent later). What does
+     * not fit under OUTBOX_MAX any more is said to be lost rather than dropped silently. */
+    function resendUnanswered() {
+      if (!unanswered.size) return;
+      const back = [...unanswered.values()].map((message) => ({ key: OUTBOX_KEYS[message.type](message), message }));
+      unanswered.clear();
+      // A click on the same prompt while the socket was closing waits already: it goes once.
+      const waiting = outbox.filter((item) => !back.some((sent) => sent.key === item.key));
+      outbox.splice(0, outbox.length, ...back, ...waiting);
+      const lost = outbox.splice(OUTBOX_MAX).length;
+      outboxChanged();
+      if (lost) refuse(`The connection dropped: ${lost === 1 ? "1 action was" : lost + " actions were"} not sent.`);
     }
 
     /* Nothing will be sent any more: say what is lost rather than drop it silently. */

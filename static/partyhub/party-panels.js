@@ -163,6 +163,8 @@
     const waiting = [...state.prompts.values()].filter((p) => p.status === "proposed").sort((a, b) => a.id - b.id);
     const iAmMaster = !!state.me && state.me.role === "prompt_master";
     el.proposalsPanel.hidden = waiting.length === 0;
+    // Only the one who decides gets them above the renders on a narrow screen (app.css).
+    el.proposalsPanel.classList.toggle("deciding", iAmMaster);
     el.proposals.replaceChildren(
       ...waiting.map((prompt) => {
         const parent = state.prompts.get(prompt.parent);

@@ -7,7 +7,7 @@ them). The server, browser and screenshots fixtures are in browsing.py."""
 import io
 
 import pytest
-from browsing import RENDER_TIMEOUT_MS
+from browsing import RENDER_TIMEOUT_MS, start_party
 from PIL import Image
 from playwright.sync_api import expect
 
@@ -266,4 +266,87 @@ def test_on_a_phone_the_people_are_on_the_first_screen(server, browser, screensh
     assert ann_people.bounding_box()["y"] < LAPTOP["height"] / 3
     assert errors == []
     for page in (ann, bob, cat):
+        page.context.close()
+
+
+def test_on_a_phone_the_prompt_master_sees_the_proposals_on_the_first_screen(
+    server, browser, screenshots
+):
+    """In a steered party the host, on a phone, finds what the others propose above the renders,
+    and accepts it from there; the others' phones keep the proposals below, and the host's laptop
+    keeps them in the side column."""
+    errors = []
+
+    def page_of(context):
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        return page
+
+    ann_context = browser.new_context(**PHONE)
+    ann, _ = start_party(ann_context, server, topic="boats at dawn", name="Ann")
+    ann.on("pageerror", lambda error: errors.append(str(error)))
+    ann.locator("#model-notice").get_by_role("button", name="Dismiss this notice").tap()
+    ann.tap("#params summary")
+    ann.fill("#composer [name=steps]", "4")
+    done = ann.locator('#renders .card[data-status="done"]')
+    for renders, text in enumerate(("a red boat", "a grey sea"), 1):
+        ann.fill("#prompt-text", text)
+        ann.tap("#composer-submit")
+        expect(done).to_have_count(renders, timeout=RENDER_TIMEOUT_MS)
+    ann.tap("#params summary")
+
+    # Bob on a laptop, Cat on a phone: each proposes (in a steered party they cannot render).
+    others = {}
+    for name, text, context in (
+        ("Bob", "a boat with a yellow sail", {"viewport": LAPTOP}),
+        ("Cat", "two boats at dawn", PHONE),
+    ):
+        page = page_of(browser.new_context(**context))
+        page.goto(ann.url)
+        page.fill("#join-form [name=name]", name)
+        page.click("#join-form button[type=submit]")
+        expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+        expect(page.locator("#composer-submit")).to_have_text("Propose")
+        page.fill("#prompt-text", text)
+        page.click("#composer-submit")
+        others[name] = page
+    proposals = ann.locator("#proposals .proposal")
+    expect(proposals).to_have_count(2)
+    for img in ann.locator("#renders .shot img").all():
+        img.evaluate("img => img.decode()")
+    ann.screenshot(path=screenshots / "room-proposals-390.png")
+    ann.screenshot(path=screenshots / "room-proposals-390-full.png", full_page=True)
+
+    # The host's phone: the proposals on the first screen, above the composer and the renders.
+    panel = ann.locator("#proposals-panel")
+    first_card = ann.locator("#renders .card").first
+    assert panel.bounding_box()["y"] < PHONE["viewport"]["height"]
+    assert panel.bounding_box()["y"] < ann.locator("#composer").bounding_box()["y"]
+    assert panel.bounding_box()["y"] < first_card.bounding_box()["y"]
+    assert proposals.first.bounding_box()["y"] < PHONE["viewport"]["height"]
+    # Cat's phone: she does not decide, so the proposals stay below the renders.
+    cat = others["Cat"]
+    expect(cat.locator("#proposals .proposal")).to_have_count(2)
+    assert (
+        cat.locator("#proposals-panel").bounding_box()["y"]
+        > cat.locator("#renders .card").first.bounding_box()["y"]
+    )
+
+    # Accepted from up there, it renders, credited to its author; the other one still waits.
+    bobs = proposals.filter(has_text="a yellow sail")
+    bobs.get_by_role("button", name="Accept and render").tap()
+    expect(done).to_have_count(3, timeout=RENDER_TIMEOUT_MS)
+    expect(ann.locator("#renders .card").first).to_contain_text("by Bob")
+    expect(proposals).to_have_count(1)
+    assert panel.bounding_box()["y"] < first_card.bounding_box()["y"]
+
+    # The same host on a laptop: the proposals in the side column beside the renders, as before.
+    ann.set_viewport_size(LAPTOP)
+    ann.evaluate("window.scrollTo(0, 0)")
+    renders_box = ann.locator("#renders").bounding_box()
+    assert panel.bounding_box()["x"] > renders_box["x"] + 500
+    assert panel.bounding_box()["y"] > ann.locator("#people").bounding_box()["y"]
+    ann.screenshot(path=screenshots / "room-proposals-1440.png")
+    assert errors == []
+    for page in (ann, *others.values()):
         page.context.close()

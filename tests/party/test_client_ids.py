@@ -147,3 +147,26 @@ async def test_a_double_click_over_the_socket_sends_one_prompt_to_the_room(party
     for ws in (ws_host, ws_guest):
         await ws.disconnect()
     assert await database_sync_to_async(Render.objects.count)() == 1
+
+
+async def test_an_error_frame_names_the_client_id_of_the_message_it_refuses(party, host):
+    """So a client that keeps a prompt until it is answered (to send it again after a reconnect)
+    knows which one a refusal answers; an id that is not a well-formed one is never echoed."""
+    ws = host.websocket(party.code, since=party.last_seq)
+    assert (await ws.connect())[0]
+    too_many_steps = {"type": "prompt.submit", "text": "a red circle", "params": {"steps": 999}}
+    await ws.send_json_to({**too_many_steps, "client_id": "bad-1"})
+    await ws.send_json_to({**too_many_steps, "type": "prompt.propose", "client_id": "bad-2"})
+    await ws.send_json_to(too_many_steps)
+    await ws.send_json_to({**too_many_steps, "client_id": "not an id"})
+    await ws.send_json_to({"type": "vote", "image": 999999, "value": 1, "client_id": "x"})
+    frames = [await ws.receive_json_from(timeout=10) for _ in range(5)]
+    assert [(f["type"], f["code"], f.get("client_id")) for f in frames] == [
+        ("error", "invalid_param", "bad-1"),
+        ("error", "invalid_param", "bad-2"),
+        ("error", "invalid_param", None),
+        ("error", "invalid_client_id", None),
+        ("error", "unknown_field", "x"),
+    ]
+    await ws.disconnect()
+    assert not await database_sync_to_async(Prompt.objects.exists)()
