@@ -255,40 +255,12 @@
   const MAX_BACKOFF_MS = 30000;
   const POLL_MS = 3000;
 
-  /* The outbox: what may wait while the socket is not open (before it first opens, or while it
-   * reconnects), to be sent in order as soon as it opens. Each is something one adds or marks that
-   * is still meant, and harmless to send again, when the socket is back: a prompt carries its
-   * client_id (the server makes one prompt per id), and a vote, a shortlist or a pick names the
-   * value it wants, not "toggle". A message with the same key as one already waiting (a second
-   * click) takes its place rather than queuing twice; null keys never replace.
-   * The rest act on the room as it looks at the click (mute, remove, a role, steering, accepting
-   * or setting aside a proposal, cancelling a render): by the time the socket is back the room may
-   * have moved on, so they are refused at once, with a toast, rather than sent late. */
-  const OUTBOX_KEYS = {
-    "prompt.submit": (message) => message.client_id && "prompt:" + message.client_id,
-    "prompt.propose": (message) => message.client_id && "prompt:" + message.client_id,
-    vote: (message) => "vote:" + message.image,
-    shortlist: (message) => "shortlist:" + message.image,
-    pick: (message) => "pick:" + message.image,
-    "association.add": () => null,
-    "palette.add": () => null,
-  };
-  // Sent all at once on open: kept under the server's burst of messages per connection
-  // (PARTYHUB_WS_MESSAGE_BURST, 30), which refuses the rest with rate_limited.
-  const OUTBOX_MAX = 20;
-
-  /* A prompt with a client_id: kept after it is sent until the server answers it (see `unanswered`
-   * in follow), since a socket can read "open" and yet be dead. */
-  function isPrompt(message) {
-    return (message.type === "prompt.submit" || message.type === "prompt.propose") && !!message.client_id;
-  }
-
   /* Load the snapshot, then follow the party over its WebSocket from the snapshot's last_seq.
    *
    * handlers: onReset() after a (re)loaded snapshot, onEvent(event) for each newly applied event,
    * onProgress(frame), onError(frame) for error frames, onStatus(state, detail) for the indicator,
    * onPresence() when the members online changed (the socket asks for presence frames),
-   * onOutbox(messages) when what waits in the outbox changed (see OUTBOX_KEYS).
+   * onOutbox(messages) when what waits in the outbox changed (outbox.js).
    * Starting the socket at the snapshot's seq means nothing between the two is lost or shown twice.
    * Viewers who are not members (a public party's stage) poll the events API instead.
    */
@@ -296,17 +268,16 @@
     let socket = null;
     let attempt = 0;
     let stopped = false;
-    let closed = false; // for good (signed out, removed, no party): the outbox will never be sent
-    const outbox = []; // [{key, message}], oldest first
-    // Prompts sent on the socket and not answered yet (client_id -> message, in the order sent):
-    // a socket that still read "open" may have been dead, and what was sent on it lost. When it
-    // closes they go back to the outbox, to be sent again; a repeat of one the server did take
-    // changes nothing (it makes one prompt per client_id). The answer is the prompt's event
-    // carrying its client_id, or an error frame naming it.
-    const unanswered = new Map();
+    // What is sent while the socket is not open, and the prompts it has not answered (outbox.js).
+    const outbox = window.PartyHub.createOutbox({
+      isOpen,
+      write: (text) => socket.send(text),
+      onChange: (messages) => handlers.onOutbox && handlers.onOutbox(messages),
+      refuse,
+    });
 
     function status(name, detail) {
-      if (name === "closed") closeForGood();
+      if (name === "closed") outbox.closeForGood();
       if (handlers.onStatus) handlers.onStatus(name, detail);
     }
 
@@ -332,13 +303,13 @@
       socket = new WebSocket(url);
       socket.onopen = () => {
         status("live");
-        flush();
+        outbox.flush();
       };
       socket.onmessage = (message) => receive(JSON.parse(message.data));
       socket.onclose = (close) => {
         socket = null;
         if (stopped) return;
-        resendUnanswered();
+        outbox.socketClosed();
         if (close.code === CLOSE_SIGNED_OUT) return status("closed", "You signed out. Reload the page to join again.");
         if (close.code === CLOSE_NOT_MEMBER) {
           return status("closed", state.me && state.me.removed ? "removed from this party" : "You are not a member of this party.");
@@ -352,7 +323,7 @@
 
     function receive(frame) {
       if (frame.type === "error") {
-        if (frame.client_id) unanswered.delete(frame.client_id);
+        if (frame.client_id) outbox.answered(frame.client_id);
         return handlers.onError && handlers.onError(frame);
       }
       if (frame.type === "presence") {
@@ -372,11 +343,11 @@
     /* A prompt of mine arrived (an event, or the snapshot): the message with its client_id was
      * taken, and needs no sending again. Ids are per member: another's prompt answers nothing. */
     function answered(prompt) {
-      if (prompt.client_id && state.me && prompt.author === state.me.id) unanswered.delete(prompt.client_id);
+      if (prompt.client_id && state.me && prompt.author === state.me.id) outbox.answered(prompt.client_id);
     }
 
     async function poll() {
-      closeForGood(); // an outsider has no socket to send on
+      outbox.closeForGood(); // an outsider has no socket to send on
       status("polling");
       while (!stopped) {
         try {
@@ -408,72 +379,12 @@
       return false;
     }
 
-    function outboxChanged() {
-      if (handlers.onOutbox) handlers.onOutbox(outbox.map((item) => item.message));
-    }
-
-    /* Send a message now, or keep it in the outbox until the socket opens; true unless refused. */
-    function send(message) {
-      if (isOpen()) {
-        transmit(message);
-        return true;
-      }
-      const keyOf = OUTBOX_KEYS[message.type];
-      if (closed || !keyOf) return refuse("Not connected; try again once the room is live.");
-      const key = keyOf(message);
-      const waiting = key ? outbox.findIndex((item) => item.key === key) : -1;
-      if (waiting >= 0) outbox[waiting] = { key, message };
-      else if (outbox.length >= OUTBOX_MAX) return refuse("Not connected, and too much is waiting to be sent already.");
-      else outbox.push({ key, message });
-      outboxChanged();
-      return true;
-    }
-
-    /* Onto the open socket; a prompt is kept until it is answered. */
-    function transmit(message) {
-      // A second click on the same prompt keeps the first one's place: the server takes the first.
-      if (isPrompt(message) && !unanswered.has(message.client_id)) unanswered.set(message.client_id, message);
-      socket.send(JSON.stringify(message));
-    }
-
-    /* The socket opened: what waited goes out, oldest first. */
-    function flush() {
-      if (!outbox.length) return;
-      while (outbox.length && isOpen()) transmit(outbox.shift().message);
-      outboxChanged();
-    }
-
-    /* The socket closed: the prompts it never answered go back to the front of the outbox, in the
-     * order they were sent, ahead of what was kept while it was not open (sent later). What does
-     * not fit under OUTBOX_MAX any more is said to be lost rather than dropped silently. */
-    function resendUnanswered() {
-      if (!unanswered.size) return;
-      const back = [...unanswered.values()].map((message) => ({ key: OUTBOX_KEYS[message.type](message), message }));
-      unanswered.clear();
-      // A click on the same prompt while the socket was closing waits already: it goes once.
-      const waiting = outbox.filter((item) => !back.some((sent) => sent.key === item.key));
-      outbox.splice(0, outbox.length, ...back, ...waiting);
-      const lost = outbox.splice(OUTBOX_MAX).length;
-      outboxChanged();
-      if (lost) refuse(`The connection dropped: ${lost === 1 ? "1 action was" : lost + " actions were"} not sent.`);
-    }
-
-    /* Nothing will be sent any more: say what is lost rather than drop it silently. */
-    function closeForGood() {
-      closed = true;
-      if (!outbox.length) return;
-      const count = outbox.length;
-      outbox.length = 0;
-      outboxChanged();
-      refuse(`The connection closed: ${count === 1 ? "1 action was" : count + " actions were"} not sent.`);
-    }
-
     loadSnapshot();
     return {
-      send,
+      send: outbox.send,
       stop() {
         stopped = true;
-        closeForGood();
+        outbox.closeForGood();
         if (socket) socket.close();
       },
     };

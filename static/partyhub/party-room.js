@@ -1,6 +1,7 @@
 /* The party room, first of its scripts: the join form, or else the room's shared parts (its state,
  * UI state and elements) in one namespace, PartyHub.room, plus the top bar's Publish button and
- * the toasts. The room is the party-*.js scripts, loaded in this order after live.js:
+ * the toasts. The room is the party-*.js scripts, loaded in this order after live.js and
+ * outbox.js (what waits to be sent while the socket is not open):
  *   party-room.js      this file: PartyHub.room, joining, publishing, toasts, and the small
  *                      helpers the others share (clamped text, scores in words)
  *   party-cards.js     the render grid: cards, their images, votes, picks and notes
