@@ -68,6 +68,9 @@ def ensure(preset):
             f"{folder} holds files that this module did not build (no {MARKER}): "
             "move them away to build random weights there."
         )
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()  # a log line per build, not a bar per shard
     building = folder.with_name(f"{folder.name}.building")
     shutil.rmtree(building, ignore_errors=True)  # a build that died half way
     start = time.perf_counter()
