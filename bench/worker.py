@@ -77,6 +77,10 @@ def main(argv=None):
     import torch
     from django.conf import settings
 
+    if args.random_weights:
+        from generation.random_weights import prepare_bench
+
+        args.model = prepare_bench(args.random_weights)
     preset = benchable_preset(args)
     params = resolved_params(args)
     rows = []

@@ -39,6 +39,12 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=1)
     parser.add_argument("--size", type=int, default=128, help="width and height in pixels")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--random-weights",
+        metavar="PRESET",
+        help="build (or reuse) PRESET's real architecture with random weights under "
+        "PARTYHUB_MODELS_DIR (generation/random_weights.py) and measure it as --model",
+    )
     return parser.parse_args(argv)
 
 
@@ -153,6 +159,10 @@ def main(argv=None):
     import torch
     from django.conf import settings
 
+    if args.random_weights:
+        from generation.random_weights import prepare_bench
+
+        args.model = prepare_bench(args.random_weights)
     preset = benchable_preset(args)
     params = resolved_params(args)
     rows = []
