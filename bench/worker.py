@@ -73,6 +73,10 @@ def measure_worker(params, batch, repeats):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.overhead:
+        from overhead import main as overhead
+
+        return overhead(argv)
     setup_django()
     import torch
     from django.conf import settings

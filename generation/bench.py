@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,12 +34,17 @@ REPO = Path(__file__).resolve().parent.parent
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--batches", "--batch", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model", default="offline")
     parser.add_argument("--steps", type=int, default=1)
     parser.add_argument("--size", type=int, default=128, help="width and height in pixels")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--overhead",
+        action="store_true",
+        help="the whole worker's own cost per image on a zero-cost model (bench/overhead.py)",
+    )
     return parser.parse_args(argv)
 
 
@@ -149,6 +155,9 @@ def write_json(path, result):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.overhead:  # the whole worker needs the database, which the engine never imports
+        argv = sys.argv[1:] if argv is None else argv
+        sys.exit(subprocess.call([sys.executable, str(REPO / "bench" / "overhead.py"), *argv]))
     use_settings()
     import torch
     from django.conf import settings

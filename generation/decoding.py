@@ -20,7 +20,12 @@ def decode(pipe, latents):
     flags = None
     if getattr(pipe, "safety_checker", None) is not None:
         pixels, flags = pipe.run_safety_checker(pixels, pixels.device, latents.dtype)
-    return pipe.image_processor.postprocess(pixels, output_type="pil"), flags
+    return to_pil(pixels, pipe.image_processor), flags
+
+
+def to_pil(pixels, image_processor):
+    """A decoded batch (values in [-1, 1]) as PIL images."""
+    return image_processor.postprocess(pixels, output_type="pil")
 
 
 def looks_valid(pixels):
