@@ -26,7 +26,8 @@ Per image, medians of `--repeats` runs after one warm-up:
   CPU. SQLite runs in the process, so its work counts; with PostgreSQL and Redis the servers'
   own CPU would not. Submitting the renders (the web side's work) is outside the window.
 - stages: wall and CPU time inside named functions, summed over all threads (the PNG encodes
-  run in a pool), per image; they overlap (store_images holds png_encode and storage_write).
+  run in a pool), per image; they overlap (record waits for a render's files, then completes
+  it).
 
 The channel layer is the in-memory one, with no one listening: a broadcast costs what the
 worker spends to send it, not the fan-out. This is a benchmark, not a test.
@@ -94,7 +95,7 @@ def instrument(spans):
     spans.wrap(Render, "claim_companions", "claim")
     spans.wrap(watch.ClaimWatch, "__init__", "claim_watch")
     spans.wrap(watch.ClaimWatch, "poll", "claim_watch")
-    spans.wrap(runner, "store_images", "store_images")
+    spans.wrap(runner, "_record", "record")
     spans.wrap(pngmeta, "png_bytes", "png_encode")
     spans.wrap(store, "_save", "storage_write")
     spans.wrap(Render, "complete", "complete")

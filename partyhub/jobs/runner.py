@@ -20,7 +20,7 @@ from generation.modes import slots_for
 from generation.pipelines import drop_flagged, free_gpu_memory, generate_batch
 from generation.presets import get_preset
 from partyhub.jobs.sources import sources_of
-from partyhub.jobs.store import delete_files, store_animation, store_images
+from partyhub.jobs.store import delete_files, start_storing, store_animation
 from partyhub.jobs.watch import BatchProgress, ClaimWatch
 from partyhub.models import Render
 
@@ -92,6 +92,7 @@ def run_batch(preset, batch):
         code = "timed_out" if timed_out else "render_error"
         return _fail_all(batch, code, f"{type(exc).__name__}: {exc}")
     flags = flags or [False] * len(slots)
+    storing = []
     for render in batch:
         if render.pk not in watch.active:
             continue  # cancelled, or taken over by another worker: its images are dropped
@@ -103,12 +104,15 @@ def run_batch(preset, batch):
         except Filtered:
             render.finish_filtered(render.claim_token)
             continue
-        _record(render, kept, seeds)
+        # Every render's PNGs start encoding at once, across the pool, before the first waits.
+        storing.append((render, kept, start_storing(render, kept, seeds)))
+    for render, kept, files in storing:
+        _record(render, kept, files)
 
 
-def _record(render, images, seeds):
-    """Store a render's images, score them and complete the render with them."""
-    stored = store_images(render, images, seeds)
+def _record(render, images, files):
+    """Wait for a render's stored images, score them and complete the render with them."""
+    stored = [future.result() for future in files]
     # CLIP scores against the prompt and the topic, and each image's embedding for search;
     # null ones when scoring is off or fails.
     scores = scoring.image_scores(images, render.prompt.text, render.party.topic)
