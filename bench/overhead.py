@@ -26,8 +26,7 @@ Per image, medians of `--repeats` runs after one warm-up:
   CPU. SQLite runs in the process, so its work counts; with PostgreSQL and Redis the servers'
   own CPU would not. Submitting the renders (the web side's work) is outside the window.
 - stages: wall and CPU time inside named functions, summed over all threads (the PNG encodes
-  run in a pool), per image; they overlap (record waits for a render's files, then completes
-  it).
+  run in a pool), per image; they overlap (complete_batch holds every complete).
 
 The channel layer is the in-memory one, with no one listening: a broadcast costs what the
 worker spends to send it, not the fan-out. This is a benchmark, not a test.
@@ -95,7 +94,8 @@ def instrument(spans):
     spans.wrap(Render, "claim_companions", "claim")
     spans.wrap(watch.ClaimWatch, "__init__", "claim_watch")
     spans.wrap(watch.ClaimWatch, "poll", "claim_watch")
-    spans.wrap(runner, "_record", "record")
+    spans.wrap(runner, "_stored", "wait_for_files")
+    spans.wrap(runner, "_complete_all", "complete_batch")
     spans.wrap(pngmeta, "png_bytes", "png_encode")
     spans.wrap(store, "_save", "storage_write")
     spans.wrap(Render, "complete", "complete")
