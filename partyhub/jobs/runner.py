@@ -107,7 +107,12 @@ def run_batch(preset, batch):
             continue
         # Every render's PNGs start encoding at once, across the pool, before the first waits.
         storing.append((render, kept, start_storing(render, kept, seeds)))
-    _complete_all([_stored(render, kept, files) for render, kept, files in storing])
+    finished = []
+    try:
+        for render, kept, files in storing:
+            finished.append(_stored(render, kept, files))
+    finally:  # should storing one fail, those stored before it still complete, as they did alone
+        _complete_all(finished)
 
 
 def _stored(render, images, files):
