@@ -11,8 +11,9 @@ For each batch size B it measures, in one process, with the model loaded once:
   stores them and announces each render: what PartyHub adds around the model.
 
 Both are images per second over the median of `--repeats` timed runs, after one warm-up. It runs
-the embedded mode on its own temporary SQLite database and media folder. This is a benchmark,
-not a test.
+the embedded mode on its own temporary SQLite database and media folder. With `--overhead` it
+measures instead what the worker spends around a model that costs nothing (bench/overhead.py).
+This is a benchmark, not a test.
 """
 
 import os
@@ -73,6 +74,10 @@ def measure_worker(params, batch, repeats):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.overhead:
+        from overhead import main as overhead
+
+        return overhead(argv)
     setup_django()
     import torch
     from django.conf import settings

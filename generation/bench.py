@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--batches", "--batch", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model", default="offline")
     parser.add_argument("--steps", type=int, default=1)
@@ -44,6 +45,11 @@ def parse_args(argv=None):
         metavar="PRESET",
         help="build (or reuse) PRESET's real architecture with random weights under "
         "PARTYHUB_MODELS_DIR (generation/random_weights.py) and measure it as --model",
+    )
+    parser.add_argument(
+        "--overhead",
+        action="store_true",
+        help="the whole worker's own cost per image on a zero-cost model (bench/overhead.py)",
     )
     return parser.parse_args(argv)
 
@@ -155,6 +161,9 @@ def write_json(path, result):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.overhead:  # the whole worker needs the database, which the engine never imports
+        argv = sys.argv[1:] if argv is None else argv
+        sys.exit(subprocess.call([sys.executable, str(REPO / "bench" / "overhead.py"), *argv]))
     use_settings()
     import torch
     from django.conf import settings

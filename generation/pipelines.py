@@ -2,15 +2,16 @@
 server and a Celery parent process start without them; each worker process keeps one warm
 pipeline per preset."""
 
+import functools
 import logging
 import threading
 from collections import OrderedDict
 
 from django.conf import settings
 
-from generation import decoding, modes
-from generation.errors import Cancelled, Filtered, GpuOutOfMemory
-from generation.presets import OVERHEAD_PROBE, default_preset
+from generation import decoding, modes, probe_pictures
+from generation.errors import BadOutput, Cancelled, Filtered, GpuOutOfMemory
+from generation.presets import OVERHEAD_PICTURES, OVERHEAD_PROBE, default_preset
 from generation.samplers import make_scheduler
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,8 @@ def generate_batch(preset, slots, on_step, should_stop):
     """
     if preset.name == OVERHEAD_PROBE:
         return _blank_images(slots), None
+    if preset.name == OVERHEAD_PICTURES:
+        return _probe_pictures(slots), None
     if preset.family == "autoregressive":  # token by token, one image per seed; no safety flags
         from generation import autoregressive
 
@@ -267,3 +270,19 @@ def _blank_images(slots):
 
     size = (slots[0].params["width"], slots[0].params["height"])
     return [Image.new("RGB", size, "white") for _ in slots]
+
+
+def _probe_pictures(slots):
+    """The `overhead-pictures` probe: no model, then what follows any decode (the checks, the
+    conversion to PIL images) as it runs for a real render."""
+    pixels = probe_pictures.decoded(slots)  # stands for the model: a copy of cached pictures
+    if not decoding.looks_valid(pixels):
+        raise BadOutput()
+    return decoding.to_pil(pixels, _probe_image_processor())
+
+
+@functools.cache
+def _probe_image_processor():
+    from diffusers.image_processor import VaeImageProcessor
+
+    return VaeImageProcessor()  # what Stable Diffusion's pipelines hold

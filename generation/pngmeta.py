@@ -2,8 +2,12 @@
 
 import io
 import json
+import struct
+import zlib
 
 from PIL.PngImagePlugin import PngInfo
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _quote(value):
@@ -46,10 +50,45 @@ def a1111_parameters(prompt, params, seed):
 
 
 def png_bytes(image, parameters, partyhub):
-    """Encode a PIL image as PNG with the `parameters` and `partyhub` tEXt chunks."""
+    """Encode a PIL image as PNG with the `parameters` and `partyhub` text chunks (tEXt, or
+    iTXt for text beyond Latin-1, as Pillow chooses)."""
     info = PngInfo()
     info.add_text("parameters", parameters)
     info.add_text("partyhub", json.dumps(partyhub, separators=(",", ":")))
+    if image.mode == "RGB":
+        return rgb_png(image, info.chunks)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
+
+
+def rgb_png(image, chunks=()):
+    """An 8-bit RGB PNG, every row with the Average filter (numpy) and deflated by zlib's
+    run-length strategy; `chunks` are (type, data, ...) to write before the pixels.
+
+    Measured on 512x512 pictures with real content (docs/performance.md, "The worker's own
+    cost per image"): 2% smaller than Pillow's default encoding at under a sixth of its CPU, and
+    both numpy and zlib release the GIL, so a pool of threads encodes beside the rendering thread
+    instead of taking turns with it (Pillow's encoder holds the GIL for most of its work). The
+    PNG is what the format's filter type 3 and a zlib stream make; Pillow reads it back."""
+    import numpy as np
+
+    pixels = np.asarray(image)
+    height, width, _ = pixels.shape
+    rows = pixels.reshape(height, width * 3)
+    left, above = np.zeros_like(rows), np.zeros_like(rows)
+    left[:, 3:], above[1:] = rows[:, :-3], rows[:-1]
+    filtered = np.empty((height, width * 3 + 1), np.uint8)
+    filtered[:, 0] = 3  # Average: each byte less the floor of the mean of its left and above
+    np.subtract(rows, ((left.astype(np.uint16) + above) >> 1).astype(np.uint8), out=filtered[:, 1:])
+    deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    pixel_data = deflate.compress(filtered) + deflate.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8 bits, RGB, no interlace
+    parts = [PNG_SIGNATURE, _chunk(b"IHDR", header)]
+    parts += [_chunk(kind, data) for kind, data, *_ in chunks]
+    parts += [_chunk(b"IDAT", pixel_data), _chunk(b"IEND", b"")]
+    return b"".join(parts)
+
+
+def _chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))

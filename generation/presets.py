@@ -1,6 +1,6 @@
 """Model presets by name: what each model can do, its defaults, the limits a request must keep."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from django.conf import settings
@@ -13,6 +13,7 @@ OFFLINE = "offline"
 # The bundled offline model's pipeline folder, committed with the code (offline/diffusion.py).
 BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "offline" / "weights"
 OVERHEAD_PROBE = "overhead-probe"
+OVERHEAD_PICTURES = "overhead-pictures"  # the probe with pictures (generation/probe_pictures.py)
 # What an autoregressive model's PNG says it sampled with: tokens drawn from the softmax
 # (transformers calls it multinomial sampling), not a diffusion sampler.
 TOKEN_SAMPLER = "Multinomial"
@@ -76,7 +77,7 @@ class Preset:
 
     def is_available(self):
         """Whether the weights are on this machine (nothing is ever downloaded to answer)."""
-        return self.name == OVERHEAD_PROBE or self._find_weights() is not None
+        return self.name in (OVERHEAD_PROBE, OVERHEAD_PICTURES) or self._find_weights() is not None
 
     def _find_weights(self):
         folder = self.local_folder()
@@ -265,12 +266,22 @@ PROBE = Preset(
     text_tokenizers=(),  # no text encoder
     note="Renders blank images instantly; enabled by PARTYHUB_OVERHEAD_PROBE for benchmarks.",
 )
+# The same with pictures that have real renders' content, for bench/worker.py --overhead: what
+# encoding, storing and copying cost depends on what the images hold, and blank ones hold nothing.
+PROBE_PICTURES = replace(
+    PROBE,
+    name=OVERHEAD_PICTURES,
+    title="Overhead probe (natural-like pictures, benchmarks only)",
+    note="Renders cached natural-like pictures instantly; enabled by PARTYHUB_OVERHEAD_PROBE for "
+    "benchmarks.",
+)
 
 
 def all_presets():
     presets = dict(PRESETS)
     if settings.PARTYHUB_OVERHEAD_PROBE:
         presets[PROBE.name] = PROBE
+        presets[PROBE_PICTURES.name] = PROBE_PICTURES
     return presets
 
 

@@ -11,6 +11,7 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import DatabaseError, transaction
 
 from core.errors import ApiError
 from core.inbound import check_text
@@ -20,7 +21,7 @@ from generation.modes import slots_for
 from generation.pipelines import drop_flagged, free_gpu_memory, generate_batch
 from generation.presets import get_preset
 from partyhub.jobs.sources import sources_of
-from partyhub.jobs.store import delete_files, store_animation, store_images
+from partyhub.jobs.store import delete_files, start_storing, store_animation
 from partyhub.jobs.watch import BatchProgress, ClaimWatch
 from partyhub.models import Render
 
@@ -92,6 +93,7 @@ def run_batch(preset, batch):
         code = "timed_out" if timed_out else "render_error"
         return _fail_all(batch, code, f"{type(exc).__name__}: {exc}")
     flags = flags or [False] * len(slots)
+    storing = []
     for render in batch:
         if render.pk not in watch.active:
             continue  # cancelled, or taken over by another worker: its images are dropped
@@ -103,20 +105,50 @@ def run_batch(preset, batch):
         except Filtered:
             render.finish_filtered(render.claim_token)
             continue
-        _record(render, kept, seeds)
+        # Every render's PNGs start encoding at once, across the pool, before the first waits.
+        storing.append((render, kept, start_storing(render, kept, seeds)))
+    finished = []
+    try:
+        for render, kept, files in storing:
+            finished.append(_stored(render, kept, files))
+    finally:  # should storing one fail, those stored before it still complete, as they did alone
+        _complete_all(finished)
 
 
-def _record(render, images, seeds):
-    """Store a render's images, score them and complete the render with them."""
-    stored = store_images(render, images, seeds)
+def _stored(render, images, files):
+    """Wait for a render's stored images and score them: (render, its image rows, a walk's
+    animation or "")."""
+    stored = [future.result() for future in files]
     # CLIP scores against the prompt and the topic, and each image's embedding for search;
     # null ones when scoring is off or fails.
     scores = scoring.image_scores(images, render.prompt.text, render.party.topic)
     stored = [{**row, **score} for row, score in zip(stored, scores, strict=True)]
     animation = store_animation(render, images) if render.params["mode"] == "walk" else ""
-    if not render.complete(render.claim_token, stored, animation=animation):
-        # Another worker took the render over while this one stalled: its files stay.
-        delete_files([row["file"] for row in stored] + ([animation] if animation else []))
+    return render, stored, animation
+
+
+def _complete_all(finished):
+    """Complete the batch's renders in one transaction: one commit for the batch, not one a
+    render. Each still completes only if its claim holds. Renders lock in party order, so two
+    batches never hold each other's parties; should the transaction fail anyway (a deadlock
+    with some other writer), each render is completed in a transaction of its own."""
+    finished.sort(key=lambda item: (item[0].party_id, item[0].pk))
+
+    def complete_each():
+        return [
+            render.complete(render.claim_token, rows, animation=animation)
+            for render, rows, animation in finished
+        ]
+
+    try:
+        with transaction.atomic():
+            completed = complete_each()
+    except DatabaseError:
+        log.warning("completing a batch in one transaction failed; completing each alone")
+        completed = complete_each()
+    for (_, rows, animation), done in zip(finished, completed, strict=True):
+        if not done:  # another worker took the render over while this one stalled
+            delete_files([row["file"] for row in rows] + ([animation] if animation else []))
 
 
 def _slots(render):

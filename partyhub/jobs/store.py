@@ -18,6 +18,12 @@ _storage_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="partyhub-s
 def store_images(render, images, seeds):
     """Encode and store a render's images (PNG with its parameters and provenance); the rows
     `Render.complete` records, in order."""
+    return [future.result() for future in start_storing(render, images, seeds)]
+
+
+def start_storing(render, images, seeds):
+    """`store_images` begun in the pool: a future for each row, in order. A batch starts every
+    render's images before it waits for the first, so that all cores encode."""
     prompt = render.prompt
     chunk = provenance(
         party_code=render.party.code,
@@ -40,7 +46,7 @@ def store_images(render, images, seeds):
             "height": image.height,
         }
 
-    return list(_storage_pool.map(store, range(len(images))))
+    return [_storage_pool.submit(store, index) for index in range(len(images))]
 
 
 def store_animation(render, frames):

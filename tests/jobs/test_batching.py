@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from django.db import DatabaseError
 
 from generation.pipelines import get_pipeline
 from generation.presets import get_preset
@@ -182,3 +183,28 @@ def test_a_stored_render_with_text_no_encoder_takes_fails_before_the_batch_forms
     assert (bad.status, bad.error_code) == (Render.Status.FAILED, "invalid_prompt")
     assert "surrogate" in bad.error_message
     assert set(forward_rows) == {2}  # the pass held the ordinary render's image alone
+
+
+def test_a_batch_whose_one_transaction_fails_completes_each_render_alone(
+    party, author, other_party, settings, monkeypatch
+):
+    settings.PARTYHUB_MAX_BATCH = 8
+    first = queue(party, author, "first")
+    second = queue(*other_party, "second")
+    real = Render.complete
+    calls = []
+
+    def complete(self, *args, **kwargs):
+        calls.append(self.pk)
+        done = real(self, *args, **kwargs)
+        if len(calls) == 2:  # the batch's transaction dies at its end (a deadlock, say)
+            raise DatabaseError("deadlock detected")
+        return done
+
+    monkeypatch.setattr(Render, "complete", complete)
+    run_render(first.pk)
+    assert len(calls) == 4 and sorted(calls[:2]) == sorted(calls[2:])  # together, then alone
+    for render in (first, second):
+        render.refresh_from_db()
+        assert render.status == Render.Status.DONE and render.images.count() == 1
+        assert Event.objects.filter(party=render.party, type="render.done").count() == 1
