@@ -1,21 +1,25 @@
 """Generation throughput: the raw pipeline against the whole render worker, per batch size.
 
     .venv/bin/python bench/worker.py [--batches 1 8 32] [--repeats 3] [--model offline]
-        [--steps 1] [--size 128] [--json PATH]
+        [--steps 1] [--size 128] [--json PATH] [--random-weights PRESET] [--decoder full|tiny]
+        [--deadline EPOCH_SECONDS]
 
 For each batch size B it measures, in one process, with the model loaded once:
 
 - raw: the pipeline alone, as `python -m generation.bench` measures it;
+- engine: `generation.pipelines.generate_batch` alone, as `python -m generation.bench` measures
+  it (the model's side of the worker);
 - worker: `run_render` for one of B compatible queued renders, which claims all B (batching
   at PARTYHUB_MAX_BATCH = B), renders them in one pass, encodes the PNGs with their metadata,
   stores them and announces each render: what PartyHub adds around the model.
 
-Both are images per second over the median of `--repeats` timed runs, after one warm-up. It runs
+All are images per second over the median of `--repeats` timed runs, after one warm-up. It runs
 the embedded mode on its own temporary SQLite database and media folder. With `--overhead` it
 measures instead what the worker spends around a model that costs nothing (bench/overhead.py).
 This is a benchmark, not a test.
 """
 
+import json
 import os
 import statistics
 import sys
@@ -27,9 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from generation.bench import (  # noqa: E402
     benchable_preset,
     device_name,
+    measure_engine,
     measure_raw,
     parse_args,
+    past,
     resolved_params,
+    use_decoder,
     use_settings,
     write_json,
 )
@@ -87,33 +94,56 @@ def main(argv=None):
 
         args.model = prepare_bench(args.random_weights)
     preset = benchable_preset(args)
+    use_decoder(preset, args.decoder)
     params = resolved_params(args)
-    rows = []
+    result = {
+        "model": args.model,
+        "params": params,
+        "device": settings.PARTYHUB_DEVICE,
+        "device_name": device_name(settings.PARTYHUB_DEVICE),
+        "torch_threads": torch.get_num_threads(),
+        "decoder": args.decoder,
+        "compile": settings.PARTYHUB_COMPILE and settings.PARTYHUB_DEVICE == "cuda",
+        "repeats": args.repeats,
+        "rows": [],
+    }
+    rows = result["rows"]
     for batch in args.batches:
+        if past(args.deadline):
+            rows.append({"batch": batch, "skipped": "past --deadline"})
+            print(f"batch {batch:>3}: skipped, past --deadline", flush=True)
+            continue
+        start = time.perf_counter()
         raw = measure_raw(preset, params, batch, args.repeats)
+        engine = measure_engine(preset, params, batch, args.repeats)
         worker = measure_worker(params, batch, args.repeats)
-        rows.append({"batch": batch, "raw_images_per_s": raw, "worker_images_per_s": worker})
-        print(f"batch {batch:>3}: raw {raw:8.2f} img/s   worker {worker:8.2f} img/s", flush=True)
-    base = rows[0]["worker_images_per_s"]
-    print("\nbatch  raw img/s  worker img/s  worker/raw  worker vs batch 1")
-    for row in rows:
-        print(
-            f"{row['batch']:>5}  {row['raw_images_per_s']:9.2f}  {row['worker_images_per_s']:12.2f}"
-            f"  {row['worker_images_per_s'] / row['raw_images_per_s']:10.2f}"
-            f"  {row['worker_images_per_s'] / base:16.2f}"
+        rows.append(
+            {
+                "batch": batch,
+                "raw_images_per_s": raw,
+                "engine_images_per_s": engine,
+                "worker_images_per_s": worker,
+                "seconds": time.perf_counter() - start,  # warm-ups (and compiles) included
+            }
         )
-    write_json(
-        args.json,
-        {
-            "model": args.model,
-            "params": params,
-            "device": settings.PARTYHUB_DEVICE,
-            "device_name": device_name(settings.PARTYHUB_DEVICE),
-            "torch_threads": torch.get_num_threads(),
-            "repeats": args.repeats,
-            "rows": rows,
-        },
-    )
+        print(
+            f"batch {batch:>3}: raw {raw:8.2f} img/s   engine {engine:8.2f} img/s   "
+            f"worker {worker:8.2f} img/s",
+            flush=True,
+        )
+        if args.json:  # after each batch size, so that a run stopped later keeps these
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(result, indent=2))
+    measured = [row for row in rows if "skipped" not in row]
+    print("\nbatch  raw img/s  engine img/s  worker img/s  worker/raw  worker vs batch 1")
+    for row in measured:
+        print(
+            f"{row['batch']:>5}  {row['raw_images_per_s']:9.2f}  {row['engine_images_per_s']:12.2f}"
+            f"  {row['worker_images_per_s']:12.2f}"
+            f"  {row['worker_images_per_s'] / row['raw_images_per_s']:10.2f}"
+            f"  {row['worker_images_per_s'] / measured[0]['worker_images_per_s']:16.2f}"
+        )
+    write_json(args.json, result)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Generation throughput: the raw pipeline against the engine, per batch size, with no database.
 
     .venv/bin/python -m generation.bench [--batches 1 8 32] [--repeats 3] [--model offline]
-        [--steps 1] [--size 128] [--json PATH]
+        [--steps 1] [--size 128] [--json PATH] [--random-weights PRESET] [--decoder full|tiny]
+        [--deadline EPOCH_SECONDS]
 
 For each batch size B it measures, in one process, with the model loaded once:
 
@@ -45,6 +46,19 @@ def parse_args(argv=None):
         metavar="PRESET",
         help="build (or reuse) PRESET's real architecture with random weights under "
         "PARTYHUB_MODELS_DIR (generation/random_weights.py) and measure it as --model",
+    )
+    parser.add_argument(
+        "--decoder",
+        choices=("full", "tiny"),
+        default="full",
+        help="the final decode: the model's own VAE (full), or its TAESD in the VAE's place "
+        "(tiny; PARTYHUB_MODELS_DIR/taesd, built with random weights by --random-weights)",
+    )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        metavar="EPOCH_SECONDS",
+        help="skip the batch sizes not started by this time (time.time()), saying so in --json",
     )
     parser.add_argument(
         "--overhead",
@@ -124,6 +138,33 @@ def measure_engine(preset, params, batch, repeats):
     )
 
 
+def use_decoder(preset, decoder):
+    """--decoder tiny: the preset's TAESD decodes the final images in the VAE's place, for the raw
+    pipeline and the engine alike (both use the one loaded pipeline). TAESD decodes the sampler's
+    latents as they are (its scaling factor is 1) to [-1, 1], as the VAE does."""
+    if decoder == "full":
+        return
+    import torch
+    from diffusers import AutoencoderTiny
+    from django.conf import settings
+
+    from generation.pipelines import get_pipeline
+
+    if not preset.preview_decoder:
+        sys.exit(f"model {preset.name!r} has no TAESD for --decoder tiny")
+    folder = Path(settings.PARTYHUB_MODELS_DIR) / preset.preview_decoder[0]
+    tiny = AutoencoderTiny.from_pretrained(
+        folder, dtype=getattr(torch, settings.PARTYHUB_DTYPE), local_files_only=True
+    ).to(settings.PARTYHUB_DEVICE)
+    if settings.PARTYHUB_DEVICE == "cuda":
+        tiny.to(memory_format=torch.channels_last)  # as pipelines._to_device does for the VAE
+    get_pipeline(preset).vae = tiny.eval()
+
+
+def past(deadline):
+    return deadline is not None and time.time() > deadline
+
+
 def benchable_preset(args):
     """The preset `--model` names, or exit saying why it cannot be measured here."""
     from generation.presets import get_preset
@@ -173,15 +214,20 @@ def main(argv=None):
 
         args.model = prepare_bench(args.random_weights)
     preset = benchable_preset(args)
+    use_decoder(preset, args.decoder)
     params = resolved_params(args)
     rows = []
     for batch in args.batches:
+        if past(args.deadline):
+            rows.append({"batch": batch, "skipped": "past --deadline"})
+            print(f"batch {batch:>3}: skipped, past --deadline", flush=True)
+            continue
         raw = measure_raw(preset, params, batch, args.repeats)
         engine = measure_engine(preset, params, batch, args.repeats)
         rows.append({"batch": batch, "raw_images_per_s": raw, "engine_images_per_s": engine})
         print(f"batch {batch:>3}: raw {raw:8.2f} img/s   engine {engine:8.2f} img/s", flush=True)
     print("\nbatch  raw img/s  engine img/s  engine/raw")
-    for row in rows:
+    for row in (row for row in rows if "skipped" not in row):
         print(
             f"{row['batch']:>5}  {row['raw_images_per_s']:9.2f}  {row['engine_images_per_s']:12.2f}"
             f"  {row['engine_images_per_s'] / row['raw_images_per_s']:10.2f}"
@@ -194,6 +240,8 @@ def main(argv=None):
             "device": settings.PARTYHUB_DEVICE,
             "device_name": device_name(settings.PARTYHUB_DEVICE),
             "torch_threads": torch.get_num_threads(),
+            "decoder": args.decoder,
+            "compile": settings.PARTYHUB_COMPILE and settings.PARTYHUB_DEVICE == "cuda",
             "repeats": args.repeats,
             "rows": rows,
         },

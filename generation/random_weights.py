@@ -88,6 +88,32 @@ def ensure(preset):
     return folder
 
 
+def ensure_tiny_decoder(preset):
+    """The preset's TAESD (its `preview_decoder` folder under PARTYHUB_MODELS_DIR) with random
+    weights, built from AutoencoderTiny's default config (TAESD's and TAESDXL's published
+    architecture) unless a folder is there; None for a preset without one. A folder already there,
+    random or real, is used as it is."""
+    if not preset.preview_decoder:
+        return None
+    from django.conf import settings
+
+    folder = Path(settings.PARTYHUB_MODELS_DIR) / preset.preview_decoder[0]
+    if (folder / "config.json").exists():
+        return folder
+    import diffusers
+    import torch
+
+    building = folder.with_name(f"{folder.name}.building")
+    shutil.rmtree(building, ignore_errors=True)
+    torch.manual_seed(0)
+    with _default_dtype(torch.float16):
+        diffusers.AutoencoderTiny().save_pretrained(building)
+    (building / MARKER).write_text(json.dumps({"preset": folder.name, "spec": "AutoencoderTiny"}))
+    shutil.rmtree(folder, ignore_errors=True)  # an empty folder
+    os.replace(building, folder)
+    return folder
+
+
 def prepare_bench(name):
     """`python -m generation.bench --random-weights NAME`: the folder built or reused, then
     loaded once through the preset's own loading path (get_pipeline), each step timed; returns
@@ -103,6 +129,7 @@ def prepare_bench(name):
         folder = ensure(preset)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
+    ensure_tiny_decoder(preset)  # TAESD: previews, and the final decode with --decoder tiny
     built = json.loads((folder / MARKER).read_text())["build_seconds"]
     print(
         f"{name}: random weights in {folder} ({folder_bytes(folder) / 1e9:.2f} GB; built in "
@@ -237,10 +264,14 @@ def clip_vocabulary():
     """(vocab, merges) of OpenAI's CLIP tokenizer, rebuilt as its simple_tokenizer.py does from
     `bpe_simple_vocab_16e6.txt.gz`: 49408 tokens, 48894 merges."""
     import gzip
+    import importlib.util
 
-    import open_clip
-
-    path = Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz"
+    # The file open_clip ships, found without importing open_clip (and its timm, ftfy): a bare
+    # GPU machine carries the package for this file alone (bench/gpu_wheels.sh).
+    spec = importlib.util.find_spec("open_clip")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("open_clip (open-clip-torch) holds CLIP's BPE vocabulary")
+    path = Path(spec.origin).parent / "bpe_simple_vocab_16e6.txt.gz"
     lines = gzip.decompress(path.read_bytes()).decode("utf-8").split("\n")
     merges = lines[1 : 49152 - 256 - 2 + 1]  # after the header line, as CLIP uses them
     alphabet = list(_bytes_to_unicode().values())
