@@ -317,7 +317,7 @@ def build_janus(folder):
     import transformers
 
     spec = published_configs.JANUS_PRO_1B
-    tokenizer = _byte_tokenizer()
+    tokenizer = janus_byte_tokenizer()
     vocab = tokenizer.get_vocab()
     text = {**spec["text_config"], "num_hidden_layers": JANUS_LAYERS}
     text.update(bos_token_id=vocab[BOS], eos_token_id=vocab[EOS], pad_token_id=vocab[PAD])
@@ -338,18 +338,29 @@ def build_janus(folder):
     generation.generation_kwargs = {"boi_token_id": vocab[BOI]}
     model.save_pretrained(folder)
     del model
-    side = spec["vision_config"]["image_size"]
-    transformers.JanusProcessor(
+    side, tokens = spec["vision_config"]["image_size"], spec["vision_config"]["num_image_tokens"]
+    janus_processor(tokenizer, side, tokens).save_pretrained(folder)
+
+
+def janus_processor(tokenizer, side, num_image_tokens):
+    """A JanusProcessor around `tokenizer` for `side`-pixel images of `num_image_tokens` tokens,
+    with the cut-down chat template (the tiny Janus of tests/jobs/test_autoregressive.py too)."""
+    import transformers
+
+    return transformers.JanusProcessor(
         image_processor=transformers.JanusImageProcessor(
             size={"height": side, "width": side}, image_mean=[0.5] * 3, image_std=[0.5] * 3
         ),
         tokenizer=tokenizer,
         chat_template=JANUS_CHAT_TEMPLATE,
-        num_image_tokens=spec["vision_config"]["num_image_tokens"],
-    ).save_pretrained(folder)
+        num_image_tokens=num_image_tokens,
+    )
 
 
-def _byte_tokenizer():
+def janus_byte_tokenizer():
+    """Every byte a token (BPE without merges), so any prompt encodes, plus the specials Janus
+    needs; BOS is prepended as Llama's tokenizer does, and Janus's guidance keeps it in the
+    blanked prompt."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 

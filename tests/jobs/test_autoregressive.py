@@ -19,6 +19,15 @@ from core.errors import ApiError
 from generation import autoregressive, presets
 from generation.errors import Cancelled
 from generation.presets import PRESETS
+from generation.random_weights import (
+    BOI,
+    BOS,
+    EOS,
+    IMAGE,
+    PAD,
+    janus_byte_tokenizer,
+    janus_processor,
+)
 from partyhub.models import Image, Member, Render
 from tests.conftest import generate_alone
 
@@ -37,60 +46,22 @@ TINY = dataclasses.replace(
         "steps": (TOKENS, TOKENS),
     },
 )
-# The special tokens Janus's processor and generate need, spelled as in Janus-Pro's tokenizer.
-BOS, EOS, PAD = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>"
-IMAGE, BOI, EOI = "<image_placeholder>", "<begin_of_image>", "<end_of_image>"
-# Janus-Pro's chat template, cut down to the one text message PartyHub sends.
-CHAT_TEMPLATE = (
-    "{%for message in messages%}<|User|>: {{message['content'][0]['text']}}\n\n{%endfor%}"
-    "{%if add_generation_prompt%}<|Assistant|>:{%endif%}"
-)
 
 
 def build_tiny_janus(folder):
     """A random Janus with Janus-Pro's structure at toy sizes, and a byte-level tokenizer."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import (
         JanusConfig,
         JanusForConditionalGeneration,
-        JanusImageProcessor,
-        JanusProcessor,
         JanusVisionConfig,
         JanusVQVAEConfig,
         LlamaConfig,
-        PreTrainedTokenizerFast,
     )
 
-    # Every byte is a token (BPE without merges), so any prompt encodes; BOS is prepended as
-    # Llama's tokenizer does, and Janus's guidance keeps it in the blanked prompt.
-    specials = [BOS, EOS, PAD, IMAGE, BOI, EOI]
-    # Sorted: the alphabet comes from a hash set, in another order in every process.
-    vocab = {
-        token: i for i, token in enumerate(specials + sorted(pre_tokenizers.ByteLevel.alphabet()))
-    }
-    backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    backend.post_processor = processors.TemplateProcessing(
-        single=f"{BOS} $A", special_tokens=[(BOS, vocab[BOS])]
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        bos_token=BOS,
-        eos_token=EOS,
-        pad_token=PAD,
-        # JanusProcessor reads these three as tokenizer.image_token, .boi_token, .eoi_token.
-        extra_special_tokens={"image_token": IMAGE, "boi_token": BOI, "eoi_token": EOI},
-    )
-    processor = JanusProcessor(
-        image_processor=JanusImageProcessor(
-            size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.5] * 3
-        ),
-        tokenizer=tokenizer,
-        chat_template=CHAT_TEMPLATE,
-        num_image_tokens=TOKENS,
-    )
+    tokenizer = janus_byte_tokenizer()
+    vocab = tokenizer.get_vocab()
+    processor = janus_processor(tokenizer, 32, TOKENS)
     torch.manual_seed(0)
     config = JanusConfig(
         text_config=LlamaConfig(
