@@ -29,14 +29,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from generation.bench import (  # noqa: E402
-    benchable_preset,
-    device_name,
     measure_engine,
     measure_raw,
     parse_args,
     past,
-    resolved_params,
-    use_decoder,
+    prepared,
+    run_header,
     use_settings,
     write_json,
 )
@@ -86,27 +84,8 @@ def main(argv=None):
 
         return overhead(argv)
     setup_django()
-    import torch
-    from django.conf import settings
-
-    if args.random_weights:
-        from generation.random_weights import prepare_bench
-
-        args.model = prepare_bench(args.random_weights)
-    preset = benchable_preset(args)
-    use_decoder(preset, args.decoder)
-    params = resolved_params(args)
-    result = {
-        "model": args.model,
-        "params": params,
-        "device": settings.PARTYHUB_DEVICE,
-        "device_name": device_name(settings.PARTYHUB_DEVICE),
-        "torch_threads": torch.get_num_threads(),
-        "decoder": args.decoder,
-        "compile": settings.PARTYHUB_COMPILE and settings.PARTYHUB_DEVICE == "cuda",
-        "repeats": args.repeats,
-        "rows": [],
-    }
+    preset, params = prepared(args)
+    result = {**run_header(args, params), "rows": []}
     rows = result["rows"]
     for batch in args.batches:
         if past(args.deadline):

@@ -193,6 +193,35 @@ def device_name(device):
     return torch.cuda.get_device_name() if device == "cuda" else platform.processor()
 
 
+def prepared(args):
+    """The preset to measure and its resolved params: its random weights built first where
+    `--random-weights` asks, and its final decoder the one `--decoder` names."""
+    if args.random_weights:
+        from generation.random_weights import prepare_bench
+
+        args.model = prepare_bench(args.random_weights)
+    preset = benchable_preset(args)
+    use_decoder(preset, args.decoder)
+    return preset, resolved_params(args)
+
+
+def run_header(args, params):
+    """What a run's JSON says of itself before its rows: the model, the machine, the settings."""
+    import torch
+    from django.conf import settings
+
+    return {
+        "model": args.model,
+        "params": params,
+        "device": settings.PARTYHUB_DEVICE,
+        "device_name": device_name(settings.PARTYHUB_DEVICE),
+        "torch_threads": torch.get_num_threads(),
+        "decoder": args.decoder,
+        "compile": settings.PARTYHUB_COMPILE and settings.PARTYHUB_DEVICE == "cuda",
+        "repeats": args.repeats,
+    }
+
+
 def write_json(path, result):
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -206,16 +235,7 @@ def main(argv=None):
         argv = sys.argv[1:] if argv is None else argv
         sys.exit(subprocess.call([sys.executable, str(REPO / "bench" / "overhead.py"), *argv]))
     use_settings()
-    import torch
-    from django.conf import settings
-
-    if args.random_weights:
-        from generation.random_weights import prepare_bench
-
-        args.model = prepare_bench(args.random_weights)
-    preset = benchable_preset(args)
-    use_decoder(preset, args.decoder)
-    params = resolved_params(args)
+    preset, params = prepared(args)
     rows = []
     for batch in args.batches:
         if past(args.deadline):
@@ -232,20 +252,7 @@ def main(argv=None):
             f"{row['batch']:>5}  {row['raw_images_per_s']:9.2f}  {row['engine_images_per_s']:12.2f}"
             f"  {row['engine_images_per_s'] / row['raw_images_per_s']:10.2f}"
         )
-    write_json(
-        args.json,
-        {
-            "model": args.model,
-            "params": params,
-            "device": settings.PARTYHUB_DEVICE,
-            "device_name": device_name(settings.PARTYHUB_DEVICE),
-            "torch_threads": torch.get_num_threads(),
-            "decoder": args.decoder,
-            "compile": settings.PARTYHUB_COMPILE and settings.PARTYHUB_DEVICE == "cuda",
-            "repeats": args.repeats,
-            "rows": rows,
-        },
-    )
+    write_json(args.json, {**run_header(args, params), "rows": rows})
 
 
 if __name__ == "__main__":
