@@ -123,20 +123,16 @@ def cpu_seconds():
 
 
 def measure(params, batch, repeats, spans):
-    from django.conf import settings
     from django.core.files.storage import default_storage
+    from worker import batch_queuer
 
     from partyhub.jobs.runner import run_render
-    from partyhub.models import Image, Party, Render
+    from partyhub.models import Image, Render
 
-    settings.PARTYHUB_MAX_BATCH = batch
-    party, host = Party.start(topic="lighthouses", session_key="bench" * 6, host_name="Bench")
+    queue = batch_queuer(params, batch)
 
     def run():
-        renders = [
-            party.submit_prompt(host, f"a lighthouse on a cliff, take {i}", params=params)[1]
-            for i in range(batch)
-        ]
+        renders = queue()
         ids = [render.pk for render in renders]
         spans.reset()
         cpu, wall, thread = cpu_seconds(), time.perf_counter(), time.thread_time()

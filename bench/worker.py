@@ -51,20 +51,33 @@ def setup_django():
     call_command("migrate", verbosity=0)
 
 
-def measure_worker(params, batch, repeats):
+def batch_queuer(params, batch):
+    """A function that queues `batch` compatible renders of one bench party and returns them,
+    with PARTYHUB_MAX_BATCH at `batch`, so that one `run_render` claims them all."""
     from django.conf import settings
 
-    from partyhub.jobs.runner import run_render
-    from partyhub.models import Party, Render
+    from partyhub.models import Party
 
     settings.PARTYHUB_MAX_BATCH = batch
     party, host = Party.start(topic="lighthouses", session_key="bench" * 6, host_name="Bench")
 
-    def run():
-        renders = [
+    def queue():
+        return [
             party.submit_prompt(host, f"a lighthouse on a cliff, take {i}", params=params)[1]
             for i in range(batch)
         ]
+
+    return queue
+
+
+def measure_worker(params, batch, repeats):
+    from partyhub.jobs.runner import run_render
+    from partyhub.models import Render
+
+    queue = batch_queuer(params, batch)
+
+    def run():
+        renders = queue()
         start = time.perf_counter()
         run_render(renders[0].pk)
         elapsed = time.perf_counter() - start
