@@ -9,11 +9,14 @@ For each batch size B it measures, in one process, with the model loaded once:
 - raw: the pipeline alone, as `python -m generation.bench` measures it;
 - engine: `generation.pipelines.generate_batch` alone, as `python -m generation.bench` measures
   it (the model's side of the worker);
-- worker: `run_render` for one of B compatible queued renders, which claims all B (batching
-  at PARTYHUB_MAX_BATCH = B), renders them in one pass, encodes the PNGs with their metadata,
-  stores them and announces each render: what PartyHub adds around the model.
+- worker: `run_render` as a worker calls it, for `--repeats` batches of B compatible queued
+  renders back to back: each call claims B (batching at PARTYHUB_MAX_BATCH = B) and renders
+  them in one pass, and the worker's finisher thread encodes the PNGs with their metadata,
+  stores them and announces each render while the next batch renders: what PartyHub adds
+  around the model, overlapped as it is when a worker serves.
 
-All are images per second over the median of `--repeats` timed runs, after one warm-up. It runs
+Raw and engine are images per second over the median of `--repeats` timed runs, the worker
+over its `--repeats` batches; each after one warm-up. It runs
 the embedded mode on its own temporary SQLite database and media folder. With `--overhead` it
 measures instead what the worker spends around a model that costs nothing (bench/overhead.py).
 This is a benchmark, not a test.
@@ -21,7 +24,6 @@ This is a benchmark, not a test.
 
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -71,23 +73,31 @@ def batch_queuer(params, batch):
 
 
 def measure_worker(params, batch, repeats):
+    """Images per second through the worker as it serves: `repeats` batches queued at once and
+    run back to back, each batch's images stored and recorded by the finisher's thread while
+    the next batch renders, until the last render is `done`."""
+    from partyhub.jobs.finisher import Finisher
     from partyhub.jobs.runner import run_render
     from partyhub.models import Render
 
     queue = batch_queuer(params, batch)
+    finisher = Finisher()
 
-    def run():
-        renders = queue()
+    def run(batches):
+        renders = [queue() for _ in range(batches)]
         start = time.perf_counter()
-        run_render(renders[0].pk)
+        for leaders in renders:
+            run_render(leaders[0].pk, finisher)
+        finisher.wait()
         elapsed = time.perf_counter() - start
-        done = Render.objects.filter(pk__in=[r.pk for r in renders], status="done").count()
-        if done != batch:
-            raise RuntimeError(f"only {done} of {batch} renders ended done")
-        return elapsed
+        ids = [render.pk for leaders in renders for render in leaders]
+        done = Render.objects.filter(pk__in=ids, status="done").count()
+        if done != len(ids):
+            raise RuntimeError(f"only {done} of {len(ids)} renders ended done")
+        return batches * batch / elapsed
 
-    run()  # warm-up
-    return batch / statistics.median(run() for _ in range(repeats))
+    run(1)  # warm-up
+    return run(repeats)
 
 
 def main(argv=None):

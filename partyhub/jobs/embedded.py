@@ -1,21 +1,20 @@
 """The render worker that runs inside the server process when no Celery is configured.
 
 It is an asyncio task on the server's event loop that runs one render at a time in its own
-thread. Running renders through `sync_to_async` matters: broadcasts made inside a render then
-reach the in-memory channel layer on the loop that owns its queues. The database is the queue:
-the worker takes the oldest queued render, so renders left over from a stopped server run too.
+thread, and hands each batch's images to a second thread that stores and records them
+(jobs/finisher.py). Running both through `sync_to_async` matters: their broadcasts then reach
+the in-memory channel layer on the loop that owns its queues. The database is the queue: the
+worker takes the oldest queued render, so renders left over from a stopped server run too.
 """
 
 import asyncio
 import logging
-import queue
-import threading
-from concurrent.futures import Executor, Future
 
 from asgiref.sync import sync_to_async
 
 from core.db import with_fresh_connection
 from generation.pipelines import warm_up
+from partyhub.jobs.finisher import DaemonThread, Finisher
 from partyhub.jobs.runner import run_render
 from partyhub.models import Render
 
@@ -26,35 +25,20 @@ _wakeup = None
 _recovered = False
 
 
-class _DaemonThread(Executor):
-    """Runs calls one at a time, in order, in one daemon thread. A server that stops in the middle
-    of a render must not wait for it (the render is requeued at the next start, see
-    `_recover_orphans`): a ThreadPoolExecutor's threads are joined at exit, and one whose render
-    was sending a broadcast to the stopped loop waited for it forever."""
-
-    def __init__(self, name):
-        self._name, self._calls, self._thread = name, queue.SimpleQueue(), None
-
-    def submit(self, fn, /, *args, **kwargs):
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-            self._thread.start()
-        future = Future()
-        self._calls.put((future, fn, args, kwargs))
-        return future
-
-    def _run(self):
-        while True:
-            future, fn, args, kwargs = self._calls.get()
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(fn(*args, **kwargs))
-            except BaseException as exc:
-                future.set_exception(exc)
+# Daemon threads: a server that stops in the middle of a render must not wait for it (the render
+# is requeued at the next start, see `_recover_orphans`).
+_executor = DaemonThread("partyhub-render")
+_finish_thread = DaemonThread("partyhub-finish")
 
 
-_executor = _DaemonThread("partyhub-render")
+def _finish_from_loop(fn, *args):
+    """The finisher's calls, run like the renders: through `sync_to_async` from the server's
+    loop, so that its broadcasts reach the in-memory layer's queues on that loop."""
+    call = sync_to_async(fn, thread_sensitive=False, executor=_finish_thread)
+    return asyncio.run_coroutine_threadsafe(call(*args), _loop)
+
+
+_finisher = Finisher(_finish_from_loop)
 
 
 def ensure_running():
@@ -99,7 +83,7 @@ def _render_next():
     if render_id is None:
         return False
     try:
-        run_render(render_id)
+        run_render(render_id, _finisher)
     except Exception:
         log.exception("embedded worker: render %s raised", render_id)
     return True

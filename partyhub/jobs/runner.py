@@ -7,11 +7,13 @@ the database meets the engine: it loads what a render needs as plain values (tex
 PIL images), calls `generation`, and records what came back.
 """
 
+import functools
 import logging
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError, transaction
+from django.utils import timezone
 
 from core.errors import ApiError
 from core.inbound import check_text
@@ -28,12 +30,25 @@ from partyhub.models import Render
 log = logging.getLogger(__name__)
 
 
-def run_render(render_id):
+def run_render(render_id, finisher=None):
     """Claim the render (and its batch companions), render, store and announce them.
 
     Safe to call twice: only one run stores. Returns False when the render is running in
-    another worker's batch (its own delivery should come back later), else True.
+    another worker's batch (its own delivery should come back later), else True. With a
+    `finisher` (the worker loops pass theirs), the images are stored and recorded in its
+    thread while this returns to claim the next batch; without one, before this returns.
     """
+    # A plain read first: most deliveries of a batch's companions end here, without the
+    # claim's locking transaction.
+    state = Render.objects.filter(pk=render_id).values_list("status", "lease_until").first()
+    if state is None or state[0] in Render.TERMINAL:
+        return True
+    if finisher is not None and finisher.holds(render_id):
+        finisher.wait()  # made in this process's last batch: done once it is recorded
+        return True
+    status, lease_until = state
+    if status == Render.Status.RUNNING and lease_until and lease_until > timezone.now():
+        return False
     leader = Render.claim(render_id)
     if leader is None:
         return not Render.objects.filter(pk=render_id, status=Render.Status.RUNNING).exists()
@@ -44,16 +59,17 @@ def run_render(render_id):
     batch = [leader]
     if preset.family == "diffusion":
         batch += Render.claim_companions(leader, settings.PARTYHUB_MAX_BATCH)
-    run_batch(preset, batch)
+    run_batch(preset, batch, finisher)
     return True
 
 
-def run_batch(preset, batch):
+def run_batch(preset, batch, finisher=None):
     """Render claimed renders in one forward pass and end each in its own terminal state.
 
     One render never fails another: a render whose input cannot be rendered ends before the
     pass forms, and when the pass itself raises, each render is run again alone, so that only
-    the render whose input the model could not take fails."""
+    the render whose input the model could not take fails. The images are then finished
+    (`_finish`) by the `finisher`'s thread, or here when there is none."""
     slots, owners = [], []
     for render in batch:
         mine = _slots(render)
@@ -87,26 +103,36 @@ def run_batch(preset, batch):
                 "a batch of renders %s raised %r; running each alone", list(watch.active), exc
             )
             for render in list(watch.active.values()):
-                run_batch(preset, [render])
+                run_batch(preset, [render], finisher)
             return
         log.exception("renders %s failed", [render.pk for render in batch])
         code = "timed_out" if timed_out else "render_error"
         return _fail_all(batch, code, f"{type(exc).__name__}: {exc}")
+    # The renders still held: after the pass no one drops or adds any (the claims that lapse
+    # from here on are caught where each completes).
+    held = [render for render in batch if render.pk in watch.active]
+    made = [(render, [i for i, owner in enumerate(owners) if owner is render]) for render in held]
     flags = flags or [False] * len(slots)
+    finish = functools.partial(_finish, made, images, [slot.seed for slot in slots], flags)
+    if finisher is None:
+        finish()
+    else:
+        finisher.hand_over([render.pk for render in held], finish)
+
+
+def _finish(made, images, seeds, flags):
+    """Store, score and record each render's images: (render, the indexes of its images)."""
     storing = []
-    for render in batch:
-        if render.pk not in watch.active:
-            continue  # cancelled, or taken over by another worker: its images are dropped
-        mine = [i for i, owner in enumerate(owners) if owner is render]
+    for render, mine in made:
         try:
-            kept, seeds = drop_flagged(
-                [images[i] for i in mine], [slots[i].seed for i in mine], [flags[i] for i in mine]
+            kept, kept_seeds = drop_flagged(
+                [images[i] for i in mine], [seeds[i] for i in mine], [flags[i] for i in mine]
             )
         except Filtered:
             render.finish_filtered(render.claim_token)
             continue
         # Every render's PNGs start encoding at once, across the pool, before the first waits.
-        storing.append((render, kept, start_storing(render, kept, seeds)))
+        storing.append((render, kept, start_storing(render, kept, kept_seeds)))
     finished = []
     try:
         for render, kept, files in storing:

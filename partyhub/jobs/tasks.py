@@ -1,14 +1,25 @@
 from billiard.exceptions import WorkerLostError
 from celery import Task, shared_task
+from celery.signals import worker_process_shutdown, worker_shutdown
 from celery.worker.request import Request
 
 from core.db import with_fresh_connection
+from partyhub.jobs.finisher import Finisher
 from partyhub.jobs.runner import run_render
 from partyhub.models import Render
 
 # While a render runs in another worker's batch, its own message comes back this often, so
 # that if that worker stalls the render's lease runs out and this message takes it over.
 BUSY_RETRY_SECONDS = 30
+
+# Stores and records each batch while the process's next task renders the next one.
+finisher = Finisher()
+
+
+@worker_process_shutdown.connect  # a prefork pool's process, before it exits
+@worker_shutdown.connect  # the worker itself (the solo and threads pools render in it)
+def _finish_before_exit(**kwargs):
+    finisher.wait()
 
 
 class RenderRequest(Request):
@@ -35,5 +46,5 @@ class RenderTask(Task):
 
 @shared_task(name="generation.render", base=RenderTask, bind=True, max_retries=None)
 def render(self, render_id):
-    if not run_render(render_id):
+    if not run_render(render_id, finisher):
         raise self.retry(countdown=BUSY_RETRY_SECONDS)

@@ -21,7 +21,7 @@ def batch(seed=0):
 def test_it_gives_diffusers_bytes(dtype):
     processor = VaeImageProcessor()
     pixels = batch().to(dtype)
-    ours = decoding.to_pil(pixels, processor)
+    ours = decoding.to_pil(pixels.clone(), processor)  # it overwrites the batch it is given
     theirs = processor.postprocess(pixels, output_type="pil")
     assert [image.mode for image in ours] == ["RGB"] * 3
     for mine, reference in zip(ours, theirs, strict=True):
@@ -31,7 +31,7 @@ def test_it_gives_diffusers_bytes(dtype):
 def test_other_processors_are_left_to_diffusers():
     processor = VaeImageProcessor(do_normalize=False)
     pixels = batch().clamp(0, 1)
-    ours = decoding.to_pil(pixels, processor)
+    ours = decoding.to_pil(pixels.clone(), processor)
     theirs = processor.postprocess(pixels, output_type="pil")
     for mine, reference in zip(ours, theirs, strict=True):
         assert np.array_equal(np.asarray(mine), np.asarray(reference))
