@@ -159,11 +159,11 @@ def walk_arguments(pipe, slots, device):
     (prompt, seed) to the end's (walk_to, walk_seed): linear for embeddings, spherical for noise."""
     import torch
 
+    starts = embeddings(pipe, [slot.prompt for slot in slots], device)
+    ends = embeddings(pipe, [slot.params["walk_to"] or slot.prompt for slot in slots], device)
     embeds, latents = [], []
-    for slot in slots:
+    for slot, start, end in zip(slots, starts.split(1), ends.split(1), strict=True):
         params = slot.params
-        start = embedding(pipe, slot.prompt, device)
-        end = embedding(pipe, params["walk_to"] or slot.prompt, device)
         embeds.append(torch.lerp(start, end, slot.walk_t))
         begin = _noise(pipe, params, device, params["seed"])
         latents.append(slerp(slot.walk_t, begin, _noise(pipe, params, device, params["walk_seed"])))
@@ -189,7 +189,7 @@ def prompt_arguments(pipe, slots, device):
             "prompt": [slot.prompt for slot in slots],
             "negative_prompt": negatives if any(negatives) else None,
         }
-    embeds = torch.cat([embedding(pipe, slot.prompt, device) for slot in slots])
+    embeds = embeddings(pipe, [slot.prompt for slot in slots], device)
     return {**_negative_embeddings(pipe, slots, device), "prompt_embeds": embeds}
 
 
@@ -198,8 +198,8 @@ def _negative_embeddings(pipe, slots, device):
 
     if slots[0].params["guidance"] <= 1:  # as diffusers decides: no classifier-free guidance
         return {"negative_prompt_embeds": None}
-    negatives = [embedding(pipe, slot.params["negative"], device) for slot in slots]
-    return {"negative_prompt_embeds": torch.cat(negatives)}
+    negatives = [slot.params["negative"] for slot in slots]
+    return {"negative_prompt_embeds": embeddings(pipe, negatives, device)}
 
 
 # (text encoder, text) -> its embedding: a party refines the same prompts again and again, and
@@ -208,18 +208,26 @@ _embeddings = OrderedDict()
 MAX_CACHED_EMBEDDINGS = 512
 
 
-def embedding(pipe, text, device):
-    """The text's prompt embedding (batch of one), from the cache when it was seen before. The
-    empty text is the unconditional embedding of classifier-free guidance, as diffusers makes it."""
-    key = (id(pipe.text_encoder), text)
-    if key in _embeddings:
-        _embeddings.move_to_end(key)
-        return _embeddings[key]
-    embeds, _ = pipe.encode_prompt(text, device, 1, False)
-    _embeddings[key] = embeds
-    if len(_embeddings) > MAX_CACHED_EMBEDDINGS:
-        _embeddings.popitem(last=False)
-    return embeds
+def embeddings(pipe, texts, device):
+    """The texts' prompt embeddings, one row each in order: those seen before from the cache,
+    the others (each text once) encoded together in one call. The empty text is the
+    unconditional embedding of classifier-free guidance, as diffusers makes it."""
+    import torch
+
+    encoder = id(pipe.text_encoder)
+    found = {}
+    for text in texts:
+        if (encoder, text) in _embeddings:
+            _embeddings.move_to_end((encoder, text))
+            found[text] = _embeddings[(encoder, text)]
+    missing = [text for text in dict.fromkeys(texts) if text not in found]
+    if missing:
+        encoded, _ = pipe.encode_prompt(missing, device, 1, False)
+        for text, row in zip(missing, encoded.split(1), strict=True):
+            found[text] = _embeddings[(encoder, text)] = row
+        while len(_embeddings) > MAX_CACHED_EMBEDDINGS:
+            _embeddings.popitem(last=False)
+    return torch.cat([found[text] for text in texts])
 
 
 def _noise(pipe, params, device, seed):

@@ -208,3 +208,36 @@ def test_a_batch_whose_one_transaction_fails_completes_each_render_alone(
         render.refresh_from_db()
         assert render.status == Render.Status.DONE and render.images.count() == 1
         assert Event.objects.filter(party=render.party, type="render.done").count() == 1
+
+
+def test_a_batchs_new_prompts_are_encoded_together_in_one_call(
+    party, author, other_party, settings, monkeypatch
+):
+    import torch
+
+    from generation import modes
+
+    settings.PARTYHUB_MAX_BATCH = 8
+    pipe = get_pipeline(get_preset("offline"))
+    real = pipe.encode_prompt
+    calls = []
+
+    def encode_prompt(prompt, *args, **kwargs):
+        calls.append(list(prompt) if isinstance(prompt, list) else [prompt])
+        return real(prompt, *args, **kwargs)
+
+    monkeypatch.setattr(pipe, "encode_prompt", encode_prompt)
+    texts = ["a violet comet, unseen 1", "a violet comet, unseen 2", "a violet comet, unseen 3"]
+    renders = [queue(party, author, texts[0], count=2), queue(party, author, texts[1])]
+    renders.append(queue(*other_party, texts[2]))
+    run_render(renders[0].pk)
+    assert [r.status for r in Render.objects.filter(pk__in=[r.pk for r in renders])] == [
+        "done"
+    ] * 3
+    with_prompts = [call for call in calls if set(call) & set(texts)]
+    assert with_prompts == [texts]  # each new text once, all in one call
+    # Each row is what the text encodes to alone (a larger matmul's float noise aside).
+    together = modes.embeddings(pipe, texts, "cpu")
+    for text, row in zip(texts, together.split(1), strict=True):
+        alone, _ = real(text, "cpu", 1, False)
+        torch.testing.assert_close(row, alone, atol=1e-4, rtol=1e-4)
