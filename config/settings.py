@@ -222,12 +222,20 @@ PARTYHUB_DEFAULT_MODEL = env_str(
 PARTYHUB_MODELS_DIR = Path(env_str("PARTYHUB_MODELS_DIR", str(VAR_DIR / "models")))
 # The most images one forward pass renders: compatible queued renders (same model, mode, size,
 # steps, sampler, guidance, strength) from any party are batched up to this many.
-PARTYHUB_MAX_BATCH = env_int("PARTYHUB_MAX_BATCH", 8, minimum=1)
+# 32 on a GPU, where a batch of 32 one-step 512×512 images keeps it busy (docs/performance.md).
+PARTYHUB_MAX_BATCH = env_int(
+    "PARTYHUB_MAX_BATCH", 32 if PARTYHUB_DEVICE == "cuda" else 8, minimum=1
+)
 # The weights a worker keeps loaded, in MB; loading past it unloads the least recently used
 # models. 0: 70% of the GPU's memory on CUDA, no limit elsewhere.
 PARTYHUB_MODEL_MEMORY_MB = env_int("PARTYHUB_MODEL_MEMORY_MB", 0, minimum=0)
-# torch.compile the UNet on CUDA: slower first renders, faster after.
+# torch.compile the UNet on CUDA: slower first renders, faster after. Batches are then padded
+# to a power of two, so that it compiles once per batch size (generation/fast_path.py).
 PARTYHUB_COMPILE = env_bool("PARTYHUB_COMPILE", False)
+# What decodes the final images: "full", the model's own VAE (best quality), or "tiny", its TAESD
+# (the previews' decoder, under PARTYHUB_MODELS_DIR: several times faster on a GPU, slightly
+# softer; for streams and speed). A model without a TAESD decodes with its VAE.
+PARTYHUB_FINAL_DECODER = env_choice("PARTYHUB_FINAL_DECODER", ["full", "tiny"], "full")
 # Live previews of running renders (TAESD), broadcast to the room with render.progress.
 PARTYHUB_PREVIEWS = env_bool("PARTYHUB_PREVIEWS", True)
 # The zero-cost model that only measures PartyHub's own overhead (bench/latency.py).

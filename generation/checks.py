@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 
 
 @register()
@@ -13,5 +13,31 @@ def default_model_is_a_preset(app_configs, **kwargs):
             f"PARTYHUB_DEFAULT_MODEL={settings.PARTYHUB_DEFAULT_MODEL!r} is not a preset.",
             hint=f"Use one of {sorted(all_presets())}.",
             id="generation.E001",
+        )
+    ]
+
+
+@register()
+def tiny_final_decoder_is_there(app_configs, **kwargs):
+    """PARTYHUB_FINAL_DECODER=tiny with no TAESD for the default model decodes with its VAE:
+    said at startup, not found out from render times."""
+    from generation.presets import default_preset, in_hub_cache
+
+    preset = default_preset()
+    if settings.PARTYHUB_FINAL_DECODER != "tiny" or preset is None:
+        return []
+    if not preset.preview_decoder:
+        reason = f"{preset.name} has no TAESD"
+    else:
+        folder, hub_id = preset.preview_decoder
+        path = settings.PARTYHUB_MODELS_DIR / folder / "config.json"
+        if path.exists() or in_hub_cache(hub_id, "config.json"):
+            return []
+        reason = f"neither {path.parent} nor the local cache of {hub_id} holds its TAESD"
+    return [
+        Warning(
+            f"PARTYHUB_FINAL_DECODER=tiny, but {reason}: its images are decoded by its VAE.",
+            hint="Fetch the TAESD once (README, Real models), or set PARTYHUB_FINAL_DECODER=full.",
+            id="generation.W001",
         )
     ]

@@ -9,12 +9,14 @@ from generation.errors import BadOutput
 log = logging.getLogger(__name__)
 
 
-def decode(pipe, latents):
-    """PIL images and the safety checker's flags (None without a checker) for a batch."""
-    pixels = _decode(pipe, latents, float32=False)
+def decode(pipe, latents, vae=None):
+    """PIL images and the safety checker's flags (None without a checker) for a batch, decoded
+    by `vae` (by default the pipeline's own)."""
+    vae = pipe.vae if vae is None else vae
+    pixels = _decode(vae, latents, float32=False)
     if not looks_valid(pixels):
         log.warning("decoded images are NaN or flat; decoding again with the VAE in float32")
-        pixels = _decode(pipe, latents, float32=True)
+        pixels = _decode(vae, latents, float32=True)
         if not looks_valid(pixels):
             raise BadOutput()
     flags = None
@@ -60,10 +62,9 @@ def looks_valid(pixels):
     return bool((finite & (highest - lowest > 1e-3)).all())
 
 
-def _decode(pipe, latents, float32):
+def _decode(vae, latents, float32):
     import torch
 
-    vae = pipe.vae
     dtype = torch.float32 if float32 else vae.dtype
     original = vae.dtype
     if dtype != original:

@@ -159,8 +159,8 @@ def walk_arguments(pipe, slots, device):
     (prompt, seed) to the end's (walk_to, walk_seed): linear for embeddings, spherical for noise."""
     import torch
 
-    starts = embeddings(pipe, [slot.prompt for slot in slots], device)
-    ends = embeddings(pipe, [slot.params["walk_to"] or slot.prompt for slot in slots], device)
+    walk_tos = [slot.params["walk_to"] or slot.prompt for slot in slots]
+    (starts, ends), negatives = _encoded(pipe, slots, device, walk_tos)
     embeds, latents = [], []
     for slot, start, end in zip(slots, starts.split(1), ends.split(1), strict=True):
         params = slot.params
@@ -168,7 +168,7 @@ def walk_arguments(pipe, slots, device):
         begin = _noise(pipe, params, device, params["seed"])
         latents.append(slerp(slot.walk_t, begin, _noise(pipe, params, device, params["walk_seed"])))
     return {
-        **_negative_embeddings(pipe, slots, device),
+        "negative_prompt_embeds": negatives,
         "prompt_embeds": torch.cat(embeds),
         "latents": torch.cat(latents),
     }
@@ -179,8 +179,6 @@ def prompt_arguments(pipe, slots, device):
     SDXL's pooled embeddings are left to the pipeline), else as text."""
     import inspect
 
-    import torch
-
     accepted = inspect.signature(pipe.__call__).parameters
     if "prompt_embeds" not in accepted or "pooled_prompt_embeds" in accepted:
         negatives = [slot.params["negative"] for slot in slots]
@@ -189,17 +187,21 @@ def prompt_arguments(pipe, slots, device):
             "prompt": [slot.prompt for slot in slots],
             "negative_prompt": negatives if any(negatives) else None,
         }
-    embeds = embeddings(pipe, [slot.prompt for slot in slots], device)
-    return {**_negative_embeddings(pipe, slots, device), "prompt_embeds": embeds}
+    (embeds,), negatives = _encoded(pipe, slots, device)
+    return {"prompt_embeds": embeds, "negative_prompt_embeds": negatives}
 
 
-def _negative_embeddings(pipe, slots, device):
-    import torch
-
-    if slots[0].params["guidance"] <= 1:  # as diffusers decides: no classifier-free guidance
-        return {"negative_prompt_embeds": None}
-    negatives = [slot.params["negative"] for slot in slots]
-    return {"negative_prompt_embeds": embeddings(pipe, negatives, device)}
+def _encoded(pipe, slots, device, *more):
+    """The slots' prompts' embeddings, those of each further list of texts (one per slot), and
+    the negatives' embeddings, or None without classifier-free guidance (as diffusers decides:
+    guidance above 1): all the batch's new texts encoded in one call."""
+    groups = [[slot.prompt for slot in slots], *more]
+    if slots[0].params["guidance"] > 1:
+        groups.append([slot.params["negative"] for slot in slots])
+    rows = embeddings(pipe, [text for group in groups for text in group], device)
+    parts = list(rows.split(len(slots)))
+    negatives = parts.pop() if slots[0].params["guidance"] > 1 else None
+    return parts, negatives
 
 
 # (text encoder, text) -> its embedding: a party refines the same prompts again and again, and

@@ -9,7 +9,7 @@ from collections import OrderedDict
 
 from django.conf import settings
 
-from generation import decoding, modes, probe_pictures
+from generation import decoding, fast_path, modes, probe_pictures
 from generation.errors import BadOutput, Cancelled, Filtered, GpuOutOfMemory
 from generation.presets import OVERHEAD_PICTURES, OVERHEAD_PROBE, default_preset
 from generation.samplers import make_scheduler
@@ -76,14 +76,7 @@ def _make_room(size, name):
 def _to_device(pipe):
     pipe = pipe.to(settings.PARTYHUB_DEVICE)
     if settings.PARTYHUB_DEVICE == "cuda":
-        import torch
-
-        # Convolutions run faster on NHWC tensors on tensor cores; attention already uses
-        # PyTorch's scaled_dot_product_attention (diffusers' default processor).
-        for name in ("unet", "vae"):
-            getattr(pipe, name).to(memory_format=torch.channels_last)
-        if settings.PARTYHUB_COMPILE:
-            pipe.unet = torch.compile(pipe.unet, mode="max-autotune-no-cudagraphs")
+        fast_path.prepare(pipe)  # attention already uses torch's scaled_dot_product_attention
     return pipe
 
 
@@ -168,9 +161,13 @@ def generate_batch(preset, slots, on_step, should_stop):
     pipe = modes.pipeline_for(get_pipeline(preset), slots[0].params["mode"])
     pipe.scheduler = make_scheduler(slots[0].params["sampler"], pipe.scheduler.config)
     step_end = StepCallback(on_step, should_stop)
+    vae = fast_path.final_decoder(preset, pipe)
 
     def render(part):
-        return _render_batch(pipe, part, step_end)
+        # Padded to its bucket with copies of its last image, which are then dropped.
+        padded = part + [part[-1]] * (fast_path.bucket(len(part)) - len(part))
+        images, flags = _render_batch(pipe, padded, step_end, vae)
+        return images[: len(part)], None if flags is None else flags[: len(part)]
 
     try:
         images, flags = render(slots)
@@ -205,7 +202,7 @@ class StepCallback:
         return callback_kwargs
 
 
-def _render_batch(pipe, slots, step_end):
+def _render_batch(pipe, slots, step_end, vae):
     import torch
 
     device = settings.PARTYHUB_DEVICE
@@ -230,7 +227,7 @@ def _render_batch(pipe, slots, step_end):
     ).images
     if step_end.stopped:
         return [], None
-    images, flags = decoding.decode(pipe, latents)
+    images, flags = decoding.decode(pipe, latents, vae)
     if slots[0].params["mode"] == "inpaint":
         images = modes.keep_unmasked(slots, images)
     return images, flags

@@ -37,6 +37,12 @@ def get_decoder(preset):
 
         vae = get_pipeline(preset).vae
         return LatentColours.beside(vae) or OwnAutoencoder(vae)
+    return tiny_decoder(preset)
+
+
+def tiny_decoder(preset):
+    """The preset's TAESD, loaded once per process (the previews' decoder, and with
+    PARTYHUB_FINAL_DECODER=tiny the final one); None when it has none."""
     if not preset.preview_decoder:
         return None
     with _lock:
@@ -79,7 +85,12 @@ def _load(preset):
         # renders themselves.
         log.error("preview decoder %s did not load (%s): renders go without previews", source, exc)
         return None
-    return decoder.to(settings.PARTYHUB_DEVICE).eval()
+    decoder = decoder.to(settings.PARTYHUB_DEVICE).eval()
+    if settings.PARTYHUB_DEVICE == "cuda":
+        import torch
+
+        decoder.to(memory_format=torch.channels_last)  # as fast_path does for the VAE
+    return decoder
 
 
 class LatentColours:

@@ -81,9 +81,10 @@ def test_cached_prompt_embeddings_give_the_pipelines_own_images(monkeypatch):
         # The pipeline calls encode_prompt itself too, with no text: it only passes ours on.
         return [text for text in calls if text is not None]
 
-    assert encoded() == ["a red planet, seen from its moon", "blurry"]
+    # A batch's new texts are encoded together, here the prompt and its negative.
+    assert encoded() == [["a red planet, seen from its moon", "blurry"]]
     assert (render("a red planet, seen from its moon") == ours).all()
-    assert len(encoded()) == 2  # both embeddings came from the cache the second time
+    assert len(encoded()) == 1  # both embeddings came from the cache the second time
     monkeypatch.undo()
     own = pipe(
         prompt="a red planet, seen from its moon",
