@@ -20,7 +20,7 @@ PY=${PYTHON:-.venv/bin/python}
 WHEELS=(
     # pinned in pyproject.toml
     Django==5.2.19 channels==4.3.2 daphne==4.2.3 celery==5.7.0 dj-database-url==3.1.2
-    diffusers==0.42.1 Pillow==13.0.0 django-ratelimit==4.1.0
+    diffusers==0.42.1 Pillow==13.0.0 django-ratelimit==4.1.0 zlib-ng==1.1.0
     open-clip-torch==3.3.0  # never imported: random_weights.py reads its CLIP vocabulary file
     # their imported dependencies, as PartyHub's .venv resolved them
     asgiref==3.13.0 sqlparse==0.6.1
