@@ -192,8 +192,10 @@ class PartyConsumer(LiveConsumer):
 def _query_flag(scope, name):
     """A yes-or-no query parameter: True for 1 or true, False when absent, empty, 0 or false,
     else MALFORMED (the socket is refused, not quietly opened without what it asked for)."""
-    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
-    if not values or values[-1] in ("0", "false"):
+    # Blank values kept: in `presence=1&presence=` the last one, empty, is the one that counts.
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    values = query.get(name)
+    if not values or values[-1] in ("", "0", "false"):
         return False
     return True if values[-1] in ("1", "true") else MALFORMED
 

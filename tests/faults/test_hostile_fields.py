@@ -257,6 +257,8 @@ ON, OFF = {"1", "true"}, {"", "0", "false"}
 @given(values=st.lists(presence_values, min_size=1, max_size=2))
 @example(values=[b"yes"])
 @example(values=[b"\xed\xa0\x80"])
+@example(values=[b"1", b""])  # the last, empty, turns it off
+@example(values=[b"null", b""])
 def test_a_hostile_presence_parameter_is_refused_or_taken_as_documented(host, party, values):
     party.refresh_from_db()
     query = "&".join(f"presence={quote_from_bytes(value)}" for value in values)
