@@ -2,7 +2,8 @@
 
 A worker that claims a render also claims queued renders that can share its forward pass (the
 same batch key, from any party) up to PARTYHUB_MAX_BATCH images, renders them together, and
-then stores and announces each render on its own, as if it had run alone. This module is where
+then stores and announces each render on its own, as if it had run alone (in a worker, in its
+finisher's thread while the next batch renders: jobs/finisher.py). This module is where
 the database meets the engine: it loads what a render needs as plain values (text, params,
 PIL images), calls `generation`, and records what came back.
 """
