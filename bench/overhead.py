@@ -16,15 +16,17 @@ model, whose time belongs to the model's side, as on a GPU.
 Per image, medians of `--repeats` runs after one warm-up:
 
 - worker_thread_ms_per_image: wall-clock time the rendering thread (the one that calls
-  `run_render`, as the embedded worker's thread or a Celery worker's does) spends in it, less
-  the model's call. Waiting counts: while this thread waits for the PNG pool, no next batch
-  starts, and a GPU would idle. worker_thread_cpu_ms_per_image is that thread's own CPU
-  (time.thread_time) outside the model.
+  `run_render(id, finisher)`, as the embedded worker's thread or a Celery worker's does) spends
+  in it, less the model's call, until it has handed the batch to the finisher's thread. Waiting
+  counts: while this thread waits, no next batch starts, and a GPU would idle.
+  worker_thread_cpu_ms_per_image is that thread's own CPU (time.thread_time) outside the model.
 - worker_cpu_ms_per_image: all CPU of the worker's process, every thread, and of its child
   processes (live ones through psutil, ended ones through RUSAGE_CHILDREN), from the call until
-  every render of the batch is `done` (work handed off by the thread counts), less the model's
-  CPU. SQLite runs in the process, so its work counts; with PostgreSQL and Redis the servers'
-  own CPU would not. Submitting the renders (the web side's work) is outside the window.
+  every render of the batch is `done` (the finisher's work and the PNG pool's count), less the
+  model's CPU. SQLite runs in the process, so its work counts; with PostgreSQL and Redis the
+  servers' own CPU would not. Submitting the renders (the web side's work) is outside the window.
+- back_to_back_images_per_s: `--repeats` batches queued at once and run back to back as a worker
+  serves them, each finished beside the next one's claim, until the last render is `done`.
 - stages: wall and CPU time inside named functions, summed over all threads (the PNG encodes
   run in a pool), per image; they overlap (complete_batch holds every complete).
 

@@ -17,6 +17,8 @@ import logging
 
 from django.conf import settings
 
+from generation import taesd
+
 log = logging.getLogger(__name__)
 
 # Enough compiled graphs for every bucket, with and without classifier-free guidance (which
@@ -56,9 +58,7 @@ def final_decoder(preset, pipe):
     "tiny" the preset's TAESD (the previews' decoder, loaded once). A preset without a TAESD on
     disk decodes with its VAE, as the system check at startup warns."""
     if settings.PARTYHUB_FINAL_DECODER == "tiny":
-        from generation import previews
-
-        tiny = previews.tiny_decoder(preset)
+        tiny = taesd.tiny_decoder(preset)
         if tiny is not None:
             return tiny
     return pipe.vae

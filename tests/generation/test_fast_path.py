@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from generation import fast_path, pipelines, previews
+from generation import fast_path, pipelines, taesd
 from generation.modes import Slot
 from generation.params import resolve_params
 from generation.presets import get_preset
@@ -74,9 +74,10 @@ def test_a_padded_batch_gives_each_image_as_it_is_unpadded(monkeypatch):
 def test_the_tiny_final_decoder_decodes_the_images_when_asked(settings, monkeypatch):
     # The offline model has no TAESD; one with TAESD's published architecture and random
     # weights stands in, as a downloaded one would sit under PARTYHUB_MODELS_DIR.
+    monkeypatch.setattr(taesd, "_decoders", {})  # this folder's decoder, for this test only
     preset = dataclasses.replace(get_preset("offline"), preview_decoder=("taesd", ""))
     ensure_tiny_decoder(preset)
-    tiny = previews.tiny_decoder(preset)
+    tiny = taesd.tiny_decoder(preset)
     vae = pipelines.get_pipeline(preset).vae
     calls = []
     for name, decoder in (("tiny", tiny), ("vae", vae)):

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image as PILImage
 
-from generation import previews
+from generation import previews, taesd
 from partyhub.jobs.runner import run_render
 from partyhub.models import Member
 
@@ -106,5 +106,5 @@ def test_a_preset_without_a_decoder_renders_without_previews(settings, tmp_path)
 
     settings.PARTYHUB_MODELS_DIR = tmp_path  # no taesd folder, nothing in the hub cache
     preset = replace(get_preset("sd-turbo"), preview_decoder=("taesd", "nobody/no-such-taesd"))
-    previews._decoders.pop(preset.preview_decoder, None)
+    taesd._decoders.pop(preset.preview_decoder, None)
     assert previews.get_decoder(preset) is None

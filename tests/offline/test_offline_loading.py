@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from generation import pipelines, previews
+from generation import pipelines, previews, taesd
 from generation.presets import BUNDLED_WEIGHTS, PRESETS, WeightsMissing, get_preset
 from partyhub.models import Member, Render
 
@@ -179,8 +179,8 @@ def test_a_preview_decoder_not_on_disk_means_no_previews_and_says_how_to_fetch_i
 ):
     settings.PARTYHUB_MODELS_DIR = tmp_path / "models"
     preset = replace(get_preset("sd-turbo"), preview_decoder=("taesd-gone", "nobody/taesd-gone"))
-    previews._decoders.pop(preset.preview_decoder, None)
-    with caplog.at_level(logging.INFO, logger="generation.previews"):
+    taesd._decoders.pop(preset.preview_decoder, None)
+    with caplog.at_level(logging.INFO, logger="generation.taesd"):
         assert previews.get_decoder(preset) is None
     assert "hf download nobody/taesd-gone" in caplog.text
     assert network_attempts == []
@@ -237,10 +237,10 @@ def test_a_preview_decoder_cached_in_part_means_no_previews_without_downloading(
     preset = replace(
         get_preset("sd-turbo"), preview_decoder=("taesd-half", "nobody/half-cached-taesd")
     )
-    previews._decoders.pop(preset.preview_decoder, None)
-    with caplog.at_level(logging.ERROR, logger="generation.previews"):
+    taesd._decoders.pop(preset.preview_decoder, None)
+    with caplog.at_level(logging.ERROR, logger="generation.taesd"):
         assert previews.get_decoder(preset) is None  # the render goes on, without previews
-    previews._decoders.pop(preset.preview_decoder, None)
+    taesd._decoders.pop(preset.preview_decoder, None)
     assert "did not load" in caplog.text
     assert network_attempts == []
 
