@@ -47,22 +47,39 @@ def image_scores(images, prompt, topic):
     """[{"score": ..., "topic_score": ..., "embedding": ...}] for each PIL image: CLIP similarity
     to `prompt` and to `topic`, and the image's normalised embedding as bytes (`embedding_bytes`).
     All are None when no scorer is configured or scoring failed."""
-    nothing = [{"score": None, "topic_score": None, "embedding": None} for _ in images]
+    return batch_image_scores([(images, prompt, topic)])[0]
+
+
+def batch_image_scores(groups):
+    """`image_scores` for each (images, prompt, topic) of `groups`, in order (a worker's batch
+    of renders): one CLIP pass over all their images, each image scored against its own texts."""
+    groups = list(groups)
+    nothing = [
+        [{"score": None, "topic_score": None, "embedding": None} for _ in images]
+        for images, _, _ in groups
+    ]
+    images = [image for group_images, _, _ in groups for image in group_images]
     scorer = get_scorer()
     if scorer is None or not images:
         return nothing
+    texts = [prompt for _, prompt, _ in groups] + [topic for _, _, topic in groups if topic]
+    column = {text: index for index, text in enumerate(dict.fromkeys(texts))}
     try:
-        embeddings, scores = scorer.score_images(images, [prompt, topic] if topic else [prompt])
+        embeddings, similarities = scorer.score_images(images, list(column))
     except Exception:
         log.exception("CLIP scoring failed; the images keep null scores")
         return nothing
+    rows = iter(zip(embeddings, similarities, strict=True))
     return [
-        {
-            "score": row[0],
-            "topic_score": row[1] if topic else None,
-            "embedding": embedding_bytes(embedding),
-        }
-        for embedding, row in zip(embeddings, scores, strict=True)
+        [
+            {
+                "score": row[column[prompt]],
+                "topic_score": row[column[topic]] if topic else None,
+                "embedding": embedding_bytes(embedding),
+            }
+            for embedding, row in (next(rows) for _ in group_images)
+        ]
+        for group_images, prompt, topic in groups
     ]
 
 

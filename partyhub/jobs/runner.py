@@ -26,7 +26,7 @@ from generation.presets import get_preset
 from partyhub.jobs.sources import sources_of
 from partyhub.jobs.store import delete_files, start_storing, store_animation
 from partyhub.jobs.watch import BatchProgress, ClaimWatch
-from partyhub.models import Render
+from partyhub.models import Party, Render
 
 log = logging.getLogger(__name__)
 
@@ -112,19 +112,30 @@ def run_batch(preset, batch, finisher=None):
     # The renders still held: after the pass no one drops or adds any (the claims that lapse
     # from here on are caught where each completes).
     held = [render for render in batch if render.pk in watch.active]
-    made = [(render, [i for i, owner in enumerate(owners) if owner is render]) for render in held]
-    flags = flags or [False] * len(slots)
-    finish = functools.partial(_finish, made, images, [slot.seed for slot in slots], flags)
+    made = _kept(held, owners, images, [slot.seed for slot in slots], flags)
+    # CLIP is a model: it scores here, beside the forward pass (on a GPU, the GPU's work), every
+    # image of the batch in one pass, against its own prompt and its party's topic; and on a
+    # CPU no second thread runs torch beside the next batch's forward pass.
+    topics = dict(
+        Party.objects.filter(pk__in={r.party_id for r in held}).values_list("pk", "topic")
+    )
+    scores = scoring.batch_image_scores(
+        (kept, render.prompt.text, topics[render.party_id]) for render, kept, _ in made
+    )
+    finish = functools.partial(_finish, made, scores)
     if finisher is None:
         finish()
     else:
         finisher.hand_over([render.pk for render in held], finish)
 
 
-def _finish(made, images, seeds, flags):
-    """Store, score and record each render's images: (render, the indexes of its images)."""
-    storing = []
-    for render, mine in made:
+def _kept(held, owners, images, seeds, flags):
+    """(render, its images, their seeds) for each held render, less the images the safety
+    checker flagged; a render with none left ends `filtered`."""
+    flags = flags or [False] * len(images)
+    made = []
+    for render in held:
+        mine = [i for i, owner in enumerate(owners) if owner is render]
         try:
             kept, kept_seeds = drop_flagged(
                 [images[i] for i in mine], [seeds[i] for i in mine], [flags[i] for i in mine]
@@ -132,24 +143,30 @@ def _finish(made, images, seeds, flags):
         except Filtered:
             render.finish_filtered(render.claim_token)
             continue
-        # Every render's PNGs start encoding at once, across the pool, before the first waits.
-        storing.append((render, kept, start_storing(render, kept, kept_seeds)))
+        made.append((render, kept, kept_seeds))
+    return made
+
+
+def _finish(made, scores):
+    """Store and record each render's images with their scores."""
+    # Every render's PNGs start encoding at once, across the pool, before the first waits.
+    storing = [
+        (render, kept, start_storing(render, kept, seeds), render_scores)
+        for (render, kept, seeds), render_scores in zip(made, scores, strict=True)
+    ]
     finished = []
     try:
-        for render, kept, files in storing:
-            finished.append(_stored(render, kept, files))
+        for render, kept, files, render_scores in storing:
+            finished.append(_stored(render, kept, files, render_scores))
     finally:  # should storing one fail, those stored before it still complete, as they did alone
         _complete_all(finished)
 
 
-def _stored(render, images, files):
-    """Wait for a render's stored images and score them: (render, its image rows, a walk's
-    animation or "")."""
-    stored = [future.result() for future in files]
-    # CLIP scores against the prompt and the topic, and each image's embedding for search;
-    # null ones when scoring is off or fails.
-    scores = scoring.image_scores(images, render.prompt.text, render.party.topic)
-    stored = [{**row, **score} for row, score in zip(stored, scores, strict=True)]
+def _stored(render, images, files, scores):
+    """Wait for a render's stored images: (render, its image rows with their CLIP scores against
+    the prompt and the topic and embeddings for search, null when scoring is off or failed; a
+    walk's animation or "")."""
+    stored = [{**future.result(), **score} for future, score in zip(files, scores, strict=True)]
     animation = store_animation(render, images) if render.params["mode"] == "walk" else ""
     return render, stored, animation
 

@@ -201,3 +201,37 @@ def test_a_scorer_that_fails_never_fails_the_render(clip_on, rendered, monkeypat
     render.refresh_from_db()
     assert render.status == render.Status.DONE
     assert [(i["score"], i["topic_score"]) for i in done["images"]] == [(None, None)] * 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_of_two_parties_renders_scores_each_image_against_its_own_texts(
+    clip_on, party, host, settings, monkeypatch
+):
+    """One CLIP pass scores the whole batch; each image still gets its own prompt's and its own
+    party's topic's similarity, as if scored alone."""
+    from partyhub.models import Party
+
+    settings.PARTYHUB_MAX_BATCH = 8
+    other, stranger = Party.start(topic="distant planets", session_key="q" * 32, host_name="Zed")
+    author = Member.objects.get(session_key=host.session_key)
+    passes = []
+    scorer = scoring.get_scorer()
+    real = scorer.score_images
+    monkeypatch.setattr(scorer, "score_images", lambda *a: passes.append(len(a[0])) or real(*a))
+    _, first = party.submit_prompt(author, "an empty chair", params=SMALL)
+    _, second = other.submit_prompt(
+        Member.objects.get(session_key=stranger.session_key), "a ringed world", params=SMALL
+    )
+    run_render(first.pk)
+    assert passes == [4]  # both renders' two images, in one pass
+    for render, texts in (
+        (first, ["an empty chair", party.topic]),
+        (second, ["a ringed world", "distant planets"]),
+    ):
+        rows = list(Image.objects.filter(render=render).order_by("index"))
+        pixels = [PILImage.open(row.file.path) for row in rows]
+        for row, (score, topic_score) in zip(
+            rows, reference_scores(clip_on, pixels, texts), strict=True
+        ):
+            assert row.score == pytest.approx(score, abs=1e-5)
+            assert row.topic_score == pytest.approx(topic_score, abs=1e-5)
