@@ -36,7 +36,12 @@ def prepare(pipe):
     if hasattr(pipe, "fuse_qkv_projections"):
         pipe.fuse_qkv_projections()
     if settings.PARTYHUB_COMPILE:
-        torch._dynamo.config.recompile_limit = COMPILED_SHAPES
+        limits = torch._dynamo.config  # `cache_size_limit` before torch 2.6 named it
+        setattr(
+            limits,
+            "recompile_limit" if hasattr(limits, "recompile_limit") else "cache_size_limit",
+            COMPILED_SHAPES,
+        )
         pipe.unet = torch.compile(pipe.unet, mode="max-autotune-no-cudagraphs", dynamic=False)
     return pipe
 

@@ -3,10 +3,11 @@ WebP for the whole room, by a decoder far cheaper than the model's own.
 
 Real models use TAESD (diffusers' AutoencoderTiny, generation/taesd.py). It loads with
 `from_pretrained` from a folder under PARTYHUB_MODELS_DIR named after it (`taesd`, `taesdxl`) or
-from its hub id in the local cache, never downloaded; a preset whose decoder is on neither, or does not load, renders without
-previews. The bundled offline model has no TAESD: its previews are a linear map of the latents'
-channels to colours (AUTOMATIC1111's "Approx cheap"), fit once for its autoencoder
-(offline/latent_colours.py), where a decode by that autoencoder cost about 45% of a render.
+from its hub id in the local cache, never downloaded; a preset whose decoder is on neither, or
+does not load, renders without previews. The bundled offline model has no TAESD: its previews
+are a linear map of the latents' channels to colours (AUTOMATIC1111's "Approx cheap"), fit once
+for its autoencoder (offline/latent_colours.py), where a decode by that autoencoder cost about
+45% of a render.
 """
 
 import base64
