@@ -27,17 +27,18 @@ def tiny_final_decoder_is_there(app_configs, **kwargs):
     if settings.PARTYHUB_FINAL_DECODER != "tiny" or preset is None:
         return []
     if not preset.preview_decoder:
-        reason = f"{preset.name} has no TAESD"
+        reason, hint = f"{preset.name} has no TAESD", "Set PARTYHUB_FINAL_DECODER=full."
     else:
         folder, hub_id = preset.preview_decoder
-        path = settings.PARTYHUB_MODELS_DIR / folder / "config.json"
-        if path.exists() or in_hub_cache(hub_id, "config.json"):
+        path = settings.PARTYHUB_MODELS_DIR / folder
+        if (path / "config.json").exists() or in_hub_cache(hub_id, "config.json"):
             return []
-        reason = f"neither {path.parent} nor the local cache of {hub_id} holds its TAESD"
+        reason = f"neither {path} nor the local cache of {hub_id} holds its TAESD"
+        hint = f"Fetch it once: .venv/bin/hf download {hub_id} --local-dir {path}"
     return [
         Warning(
             f"PARTYHUB_FINAL_DECODER=tiny, but {reason}: its images are decoded by its VAE.",
-            hint="Fetch the TAESD once (README, Real models), or set PARTYHUB_FINAL_DECODER=full.",
+            hint=hint,
             id="generation.W001",
         )
     ]
