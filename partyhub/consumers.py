@@ -156,7 +156,7 @@ class PartyConsumer(LiveConsumer):
 
     async def render_progress(self, message):
         if not self.window.shut:  # live only: not archived, no seq, not worth waiting for
-            await self.send_json(message)
+            await self.send(text_data=message["frame"])  # encoded once, by the worker
 
     async def _send_archive_until(self, last_seq):
         while True:

@@ -1,6 +1,7 @@
 """What a running batch keeps an eye on: each render's progress, sent to its room, and each
 render's claim, polled between steps (cancelled, taken over, renewed)."""
 
+import json
 import logging
 import time
 
@@ -48,17 +49,24 @@ class BatchProgress:
                 self._send(render, step, steps, url)
 
     def _send(self, render, step, steps, preview):
-        message = {
-            "type": "render.progress",
-            "render": render.pk,
-            "step": step,
-            "steps": steps,
-            # After the last step the image is decoded: one-step models show little else.
-            "phase": "decoding" if step == steps and step > 0 else "running",
-        }
-        if preview is not None:
-            message["preview"] = preview
-        group_send(party_group(render.party_id), message)
+        group_send(party_group(render.party_id), progress_message(render.pk, step, steps, preview))
+
+
+def progress_message(render_id, step, steps, preview=None):
+    """The group message of a `render.progress` frame, encoded here, once: each member's
+    consumer sends its bytes as they are, where it would encode the frame again for every
+    member of the room."""
+    frame = {
+        "type": "render.progress",
+        "render": render_id,
+        "step": step,
+        "steps": steps,
+        # After the last step the image is decoded: one-step models show little else.
+        "phase": "decoding" if step == steps and step > 0 else "running",
+    }
+    if preview is not None:
+        frame["preview"] = preview
+    return {"type": "render.progress", "frame": json.dumps(frame)}
 
 
 class ClaimWatch:

@@ -11,6 +11,7 @@ import websockets
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
+from partyhub.jobs.watch import progress_message
 from partyhub.models import Image, Member
 from streams.models import Stream
 from streams.signals import show_or_hide
@@ -152,11 +153,7 @@ async def test_a_member_who_stops_reading_misses_progress_but_no_event(daphne, p
     reading = asyncio.create_task(frames_until(reader, "member.joined", read))
     for step in range(1, FLOOD + 1):
         await keeps_up(read, step - 1)
-        await layer.group_send(
-            party.group,
-            {"type": "render.progress", "render": 1, "step": step, "steps": FLOOD}
-            | {"preview": LONG_TEXT},
-        )
+        await layer.group_send(party.group, progress_message(1, step, FLOOD, LONG_TEXT))
     await database_sync_to_async(party.join)("dave-session", "Dave")
     frames = await reading
     assert [f["step"] for f in frames[:-1]] == list(range(1, FLOOD + 1))

@@ -150,7 +150,7 @@ def test_img2img_reports_the_steps_it_really_runs(party, author, first_image, mo
         "partyhub.jobs.watch.group_send", lambda group, message: frames.append(message)
     )
     render_now(party, author, mode="img2img", init_image=first_image.pk, strength=0.5, steps=4)
-    progress = [f for f in frames if f["type"] == "render.progress"]
+    progress = [json.loads(f["frame"]) for f in frames if f["type"] == "render.progress"]
     assert progress[-1]["step"] == progress[-1]["steps"] == 2  # int(4 x 0.5)
 
 

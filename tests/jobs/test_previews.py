@@ -3,6 +3,7 @@ into small WebPs for the room."""
 
 import base64
 import io
+import json
 
 import pytest
 from PIL import Image as PILImage
@@ -20,7 +21,9 @@ def progress_frames(monkeypatch):
     monkeypatch.setattr(
         "partyhub.jobs.watch.group_send",
         lambda group, message: (
-            frames.append(message) if message["type"] == "render.progress" else None
+            frames.append(json.loads(message["frame"]))
+            if message["type"] == "render.progress"
+            else None
         ),
     )
     return frames
