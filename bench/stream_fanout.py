@@ -4,13 +4,13 @@
         [--stalled 10] [--json PATH]
 
 For each viewer count it starts two Daphne processes on a fresh SQLite database (migrated, so
-the seeded `cats` stream exists) with REDIS_URL pointing at Redis (db 14 by default), opens the
-viewers' WebSockets spread over both, plus `--stalled` viewers that never read, and publishes
-`stream.image` events into the stream's group through the Redis channel layer at `--rate` a
-second, each stamped with its publish time. Every viewer that reads stamps what it receives.
-Reported: publish -> receive latency p50/p95/p99 over all deliveries, events lost per viewer,
-both servers' resident memory at start, with everyone connected and at the end, and the
-servers' CPU time per frame delivered.
+its seeded streams exist; it watches the first) with REDIS_URL pointing at Redis (db 14 by
+default), opens the viewers' WebSockets spread over both, plus `--stalled` viewers that never
+read, and publishes `stream.image` events into the stream's group through the Redis channel
+layer at `--rate` a second, each stamped with its publish time. Every viewer that reads stamps
+what it receives. Reported: publish -> receive latency p50/p95/p99 over all deliveries, events
+lost per viewer, both servers' resident memory at start, with everyone connected and at the
+end, and the servers' CPU time per frame delivered.
 
 This is a benchmark, not a test. It needs a running Redis.
 """
@@ -112,14 +112,15 @@ async def run_case(viewers, args, env, ports, pids):
 
     from streams.models import Stream
 
-    stream = await asyncio.to_thread(lambda: Stream.objects.get(slug="cats"))
+    # The first seeded stream (which ones depends on the default model).
+    stream = await asyncio.to_thread(lambda: Stream.objects.filter(active=True).order_by("pk")[0])
     layer = get_channel_layer()
     received = [[] for _ in range(viewers)]
 
     async def watch(index):
         port = ports[index % len(ports)]
         async with websockets.connect(
-            f"ws://127.0.0.1:{port}/ws/streams/cats/",
+            f"ws://127.0.0.1:{port}/ws/streams/{stream.slug}/",
             additional_headers={"Origin": f"{ORIGIN}:{port}"},
             max_queue=None,
         ) as ws:
@@ -138,7 +139,7 @@ async def run_case(viewers, args, env, ports, pids):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
         sock.connect(("127.0.0.1", port))
         ws = await websockets.connect(
-            f"ws://127.0.0.1:{port}/ws/streams/cats/",
+            f"ws://127.0.0.1:{port}/ws/streams/{stream.slug}/",
             sock=sock,
             additional_headers={"Origin": f"{ORIGIN}:{port}"},
             max_queue=1,

@@ -30,6 +30,7 @@ from django.conf import settings
 
 SCOPE_KEY = "partyhub.send_window"
 RECEIVE_KEY = "partyhub.receive_buffer"
+PROTOCOL_KEY = "partyhub.protocol"
 
 
 class SendWindow:
@@ -58,9 +59,15 @@ class BackpressureMiddleware:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":
-            transport = _transport(send)
+            protocol = _protocol(send)
+            transport = getattr(protocol, "transport", None)
             buffer = ReceiveBuffer.around(receive, transport)
-            scope = {**scope, SCOPE_KEY: _registered_window(transport), RECEIVE_KEY: buffer}
+            scope = {
+                **scope,
+                SCOPE_KEY: _registered_window(transport),
+                RECEIVE_KEY: buffer,
+                PROTOCOL_KEY: protocol,
+            }
             if buffer is not None:
                 receive = buffer.receive
         return await self.app(scope, receive, send)
@@ -146,12 +153,17 @@ def send_window(scope):
     return scope.get(SCOPE_KEY) or SendWindow()
 
 
-def _transport(send):
-    """The Twisted transport under a Daphne connection, or None under another server. Daphne's
-    `send` is functools.partial(server.handle_reply, protocol), the protocol being autobahn's
-    WebSocket protocol on a Twisted transport."""
+def daphne_protocol(scope):
+    """The connection's autobahn WebSocket protocol under Daphne (what a stream's room writes
+    its prepared frames to), or None under another server."""
+    return scope.get(PROTOCOL_KEY)
+
+
+def _protocol(send):
+    """Daphne's `send` is functools.partial(server.handle_reply, protocol), the protocol being
+    autobahn's WebSocket protocol on a Twisted transport; None under another server."""
     protocol = send.args[0] if isinstance(send, functools.partial) and send.args else None
-    return getattr(protocol, "transport", None)
+    return protocol if hasattr(protocol, "sendPreparedMessage") else None
 
 
 def _registered_window(transport):

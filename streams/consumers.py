@@ -4,9 +4,10 @@ import contextlib
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
+from core.backpressure import daphne_protocol
 from core.inbound import OverBudget
 from core.live import MALFORMED, LiveConsumer, query_since
-from streams import viewers
+from streams import hub, viewers
 from streams.models import Stream, image_message
 
 CLOSE_BAD_REQUEST = 4400
@@ -17,7 +18,11 @@ CATCH_UP_LIMIT = 200  # a viewer back after a long absence gets the newest ones,
 class StreamConsumer(LiveConsumer):
     """A viewer of a stream: anyone may watch, nobody sends. `since=<image id>` catches up on
     the images after that one, oldest first, before the live ones; none comes twice. A viewer
-    who reads too slowly is sent nothing until its connection drains, then what it missed."""
+    who reads too slowly is sent nothing until its connection drains, then what it missed.
+
+    Live images come from this process's room for the stream (streams/hub.py), which offers
+    each to every viewer here: a viewer that can take it as it is writes the room's frame at
+    once; one that missed an image, or whose connection is full, catches up from the archive."""
 
     async def connect(self):
         self.stream_id = None
@@ -29,16 +34,19 @@ class StreamConsumer(LiveConsumer):
         if since is MALFORMED:
             return await self.close(code=CLOSE_BAD_REQUEST)
         self.stream_id, self.group, self.sent_id = stream.pk, stream.group, since or 0
-        # Join before reading the archive: an image finished meanwhile comes live, and the
-        # id check below drops its second copy.
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        if since is not None:
+        self.protocol = daphne_protocol(self.scope)
+        # Join before reading the archive, holding what the room offers meanwhile: an image
+        # finished meanwhile then comes once, after those before it.
+        self.held = []
+        await hub.join(self.group, self)
+        if since is None:
+            self.sent_id = await _latest_image_id(stream)
+        else:
             for message in await _images_after(stream, since):
                 if self.window.shut:
                     break  # the rest comes when the connection drains
                 await self._send_image(message)
-        else:
-            self.sent_id = await _latest_image_id(stream)
+        await self._catch_up()
         self.shown_count = await sync_to_async(viewers.stamp)(self.stream_id, self.channel_name)
         await self.send_json({"type": "stream.viewers", "count": self.shown_count})
         self.counting = asyncio.create_task(self._follow_the_count())
@@ -46,8 +54,9 @@ class StreamConsumer(LiveConsumer):
     async def disconnect(self, close_code):
         if self.stream_id is None:
             return
-        self.counting.cancel()
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        if hasattr(self, "counting"):
+            self.counting.cancel()
+        hub.leave(self.group, self)
         await sync_to_async(viewers.leave)(self.stream_id, self.channel_name)
 
     async def _follow_the_count(self):
@@ -68,45 +77,69 @@ class StreamConsumer(LiveConsumer):
         with contextlib.suppress(OverBudget):
             self.charge(text_data, bytes_data)
 
-    def connection_drained(self):
-        if self.stream_id is not None:
-            self.ask_self("stream.catch_up")
-
-    async def stream_image(self, message):
-        image_id = message["image"]["id"]
-        if image_id <= self.sent_id or self.window.shut:
-            return  # sent already, or sent after the connection drains
+    def offer(self, message, frame):
+        """An image of the stream, from this process's room: written at once if it is the
+        next one and the connection has room; else left to a catch-up from the archive."""
+        if self.held is not None:
+            self.held.append((message, frame))  # the catch-up running now sends it after
+            return
+        if message["image"]["id"] <= self.sent_id or self.window.shut:
+            return  # sent already, or to be sent once the connection drains
         if message.get("after", 0) > self.sent_id:
             # Missed at least one (lost by the channel layer, or held back while the viewer's
-            # connection was full): fill from the database first, so the viewer still sees
-            # every image once and in order.
-            await self._send_images_before(image_id)
-            if self.window.shut:
-                return  # the catch-up brings this one too
-        self.sent_id = image_id
-        if "frame" in message:
-            await self.send(text_data=message["frame"])
-        else:
-            await self.send_json({"type": message["type"], "image": message["image"]})
+            # connection was full): from the archive first, so the viewer still sees every
+            # image once and in order.
+            self._begin_catch_up([(message, frame)])
+            return
+        self._write(message, frame)
+
+    def forward(self, message):
+        """Any other message of the stream's group (stream.hidden), handled in turn."""
+        asyncio.ensure_future(self.channel_layer.send(self.channel_name, message))
+
+    def connection_drained(self):
+        if self.stream_id is not None and self.held is None:
+            self._begin_catch_up([])
+
+    def _begin_catch_up(self, held):
+        self.held = held
+        self.ask_self("stream.catch_up")
 
     async def stream_catch_up(self, message):
-        await self._send_images_before(None)
+        await self._catch_up()
+
+    async def _catch_up(self):
+        """The archive's images after the last one sent, in order, until none is left or the
+        connection is full; then those the room offered meanwhile (`held`), newer than the
+        last one sent, at once: with no await from the last look to the end, nothing the room
+        offers slips in between."""
+        try:
+            while not self.window.shut:
+                images = await _images_between(self.stream_id, self.sent_id, None)
+                for image in images:
+                    if self.window.shut:
+                        break
+                    await self._send_image(image)
+                if len(images) < CATCH_UP_LIMIT:
+                    break
+            if not self.window.shut:  # else they come from the archive when it drains
+                for message, frame in self.held:
+                    if message["image"]["id"] > self.sent_id:
+                        self._write(message, frame)
+        finally:
+            self.held = None
+
+    def _write(self, message, frame):
+        self.sent_id = message["image"]["id"]
+        if self.protocol is None:  # not under Daphne (tests talk to the application directly)
+            asyncio.ensure_future(self.send(text_data=frame.text))
+        elif self.protocol.state == self.protocol.STATE_OPEN:
+            self.protocol.sendPreparedMessage(frame.prepared(self.protocol))
 
     async def stream_hidden(self, message):
         # Sent even to a full connection: hides are rare and small, and the archive has no
         # record of them to catch a viewer up from.
         await self.send_json(message)
-
-    async def _send_images_before(self, before):
-        """The images after the last one sent, in order, until `before` or the window shuts."""
-        while not self.window.shut:
-            images = await _images_between(self.stream_id, self.sent_id, before)
-            for image in images:
-                if self.window.shut:
-                    return
-                await self._send_image(image)
-            if len(images) < CATCH_UP_LIMIT:
-                return
 
     async def _send_image(self, message):
         self.sent_id = message["image"]["id"]
