@@ -4,6 +4,8 @@
 # `git archive` into a folder of its own that shares this checkout's .venv, and the command runs
 # in each folder in turn, ROUNDS times (2 by default). `{rev}` and `{round}` in the command are
 # replaced, to name a JSON file per run (give it an absolute path: each runs in its own folder).
+# SAME_FILES="bench/x.py ..." copies those files from this checkout into every export, so that
+# every commit is measured by the same script.
 #
 #     bash bench/compare_commits.sh "58a1621 d1a08ba HEAD" \
 #         .venv/bin/python -m generation.bench --overhead --size 512 --batch 32 --repeats 3 \
@@ -19,6 +21,9 @@ for rev in $revs; do
     mkdir -p "$work/$rev"
     git archive "$rev" | tar -x -C "$work/$rev"
     ln -sfn "$here/.venv" "$work/$rev/.venv"
+    for file in ${SAME_FILES:-}; do
+        cp "$here/$file" "$work/$rev/$file"
+    done
 done
 for round in $(seq "${ROUNDS:-2}"); do
     for rev in $revs; do

@@ -158,6 +158,7 @@ async def run_case(viewers, args, env, ports, pids):
             await asyncio.sleep(0.05)  # do not stampede the accept queue
     await asyncio.sleep(3)  # everyone joined the group
     connected_rss = [rss_mb(pid) for pid in pids]
+    client_cpu = time.process_time()  # this process's own share of the two cores
     start = time.monotonic()
     for n in range(total):
         image_id = first_id + n
@@ -178,6 +179,8 @@ async def run_case(viewers, args, env, ports, pids):
         )
         await asyncio.sleep(max(0, start + (n + 1) / args.rate - time.monotonic()))
     done, pending = await asyncio.wait(tasks, timeout=30)
+    client_cpu = time.process_time() - client_cpu
+    client_seconds = time.monotonic() - start
     for task in pending:
         task.cancel()
     for ws in stalled:
@@ -202,6 +205,8 @@ async def run_case(viewers, args, env, ports, pids):
         "lost_total": sum(lost),
         "viewers_finished": len(done),
         "rss_mb_connected": connected_rss,
+        # The viewers' client: cores it kept busy while images were published (and read).
+        "client_cores": round(client_cpu / client_seconds, 2),
     }
 
 
