@@ -158,6 +158,7 @@ async def run_case(viewers, args, env, ports, pids):
             await asyncio.sleep(0.05)  # do not stampede the accept queue
     await asyncio.sleep(3)  # everyone joined the group
     connected_rss = [rss_mb(pid) for pid in pids]
+    connected_cpu = sum(cpu_seconds(pid) for pid in pids)  # the connections' cost ends here
     client_cpu = time.process_time()  # this process's own share of the two cores
     start = time.monotonic()
     for n in range(total):
@@ -179,6 +180,7 @@ async def run_case(viewers, args, env, ports, pids):
         )
         await asyncio.sleep(max(0, start + (n + 1) / args.rate - time.monotonic()))
     done, pending = await asyncio.wait(tasks, timeout=30)
+    publishing_cpu = sum(cpu_seconds(pid) for pid in pids) - connected_cpu
     client_cpu = time.process_time() - client_cpu
     client_seconds = time.monotonic() - start
     for task in pending:
@@ -187,6 +189,7 @@ async def run_case(viewers, args, env, ports, pids):
         ws.transport.abort()
     latencies = sorted(x * 1000 for r in received for x in r)
     lost = [total - len(r) for r in received]
+    delivered = sum(len(r) for r in received)
 
     def pct(p):
         return (
@@ -205,6 +208,9 @@ async def run_case(viewers, args, env, ports, pids):
         "lost_total": sum(lost),
         "viewers_finished": len(done),
         "rss_mb_connected": connected_rss,
+        # Server CPU per frame while images were published: the fan-out alone, connections and
+        # their handshakes left out (server_cpu_us_per_frame below counts them too).
+        "publishing_cpu_us_per_frame": round(publishing_cpu / max(delivered, 1) * 1e6, 1),
         # The viewers' client: cores it kept busy while images were published (and read).
         "client_cores": round(client_cpu / client_seconds, 2),
     }
