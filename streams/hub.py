@@ -64,23 +64,22 @@ class Room:
         last_joined = asyncio.get_running_loop().time()
         while True:
             message = await self.layer.receive(self.channel)
-            try:
-                self.deliver(message)
-            except Exception:
-                log.exception("stream room %s could not deliver %s", self.group, message["type"])
+            self.deliver(message)
             now = asyncio.get_running_loop().time()
             if now - last_joined > REJOIN_SECONDS:
                 last_joined = now
                 await self.layer.group_add(self.group, self.channel)
 
     def deliver(self, message):
-        if message["type"] != "stream.image":
-            for viewer in list(self.viewers):
-                viewer.forward(message)
-            return
-        frame = Frame(message["frame"])
+        frame = Frame(message["frame"]) if message["type"] == "stream.image" else None
         for viewer in list(self.viewers):
-            viewer.offer(message, frame)
+            try:
+                if frame is None:
+                    viewer.forward(message)
+                else:
+                    viewer.offer(message, frame)
+            except Exception:  # one viewer's broken connection never costs the others theirs
+                log.exception("stream room %s: a viewer failed %s", self.group, message["type"])
 
     def close(self):
         asyncio.ensure_future(self._unsubscribe())

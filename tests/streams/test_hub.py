@@ -98,3 +98,25 @@ async def test_the_room_hands_other_messages_to_each_viewer(stream):
         assert await ws.receive_json_from(timeout=10) == {"type": "stream.hidden", "image": 7}
     for ws in watchers:
         await ws.disconnect()
+
+
+async def test_a_viewer_that_fails_an_offer_costs_the_others_nothing(caplog):
+    class Broken:
+        def offer(self, message, frame):
+            raise ConnectionError("gone")
+
+    class Taking:
+        def __init__(self):
+            self.frames = []
+
+        def offer(self, message, frame):
+            self.frames.append(frame.text)
+
+    room = hub.Room("stream.test-broken")
+    taking = Taking()
+    room.viewers.update({Broken(), taking})
+    message = {"type": "stream.image", "image": {"id": 1}, "after": 0, "frame": '{"x": 1}'}
+    room.deliver(message)
+    assert taking.frames == ['{"x": 1}']
+    assert "a viewer failed stream.image" in caplog.text
+    room.close()
