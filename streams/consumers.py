@@ -5,6 +5,7 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
 from core.backpressure import daphne_protocol
+from core.direct_send import send_now
 from core.inbound import OverBudget
 from core.live import MALFORMED, LiveConsumer, query_since
 from streams import hub, viewers
@@ -134,7 +135,7 @@ class StreamConsumer(LiveConsumer):
         if self.protocol is None:  # not under Daphne (tests talk to the application directly)
             asyncio.ensure_future(self.send(text_data=frame.text))
         elif self.protocol.state == self.protocol.STATE_OPEN:
-            self.protocol.sendPreparedMessage(frame.prepared(self.protocol))
+            send_now(self.protocol, frame.prepared(self.protocol))
 
     async def stream_hidden(self, message):
         # Sent even to a full connection: hides are rare and small, and the archive has no
