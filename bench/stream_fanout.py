@@ -1,7 +1,7 @@
 """Stream fan-out: many viewers of one stream over two Daphne processes sharing Redis.
 
     .venv/bin/python bench/stream_fanout.py [--viewers 100 500 1000] [--rate 10] [--seconds 60]
-        [--stalled 10] [--json PATH]
+        [--stalled 10] [--servers 2] [--json PATH]
 
 For each viewer count it starts two Daphne processes on a fresh SQLite database (migrated, so
 its seeded streams exist; it watches the first) with REDIS_URL pointing at Redis (db 14 by
@@ -43,6 +43,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--stalled", type=int, default=10, help="extra viewers that connect and never read"
     )
+    parser.add_argument("--servers", type=int, default=2, help="Daphne processes")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--json", type=Path)
     return parser.parse_args(argv)
@@ -237,7 +238,7 @@ def main(argv=None):
         )
         # A fresh Redis db: group members left by the previous case's servers would be sent to.
         redis.Redis.from_url(args.redis).flushdb()
-        ports, processes = start_servers(env, var)
+        ports, processes = start_servers(env, var, args.servers)
         try:
             start_rss = [rss_mb(p.pid) for p in processes]
             start_cpu = sum(cpu_seconds(p.pid) for p in processes)
