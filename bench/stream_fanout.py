@@ -1,7 +1,7 @@
 """Stream fan-out: many viewers of one stream over two Daphne processes sharing Redis.
 
     .venv/bin/python bench/stream_fanout.py [--viewers 100 500 1000] [--rate 10] [--seconds 60]
-        [--stalled 10] [--servers 2] [--json PATH]
+        [--stalled 10] [--servers 2] [--arrivals 1000] [--json PATH]
 
 For each viewer count it starts two Daphne processes on a fresh SQLite database (migrated, so
 its seeded streams exist; it watches the first) with REDIS_URL pointing at Redis (db 14 by
@@ -44,6 +44,9 @@ def parse_args(argv=None):
         "--stalled", type=int, default=10, help="extra viewers that connect and never read"
     )
     parser.add_argument("--servers", type=int, default=2, help="Daphne processes")
+    parser.add_argument(
+        "--arrivals", type=float, default=1000, help="viewers connecting per second"
+    )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--json", type=Path)
     return parser.parse_args(argv)
@@ -117,6 +120,7 @@ async def run_case(viewers, args, env, ports, pids):
     stream = await asyncio.to_thread(lambda: Stream.objects.filter(active=True).order_by("pk")[0])
     layer = get_channel_layer()
     received = [[] for _ in range(viewers)]
+    joined = []  # viewers whose socket is open: publishing waits for all of them
 
     async def watch(index):
         port = ports[index % len(ports)]
@@ -124,7 +128,9 @@ async def run_case(viewers, args, env, ports, pids):
             f"ws://127.0.0.1:{port}/ws/streams/{stream.slug}/",
             additional_headers={"Origin": f"{ORIGIN}:{port}"},
             max_queue=None,
+            open_timeout=120,  # thousands opening at once queue for the server's handshakes
         ) as ws:
+            joined.append(index)
             async for raw in ws:
                 frame = json.loads(raw)
                 if frame["type"] == "stream.image":
@@ -156,8 +162,11 @@ async def run_case(viewers, args, env, ports, pids):
     for index in range(viewers):
         tasks.append(asyncio.create_task(watch(index)))
         if index % 50 == 49:
-            await asyncio.sleep(0.05)  # do not stampede the accept queue
-    await asyncio.sleep(3)  # everyone joined the group
+            await asyncio.sleep(50 / args.arrivals)  # do not stampede the accept queue
+    deadline = time.monotonic() + 120
+    while len(joined) < viewers and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(2)  # the last ones' rooms and catch-ups settle
     connected_rss = [rss_mb(pid) for pid in pids]
     connected_cpu = sum(cpu_seconds(pid) for pid in pids)  # the connections' cost ends here
     client_cpu = time.process_time()  # this process's own share of the two cores

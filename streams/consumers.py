@@ -41,13 +41,15 @@ class StreamConsumer(LiveConsumer):
         self.held = []
         await hub.join(self.group, self)
         if since is None:
+            # Read after joining: every image newer than this one the room offers (and holds).
             self.sent_id = await _latest_image_id(stream)
+            self._send_held()
         else:
             for message in await _images_after(stream, since):
                 if self.window.shut:
                     break  # the rest comes when the connection drains
                 await self._send_image(message)
-        await self._catch_up()
+            await self._catch_up()
         self.shown_count = await sync_to_async(viewers.stamp)(self.stream_id, self.channel_name)
         await self.send_json({"type": "stream.viewers", "count": self.shown_count})
         self.counting = asyncio.create_task(self._follow_the_count())
@@ -123,12 +125,18 @@ class StreamConsumer(LiveConsumer):
                     await self._send_image(image)
                 if len(images) < CATCH_UP_LIMIT:
                     break
-            if not self.window.shut:  # else they come from the archive when it drains
-                for message, frame in self.held:
-                    if message["image"]["id"] > self.sent_id:
-                        self._write(message, frame)
+            self._send_held()
         finally:
             self.held = None
+
+    def _send_held(self):
+        """The images the room offered while this viewer caught up, newer than the last one
+        sent, in order, and from here on the room's offers as they come."""
+        if not self.window.shut:  # else they come from the archive when it drains
+            for message, frame in self.held:
+                if message["image"]["id"] > self.sent_id:
+                    self._write(message, frame)
+        self.held = None
 
     def _write(self, message, frame):
         self.sent_id = message["image"]["id"]
