@@ -46,18 +46,25 @@ class OpenSockets:
 
     def stamp(self, key, entry):
         """The socket `entry` is open now."""
+        self.stamp_many(key, [entry])
+
+    def stamp_many(self, key, entries):
+        """The sockets `entries` are open now: one round trip however many (a server process
+        stamps all its viewers of a stream at once)."""
         now = time.time()
+        if not entries:
+            return
         if settings.REDIS_URL:
             redis_key = self._key(key)
             pipe = _client().pipeline()
-            pipe.zadd(redis_key, {entry: now})
+            pipe.zadd(redis_key, dict.fromkeys(entries, now))
             pipe.zremrangebyscore(redis_key, "-inf", now - self.stale_seconds())
             # A key nobody has open any more leaves nothing behind.
             pipe.expire(redis_key, int(2 * self.stale_seconds()) + 1)
             pipe.execute()
             return
         with self._lock:
-            self._local.setdefault(key, {})[entry] = now
+            self._local.setdefault(key, {}).update(dict.fromkeys(entries, now))
 
     def leave(self, key, entry):
         """The socket `entry` closed."""

@@ -39,7 +39,7 @@ class StreamConsumer(LiveConsumer):
         # Join before reading the archive, holding what the room offers meanwhile: an image
         # finished meanwhile then comes once, after those before it.
         self.held = []
-        await hub.join(self.group, self)
+        await hub.join(self.stream_id, self.group, self)
         if since is None:
             # Read after joining: every image newer than this one the room offers (and holds).
             self.sent_id = await _latest_image_id(stream)
@@ -52,26 +52,20 @@ class StreamConsumer(LiveConsumer):
             await self._catch_up()
         self.shown_count = await sync_to_async(viewers.stamp)(self.stream_id, self.channel_name)
         await self.send_json({"type": "stream.viewers", "count": self.shown_count})
-        self.counting = asyncio.create_task(self._follow_the_count())
 
     async def disconnect(self, close_code):
         if self.stream_id is None:
             return
-        if hasattr(self, "counting"):
-            self.counting.cancel()
         hub.leave(self.group, self)
         await sync_to_async(viewers.leave)(self.stream_id, self.channel_name)
 
-    async def _follow_the_count(self):
-        # Each viewer reads the count now and then instead of every join and leave being sent
-        # to every viewer: that would be a message per viewer per viewer, and with a thousand
-        # viewers arriving together, a storm. Reading it also keeps this viewer counted.
-        while True:
-            await asyncio.sleep(viewers.STAMP_SECONDS)
-            count = await sync_to_async(viewers.stamp)(self.stream_id, self.channel_name)
-            if count != self.shown_count and not self.window.shut:
-                self.shown_count = count
-                await self.send_json({"type": "stream.viewers", "count": count})
+    def show_count(self, count):
+        """How many watch, from this process's room every few seconds (each viewer is not told
+        of every join and leave: with a thousand viewers arriving together, that would be a
+        storm of a message per viewer per viewer)."""
+        if count != getattr(self, "shown_count", count) and not self.window.shut:
+            self.shown_count = count
+            asyncio.ensure_future(self.send_json({"type": "stream.viewers", "count": count}))
 
     async def receive(self, text_data=None, bytes_data=None):
         # Read-only: submissions go through the HTTP API, and what a viewer sends is ignored.

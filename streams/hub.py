@@ -13,7 +13,10 @@ from the archive on its own, as before. Viewers, images and hides stay what the 
 import asyncio
 import logging
 
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+
+from streams import viewers
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +27,14 @@ REJOIN_SECONDS = 3600
 _rooms = {}  # (event loop, group) -> Room
 
 
-async def join(group, viewer):
+async def join(stream_id, group, viewer):
     """Make `viewer` one of the stream's viewers in this process: from now on it is offered
-    every image of `group` (its `offer`) and sent every other message (its `forward`)."""
+    every image of `group` (its `offer`), sent every other message (its `forward`), and told
+    how many watch (its `show_count`)."""
     key = (asyncio.get_running_loop(), group)
     room = _rooms.get(key)
     if room is None:
-        room = _rooms[key] = Room(group)
+        room = _rooms[key] = Room(group, stream_id)
     room.viewers.add(viewer)
     await room.ready
 
@@ -49,11 +53,27 @@ def leave(group, viewer):
 class Room:
     """The stream's group member in this process, and the viewers it writes to."""
 
-    def __init__(self, group):
-        self.group, self.viewers = group, set()
+    def __init__(self, group, stream_id=None):
+        self.group, self.stream_id, self.viewers = group, stream_id, set()
         self.layer = get_channel_layer()
         self.ready = asyncio.ensure_future(self._subscribe())
         self.reading = None
+        self.counting = asyncio.ensure_future(self._count()) if stream_id is not None else None
+
+    async def _count(self):
+        # The room stamps all its viewers at once and reads the count once, every
+        # STAMP_SECONDS, where each viewer stamping and reading on its own was 2,000 round trips
+        # a second at 10,000 viewers. Each viewer is told the count when it changes.
+        while True:
+            await asyncio.sleep(viewers.STAMP_SECONDS)
+            channels = [viewer.channel_name for viewer in self.viewers]
+            try:
+                count = await sync_to_async(viewers.stamp_all)(self.stream_id, channels)
+            except Exception:
+                log.exception("stream room %s could not count its viewers", self.group)
+                continue
+            for viewer in list(self.viewers):
+                viewer.show_count(count)
 
     async def _subscribe(self):
         self.channel = await self.layer.new_channel("stream-room.")
@@ -82,6 +102,8 @@ class Room:
                 log.exception("stream room %s: a viewer failed %s", self.group, message["type"])
 
     def close(self):
+        if self.counting is not None:
+            self.counting.cancel()
         asyncio.ensure_future(self._unsubscribe())
 
     async def _unsubscribe(self):
