@@ -1,6 +1,6 @@
 """Stream fan-out: many viewers of one stream over two Daphne processes sharing Redis.
 
-    .venv/bin/python bench/stream_fanout.py [--viewers 100 500 1000] [--rate 10] [--seconds 60]
+    .venv/bin/python bench/stream_fanout.py [--viewers 100 500 1000 2000] [--rate 10] [--seconds 60]
         [--stalled 10] [--servers 2] [--arrivals 1000] [--json PATH]
 
 For each viewer count it starts two Daphne processes on a fresh SQLite database (migrated, so
@@ -37,7 +37,7 @@ ORIGIN = "http://127.0.0.1"
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--viewers", type=int, nargs="+", default=[100, 500, 1000])
+    parser.add_argument("--viewers", type=int, nargs="+", default=[100, 500, 1000, 2000])
     parser.add_argument("--rate", type=float, default=10.0, help="images published per second")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument(
