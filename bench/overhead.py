@@ -16,7 +16,7 @@ model, whose time belongs to the model's side, as on a GPU.
 Per image, medians of `--repeats` runs after one warm-up:
 
 - worker_thread_ms_per_image: wall-clock time the rendering thread (the one that calls
-  `run_render(id, finisher)`, as the embedded worker's thread or a Celery worker's does) spends
+  `run_render(id, finisher)`, as a Celery worker's does) spends
   in it, less the model's call, until it has handed the batch to the finisher's thread. Waiting
   counts: while this thread waits, no next batch starts, and a GPU would idle.
   worker_thread_cpu_ms_per_image is that thread's own CPU (time.thread_time) outside the model.

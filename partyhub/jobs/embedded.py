@@ -1,9 +1,8 @@
 """The render worker that runs inside the server process when no Celery is configured.
 
 It is an asyncio task on the server's event loop that runs one render at a time in its own
-thread, and hands each batch's images to a second thread that stores and records them
-(jobs/finisher.py). Running both through `sync_to_async` matters: their broadcasts then reach
-the in-memory channel layer on the loop that owns its queues. The database is the queue: the
+thread. Running renders through `sync_to_async` matters: broadcasts made inside a render then
+reach the in-memory channel layer on the loop that owns its queues. The database is the queue: the
 worker takes the oldest queued render, so renders left over from a stopped server run too.
 """
 
@@ -14,7 +13,7 @@ from asgiref.sync import sync_to_async
 
 from core.db import with_fresh_connection
 from generation.pipelines import warm_up
-from partyhub.jobs.finisher import DaemonThread, Finisher
+from partyhub.jobs.finisher import DaemonThread
 from partyhub.jobs.runner import run_render
 from partyhub.models import Render
 
@@ -28,17 +27,6 @@ _recovered = False
 # Daemon threads: a server that stops in the middle of a render must not wait for it (the render
 # is requeued at the next start, see `_recover_orphans`).
 _executor = DaemonThread("partyhub-render")
-_finish_thread = DaemonThread("partyhub-finish")
-
-
-def _finish_from_loop(fn, *args):
-    """The finisher's calls, run like the renders: through `sync_to_async` from the server's
-    loop, so that its broadcasts reach the in-memory layer's queues on that loop."""
-    call = sync_to_async(fn, thread_sensitive=False, executor=_finish_thread)
-    return asyncio.run_coroutine_threadsafe(call(*args), _loop)
-
-
-_finisher = Finisher(_finish_from_loop)
 
 
 def ensure_running():
@@ -83,7 +71,10 @@ def _render_next():
     if render_id is None:
         return False
     try:
-        run_render(render_id, _finisher)
+        # Finished here, not in a finisher thread as a Celery worker does: on one process's
+        # CPU the overlap gains nothing (docs/performance.md), and a second thread tied to the
+        # server's loop could wait for ever on a loop that stopped.
+        run_render(render_id)
     except Exception:
         log.exception("embedded worker: render %s raised", render_id)
     return True

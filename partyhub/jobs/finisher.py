@@ -1,10 +1,9 @@
-"""The worker's second thread: a batch's images are encoded, stored, scored and recorded here
-while the rendering thread claims and runs the next batch, so that a GPU never waits for them.
+"""A Celery worker's second thread: a batch's images are encoded, stored and recorded here while
+the rendering thread claims and runs the next batch, so that a GPU never waits for them.
 
 A render stays `running`, under the lease its batch renewed, until the finisher completes it.
-Should the process die before that, the lease lapses and `generation.requeue_lapsed` (or, in
-the embedded worker, the next server start) gives the render to another run, as for a worker
-that died mid-render.
+Should the process die before that, the lease lapses and `generation.requeue_lapsed` gives the
+render to another run, as for a worker that died mid-render.
 """
 
 import logging

@@ -141,9 +141,10 @@ def broadcasts(monkeypatch):
     sent, hooks = [], []
 
     def record(group, message):
-        sent.append(message)
+        frame = json.loads(message["frame"])  # encoded once by the worker, as members get it
+        sent.append(frame)
         for hook in hooks:
-            hook(message)
+            hook(frame)
 
     monkeypatch.setattr("partyhub.jobs.watch.group_send", record)
     return sent, hooks
