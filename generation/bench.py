@@ -144,21 +144,13 @@ def use_decoder(preset, decoder):
     latents as they are (its scaling factor is 1) to [-1, 1], as the VAE does."""
     if decoder == "full":
         return
-    import torch
-    from diffusers import AutoencoderTiny
-    from django.conf import settings
-
+    from generation import taesd
     from generation.pipelines import get_pipeline
 
-    if not preset.preview_decoder:
-        sys.exit(f"model {preset.name!r} has no TAESD for --decoder tiny")
-    folder = Path(settings.PARTYHUB_MODELS_DIR) / preset.preview_decoder[0]
-    tiny = AutoencoderTiny.from_pretrained(
-        folder, dtype=getattr(torch, settings.PARTYHUB_DTYPE), local_files_only=True
-    ).to(settings.PARTYHUB_DEVICE)
-    if settings.PARTYHUB_DEVICE == "cuda":
-        tiny.to(memory_format=torch.channels_last)  # as pipelines._to_device does for the VAE
-    get_pipeline(preset).vae = tiny.eval()
+    tiny = taesd.tiny_decoder(preset)  # loaded as the previews' and PARTYHUB_FINAL_DECODER's
+    if tiny is None:
+        sys.exit(f"model {preset.name!r} has no TAESD on disk for --decoder tiny")
+    get_pipeline(preset).vae = tiny
 
 
 def past(deadline):

@@ -21,7 +21,8 @@ def default_model_is_a_preset(app_configs, **kwargs):
 def tiny_final_decoder_is_there(app_configs, **kwargs):
     """PARTYHUB_FINAL_DECODER=tiny with no TAESD for the default model decodes with its VAE:
     said at startup, not found out from render times."""
-    from generation.presets import default_preset, in_hub_cache
+    from generation import taesd
+    from generation.presets import default_preset
 
     preset = default_preset()
     if settings.PARTYHUB_FINAL_DECODER != "tiny" or preset is None:
@@ -29,10 +30,9 @@ def tiny_final_decoder_is_there(app_configs, **kwargs):
     if not preset.preview_decoder:
         reason, hint = f"{preset.name} has no TAESD", "Set PARTYHUB_FINAL_DECODER=full."
     else:
-        folder, hub_id = preset.preview_decoder
-        path = settings.PARTYHUB_MODELS_DIR / folder
-        if (path / "config.json").exists() or in_hub_cache(hub_id, "config.json"):
+        if taesd.source_of(preset) is not None:
             return []
+        path, hub_id = taesd.folder_of(preset), preset.preview_decoder[1]
         reason = f"neither {path} nor the local cache of {hub_id} holds its TAESD"
         hint = f"Fetch it once: .venv/bin/hf download {hub_id} --local-dir {path}"
     return [

@@ -13,13 +13,9 @@
 On the CPU none of this applies: renders there are what the tests and `make run` pin down.
 """
 
-import logging
-
 from django.conf import settings
 
 from generation import taesd
-
-log = logging.getLogger(__name__)
 
 # Enough compiled graphs for every bucket, with and without classifier-free guidance (which
 # doubles the rows), at a few image sizes; torch's default of 8 would fall back to eager.

@@ -27,27 +27,39 @@ def tiny_decoder(preset):
         return _decoders[preset.preview_decoder]
 
 
+def folder_of(preset):
+    """Where the preset's TAESD goes under PARTYHUB_MODELS_DIR (its `preview_decoder` folder)."""
+    return Path(settings.PARTYHUB_MODELS_DIR) / preset.preview_decoder[0]
+
+
+def source_of(preset):
+    """What the preset's TAESD loads from: its folder, else its hub id where the local cache
+    holds it, else None."""
+    from generation.presets import in_hub_cache
+
+    hub_id = preset.preview_decoder[1]
+    if (folder_of(preset) / "config.json").exists():
+        return folder_of(preset)
+    if hub_id and in_hub_cache(hub_id, "config.json"):
+        return hub_id
+    return None
+
+
 def _load(preset):
     import torch
     from diffusers import AutoencoderTiny
 
-    from generation.presets import in_hub_cache
-
-    folder_name, hub_id = preset.preview_decoder
-    folder = Path(settings.PARTYHUB_MODELS_DIR) / folder_name
-    if (folder / "config.json").exists():
-        source = folder
-    elif hub_id and in_hub_cache(hub_id, "config.json"):
-        source = hub_id
-    else:
+    source = source_of(preset)
+    if source is None:
+        hub_id = preset.preview_decoder[1]
         log.info(
             "no preview decoder for %s (%s, %s): renders go without previews; fetch it once "
             "with `hf download %s --local-dir %s`",
             preset.name,
-            folder,
+            folder_of(preset),
             hub_id,
             hub_id,
-            folder,
+            folder_of(preset),
         )
         return None
     try:
@@ -63,7 +75,5 @@ def _load(preset):
         return None
     decoder = decoder.to(settings.PARTYHUB_DEVICE).eval()
     if settings.PARTYHUB_DEVICE == "cuda":
-        import torch
-
         decoder.to(memory_format=torch.channels_last)  # as fast_path does for the VAE
     return decoder

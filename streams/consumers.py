@@ -36,6 +36,7 @@ class StreamConsumer(LiveConsumer):
             return await self.close(code=CLOSE_BAD_REQUEST)
         self.stream_id, self.group, self.sent_id = stream.pk, stream.group, since or 0
         self.protocol = daphne_protocol(self.scope)
+        self.shown_count = None  # until the count sent below, the room's counts wait
         # Join before reading the archive, holding what the room offers meanwhile: an image
         # finished meanwhile then comes once, after those before it.
         self.held = []
@@ -63,7 +64,7 @@ class StreamConsumer(LiveConsumer):
         """How many watch, from this process's room every few seconds (each viewer is not told
         of every join and leave: with a thousand viewers arriving together, that would be a
         storm of a message per viewer per viewer)."""
-        if count != getattr(self, "shown_count", count) and not self.window.shut:
+        if self.shown_count not in (None, count) and not self.window.shut:
             self.shown_count = count
             asyncio.ensure_future(self.send_json({"type": "stream.viewers", "count": count}))
 

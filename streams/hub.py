@@ -20,10 +20,6 @@ from streams import viewers
 
 log = logging.getLogger(__name__)
 
-# channels_redis forgets a group's members after a day (its group_expiry): a room that lives
-# longer joins again well before that.
-REJOIN_SECONDS = 3600
-
 _rooms = {}  # (event loop, group) -> Room
 
 
@@ -81,14 +77,8 @@ class Room:
         self.reading = asyncio.ensure_future(self._read())
 
     async def _read(self):
-        last_joined = asyncio.get_running_loop().time()
         while True:
-            message = await self.layer.receive(self.channel)
-            self.deliver(message)
-            now = asyncio.get_running_loop().time()
-            if now - last_joined > REJOIN_SECONDS:
-                last_joined = now
-                await self.layer.group_add(self.group, self.channel)
+            self.deliver(await self.layer.receive(self.channel))
 
     def deliver(self, message):
         frame = Frame(message["frame"]) if message["type"] == "stream.image" else None

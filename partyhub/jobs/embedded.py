@@ -2,8 +2,8 @@
 
 It is an asyncio task on the server's event loop that runs one render at a time in its own
 thread. Running renders through `sync_to_async` matters: broadcasts made inside a render then
-reach the in-memory channel layer on the loop that owns its queues. The database is the queue: the
-worker takes the oldest queued render, so renders left over from a stopped server run too.
+reach the in-memory channel layer on the loop that owns its queues. The database is the queue:
+the worker takes the oldest queued render, so renders left over from a stopped server run too.
 """
 
 import asyncio

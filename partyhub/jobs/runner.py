@@ -2,8 +2,8 @@
 
 A worker that claims a render also claims queued renders that can share its forward pass (the
 same batch key, from any party) up to PARTYHUB_MAX_BATCH images, renders them together, and
-then stores and announces each render on its own, as if it had run alone (in a worker, in its
-finisher's thread while the next batch renders: jobs/finisher.py). This module is where
+then stores and announces each render on its own, as if it had run alone (in a Celery worker,
+in its finisher's thread while the next batch renders: jobs/finisher.py). This module is where
 the database meets the engine: it loads what a render needs as plain values (text, params,
 PIL images), calls `generation`, and records what came back.
 """
@@ -36,7 +36,7 @@ def run_render(render_id, finisher=None):
 
     Safe to call twice: only one run stores. Returns False when the render is running in
     another worker's batch (its own delivery should come back later), else True. With a
-    `finisher` (the worker loops pass theirs), the images are stored and recorded in its
+    `finisher` (a Celery worker passes its own), the images are stored and recorded in its
     thread while this returns to claim the next batch; without one, before this returns.
     """
     # A plain read first: most deliveries of a batch's companions end here, without the

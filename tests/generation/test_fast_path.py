@@ -132,3 +132,14 @@ def test_a_tiny_final_decoder_the_model_lacks_is_said_at_startup(settings):
     assert "offline has no TAESD" in warnings[0].msg
     settings.PARTYHUB_FINAL_DECODER = "full"
     assert tiny_final_decoder_is_there(None) == []
+
+
+def test_a_missing_taesd_is_said_with_how_to_fetch_it_and_a_present_one_is_not(settings, tmp_path):
+    from generation.checks import tiny_final_decoder_is_there
+
+    settings.PARTYHUB_FINAL_DECODER, settings.PARTYHUB_DEFAULT_MODEL = "tiny", "sd-turbo"
+    settings.PARTYHUB_MODELS_DIR = tmp_path  # no TAESD in it yet
+    (warning,) = tiny_final_decoder_is_there(None)
+    assert "hf download madebyollin/taesd --local-dir" in warning.hint
+    ensure_tiny_decoder(get_preset("sd-turbo"))
+    assert tiny_final_decoder_is_there(None) == []
