@@ -195,8 +195,10 @@ PARTYHUB_WS_RECEIVE_BUFFER_BYTES = env_int(
 
 # Rate limits for parties (429 / an error frame `rate_limited` with `retry_after` beyond): renders
 # one browser session may ask for per minute, over all its parties; parties one address may start
-# per hour; images one address may upload per minute.
+# per hour; images one address may upload per minute; chat lines and comments one browser session
+# may post per minute.
 PARTYHUB_PARTY_RENDERS_PER_MINUTE = env_int("PARTYHUB_PARTY_RENDERS_PER_MINUTE", 12, minimum=1)
+PARTYHUB_PARTY_MESSAGES_PER_MINUTE = env_int("PARTYHUB_PARTY_MESSAGES_PER_MINUTE", 20, minimum=1)
 PARTYHUB_NEW_PARTIES_PER_HOUR = env_int("PARTYHUB_NEW_PARTIES_PER_HOUR", 30, minimum=1)
 PARTYHUB_UPLOADS_PER_MINUTE = env_int("PARTYHUB_UPLOADS_PER_MINUTE", 30, minimum=1)
 # Prompts one signed-in user may submit to streams per minute (429 rate_limited beyond).

@@ -35,6 +35,12 @@ def check_render(member):
     check("renders", member.session_key, rate, "renders")
 
 
+def check_message(member):
+    """Chat lines and comments, together, per browser session over all its parties."""
+    rate = f"{settings.PARTYHUB_PARTY_MESSAGES_PER_MINUTE}/m"
+    check("messages", member.session_key, rate, "messages")
+
+
 def check_new_party(request):
     rate = f"{settings.PARTYHUB_NEW_PARTIES_PER_HOUR}/h"
     check("new-parties", address(request), rate, "new parties")

@@ -4,13 +4,13 @@ Each message type is one small function below, registered with the fields it tak
 
 from core import limits
 from core.errors import ApiError
-from partyhub.models import Member
+from partyhub.models import Member, Message, Reaction
 
 # type -> (required fields, optional fields)
 MESSAGES = {}
 # type -> handler(member, party, message), called once the fields are checked
 HANDLERS = {}
-ID_FIELDS = ("parent", "prompt", "render", "image", "member")
+ID_FIELDS = ("parent", "prompt", "render", "image", "member", "message")
 
 
 def handle(member_id, message):
@@ -134,6 +134,63 @@ def _mute(member, party, message):
 @handles("member.remove", {"member"})
 def _remove(member, party, message):
     member.remove(_other(party, message))
+
+
+@handles("chat.send", {"text"}, {"image", "prompt", "client_id"})
+def _chat(member, party, message):
+    about = _about(party, message, required=False)
+    Message.post(
+        party,
+        member,
+        Message.Kind.CHAT,
+        message["text"],
+        about,
+        client_id=message.get("client_id"),
+        charge=lambda: limits.check_message(member),
+    )
+
+
+@handles("comment.add", {"text"}, {"image", "prompt", "client_id"})
+def _comment(member, party, message):
+    Message.post(
+        party,
+        member,
+        Message.Kind.COMMENT,
+        message["text"],
+        _about(party, message, required=True),
+        client_id=message.get("client_id"),
+        charge=lambda: limits.check_message(member),
+    )
+
+
+@handles("reaction.set", {"reaction", "on"}, {"image", "prompt"})
+def _react(member, party, message):
+    about = _about(party, message, required=True)
+    Reaction.set(party, member, about, message["reaction"], message["on"])
+
+
+@handles("message.hide", {"message"}, {"hidden"})
+def _hide(member, party, message):
+    said = _get(party.messages, message["message"], "message")
+    said.set_hidden(member, message.get("hidden", True))
+
+
+@handles("question.pin", {"text"})
+def _pin(member, party, message):
+    party.pin_question(member, message["text"])
+
+
+def _about(party, message, required):
+    """The image or prompt of the party a message is about (mentions, or comments on): one of
+    the two fields, or with `required` False neither."""
+    named = [name for name in ("image", "prompt") if message.get(name) is not None]
+    if len(named) > 1 or (required and not named):
+        needs = "exactly one" if required else "at most one"
+        raise ApiError("invalid_field", f"{message['type']} takes {needs} of image and prompt.")
+    if not named:
+        return None
+    name = named[0]
+    return _get(party.images if name == "image" else party.prompts, message[name], name)
 
 
 def _other(party, message):

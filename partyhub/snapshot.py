@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from django.db import connection, transaction
 
 from partyhub import presence
-from partyhub.models import Image
+from partyhub.models import Image, Message, Reaction
 from partyhub.palette import palette
 
 
@@ -26,7 +26,7 @@ def consistent_reads():
 
 def snapshot(party, member=None):
     with consistent_reads():
-        party.refresh_from_db(fields=["last_seq", "palette", "steered", "published_at"])
+        party.refresh_from_db(fields=["last_seq", "palette", "steered", "published_at", "question"])
         return _snapshot(party, member)
 
 
@@ -41,6 +41,9 @@ def _snapshot(party, member):
     )
     members = list(party.members.order_by("pk"))
     my_votes = set(member.votes.values_list("image_id", flat=True)) if member else set()
+    tallies = Reaction.tallies(party, member)
+    chat, chat_earlier = Message.chat_before(party)
+    comments = party.messages.filter(kind=Message.Kind.COMMENT).order_by("pk")
     return {
         "code": party.code,
         "topic": party.topic,
@@ -58,7 +61,7 @@ def _snapshot(party, member):
         "people": sum(1 for m in members if not m.removed),
         # Not from the database: who has the room open at this moment.
         "online": presence.online(party.pk),
-        "prompts": prompt_tree(prompts),
+        "prompts": prompt_tree(prompts, tallies),
         "renders": [render.as_dict() for render in renders],
         "images": [
             {
@@ -69,22 +72,35 @@ def _snapshot(party, member):
                 "picked_by": image.picked_by_id,
                 "note": image.pick_note,
                 "shortlisted": image.shortlisted,
+                **_tally(tallies, "image", image.pk),
             }
             for image in images
         ],
         "associations": [a.as_dict() for a in party.associations.order_by("pk")],
         "palette": palette(party),
+        "question": party.question or None,
+        "chat": [message.as_dict() for message in chat],
+        "chat_earlier": chat_earlier,
+        "comments": [message.as_dict() for message in comments],
         "last_seq": party.last_seq,
     }
 
 
-def prompt_tree(prompts):
+def prompt_tree(prompts, tallies=None):
     """Prompts as nested nodes (`children`), roots in the order they were written. A prompt sits
     under its parent (the prompt it refines) or, refining none, under its source (the prompt
-    whose image it started from with "Use")."""
+    whose image it started from with "Use"). With `tallies` (Reaction.tallies), each node also
+    has its `reactions` and `reacted`."""
     nodes = {p.pk: {**p.as_dict(), "children": []} for p in prompts}
+    if tallies is not None:
+        for pk, node in nodes.items():
+            node.update(_tally(tallies, "prompt", pk))
     roots = []
     for prompt in prompts:
         parent = nodes.get(prompt.parent_id) or nodes.get(prompt.source_id)
         (parent["children"] if parent else roots).append(nodes[prompt.pk])
     return roots
+
+
+def _tally(tallies, kind, pk):
+    return tallies.get((kind, pk), {"reactions": {}, "reacted": []})

@@ -2,7 +2,7 @@ from django.http import FileResponse, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from core import limits
+from core import inbound, limits
 from core.api import api, json_body, public_url
 from core.errors import ApiError
 from generation import scoring
@@ -10,7 +10,8 @@ from generation.params import MAX_PROMPT_CHARS
 from generation.presets import all_presets, default_preset
 from generation.tokens import token_count, token_limit
 from partyhub import export, qr, tree
-from partyhub.models import JOIN_CODE_ALPHABET, JOIN_CODE_LENGTH, Party
+from partyhub.models import JOIN_CODE_ALPHABET, JOIN_CODE_LENGTH, Message, Party
+from partyhub.models.talk import CHAT_PAGE, MAX_CHAT_PAGE
 from partyhub.score_words import score_levels
 from partyhub.sessions import membership_key
 from partyhub.snapshot import snapshot
@@ -117,6 +118,21 @@ def party_events(request, code):
             "more": bool(events) and events[-1]["seq"] < party.last_seq,
         }
     )
+
+
+@api("GET")
+def party_messages(request, code):
+    """The party's chat, paged back from the message `before` (the snapshot holds the newest)."""
+    party, _ = get_party_for_member(request, code)
+    before = request.GET.get("before")
+    before_id = None if before is None else inbound.whole_number(before, 2**63 - 1)
+    limit = inbound.whole_number(request.GET.get("limit", str(CHAT_PAGE)), MAX_CHAT_PAGE)
+    if (before is not None and not before_id) or not limit:
+        raise ApiError(
+            "invalid_page", f"before must be a message id, and limit 1 to {MAX_CHAT_PAGE}."
+        )
+    messages, earlier = Message.chat_before(party, before_id, limit)
+    return JsonResponse({"messages": [m.as_dict() for m in messages], "earlier": earlier})
 
 
 @api("GET")

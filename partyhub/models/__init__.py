@@ -6,6 +6,7 @@ from partyhub.models.member import Member
 from partyhub.models.party import JOIN_CODE_ALPHABET, JOIN_CODE_LENGTH, Party, new_join_code
 from partyhub.models.prompt import Prompt
 from partyhub.models.render import Render
+from partyhub.models.talk import REACTIONS, Message, Reaction
 
 __all__ = [
     "JOIN_CODE_ALPHABET",
@@ -14,8 +15,11 @@ __all__ = [
     "Event",
     "Image",
     "Member",
+    "Message",
     "Party",
     "Prompt",
+    "REACTIONS",
+    "Reaction",
     "Render",
     "Upload",
     "Vote",

@@ -14,9 +14,11 @@ from partyhub import palette
 from partyhub.models.event import Association, party_group, record_event
 from partyhub.models.member import MAX_NAME_LENGTH, Member
 from partyhub.models.prompt import Prompt, clean_client_id
+from partyhub.models.talk import clean_text
 
 JOIN_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 JOIN_CODE_LENGTH = 6
+MAX_QUESTION = 200
 
 
 def new_join_code():
@@ -48,6 +50,9 @@ class Party(models.Model):
     steered = models.BooleanField(default=False)
     # The host's additions to the built-in palette of styles and artists: [{"kind", "text"}].
     palette = models.JSONField(default=list, blank=True)
+    # The discussion question (or a round's theme) a facilitator pinned at the top of the room
+    # and the stage; "" when none is pinned.
+    question = models.CharField(max_length=MAX_QUESTION, blank=True)
     # Set while the read-only public gallery /g/<code>/ is published.
     published_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -268,6 +273,30 @@ class Party(models.Model):
             if Party.objects.filter(pk=self.pk).exclude(steered=steered).update(steered=steered):
                 self.steered = steered
                 self.record("party.steered", steered=steered, by=member.pk)
+
+    def pin_question(self, member, text):
+        """A facilitator (or the Prompt Master) pins the question the room talks about, or
+        takes it down (`text` None)."""
+        if not member.may_moderate:
+            raise ApiError("forbidden", "Only a facilitator or the Prompt Master pins it.", 403)
+        if text is not None:
+            if isinstance(text, str) and ("\n" in text or "\r" in text):
+                raise ApiError("invalid_text", "The question is one line.")
+            text = clean_text(text)  # the checks every message's text goes through
+            if len(text) > MAX_QUESTION:
+                raise ApiError(
+                    "invalid_text",
+                    f"The question is at most {MAX_QUESTION} characters, not {len(text)}.",
+                )
+        with transaction.atomic():
+            question = text or ""
+            if (
+                Party.objects.filter(pk=self.pk)
+                .exclude(question=question)
+                .update(question=question)
+            ):
+                self.question = question
+                self.record("question.pinned", question=text, by=member.pk)
 
     def set_published(self, member, published):
         """The Prompt Master publishes the read-only public gallery /g/<code>/, or takes it down."""
