@@ -1,13 +1,16 @@
 """A Hypothesis state machine over what people do at a party (issue 7, item 15): join, leave and
-come back, submit, refine, vote, cancel, drop the connection and reconnect with `since`, while
-a worker renders now and then. Two parties run side by side, so a frame reaching the wrong room
+come back, submit, refine, vote, cancel, chat (sending a line twice, as a client retrying
+does), hide and show lines again, drop the connection and reconnect with `since`, while a worker
+renders now and then. Two parties run side by side, so a frame reaching the wrong room
 would show. After every step:
 
 - nobody outside a party receives anything of it (outsiders are turned away; members of one
   party never get the other's frames);
 - every connection has received each archived event after its `since` once, in order, no gaps;
 - every render ends in at most one terminal state, and in exactly one once the queue is drained;
-- no image is stored twice, and each party's archive has seqs 1..last_seq with no gap.
+- no image is stored twice, and each party's archive has seqs 1..last_seq with no gap;
+- a chat line sent twice with one client_id is said once; no archived event carries the text of
+  a line while it is hidden, and no socket opened after it was hidden receives that text.
 
 The sockets are Channels' in-process communicators on one event loop in a thread of its own (the
 in-memory channel layer); renders are the overhead probe's, run by `run_render` in this thread.
@@ -26,8 +29,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from partyhub import actions
 from partyhub.jobs.runner import run_render
-from partyhub.models import Event, Image, Member, Party, Prompt, Render
+from partyhub.models import Event, Image, Member, Message, Party, Prompt, Render
 from tests.conftest import Person
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -102,6 +106,9 @@ class PartyMachine(RuleBasedStateMachine):
         self.connections = {}  # (person index, party index) -> Connection
         self.closed_connections = []
         self.outsider_frames = []
+        self.lines = 0  # chat lines sent: each says something no other line says
+        self.opened = 0  # sockets opened so far
+        self.hidden = {}  # text of a line hidden now -> how many sockets were open when it was
 
     @initialize()
     def start_parties(self):
@@ -143,6 +150,8 @@ class PartyMachine(RuleBasedStateMachine):
         ]
         since = max(seen, default=0)
         connection = Connection(self.loop, person, party, since)
+        self.opened += 1
+        connection.number = self.opened
         if self.member(person, party) is None:
             connection.drain()
             assert connection.closed == 4403 and not connection.frames  # turned away
@@ -203,6 +212,42 @@ class PartyMachine(RuleBasedStateMachine):
         if render is not None:
             self.send(connection, {"type": "render.cancel", "render": render.pk})
 
+    @precondition(lambda self: self.connections)
+    @rule(data=st.data())
+    def chat(self, data):
+        connection, _ = self.a_connection(data)
+        self.lines += 1
+        text = f"line {self.lines} of {self.parties[0].code}"  # the archive outlives an example
+        line = {"type": "chat.send", "text": text, "client_id": f"c{self.lines}"}
+        for _ in range(data.draw(st.integers(1, 2))):  # twice: a retry after a lost answer
+            self.send(connection, line)
+
+    @rule(which=st.integers(0, 1))
+    def hide(self, which):
+        """The host of a party (from a tab of their own) hides its newest line still shown."""
+        self.moderate(which, hidden=True)
+
+    @rule(which=st.integers(0, 1))
+    def show_again(self, which):
+        self.moderate(which, hidden=False)
+
+    def moderate(self, which, hidden):
+        party = self.parties[which]
+        host = self.member(self.people[which], party)  # people[0] hosts parties[0], [1] [1]
+        if hidden and not Message.objects.filter(party=party, hidden=False).exists():
+            self.lines += 1  # something to hide: the host says it first
+            text = f"line {self.lines} of {party.code}"
+            self.loop.call(actions.handle, host.pk, {"type": "chat.send", "text": text})
+        said = Message.objects.filter(party=party, hidden=not hidden).order_by("-pk").first()
+        if said is None:
+            return
+        message = {"type": "message.hide", "message": said.pk, "hidden": hidden}
+        self.loop.call(actions.handle, host.pk, message)
+        if hidden:
+            self.hidden[said.text] = self.opened
+        else:
+            self.hidden.pop(said.text)
+
     @rule()
     def worker_renders_one(self):
         render_id = Render.objects.next_queued_id()
@@ -241,6 +286,17 @@ class PartyMachine(RuleBasedStateMachine):
         )
         assert not ends.exists()
         assert not Image.objects.values("file").annotate(n=Count("pk")).filter(n__gt=1).exists()
+
+    @invariant()
+    def lines_are_said_once_and_hidden_ones_are_unsaid(self):
+        said = Message.objects.filter(party__in=self.parties)
+        assert not said.values("text").annotate(n=Count("pk")).filter(n__gt=1)
+        for text, opened_before in self.hidden.items():
+            assert not any(text in event.as_frame() for event in Event.objects.all())
+            for connection in self.connections.values():
+                if connection.number > opened_before:
+                    connection.drain()
+                    assert all(text not in json.dumps(frame) for frame in connection.frames)
 
     @invariant()
     def archives_have_no_gaps(self):

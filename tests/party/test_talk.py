@@ -1,11 +1,15 @@
 """The party talks: chat lines, comments on images and prompts, reactions, the pinned question
 and hiding messages, from every role's side."""
 
+import json
+
 import pytest
+from channels.db import database_sync_to_async
 
 from partyhub import actions
 from partyhub.models import Event, Member, Message, Reaction
 from partyhub.snapshot import snapshot
+from tests.conftest import receive_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -283,3 +287,46 @@ def test_the_chat_pages_back_from_the_newest(party, member, host, guest, outside
         response = guest.client.get(f"/api/parties/{party.code}/messages?{query}")
         assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_page")
     assert outsider.client.get(f"/api/parties/{party.code}/messages").status_code == 403
+
+
+# --- Over the socket: live to everyone, caught up after a reconnect ------------------------------
+
+
+async def test_chat_is_live_for_everyone_and_caught_up_after_a_reconnect(party, host, guest):
+    from partyhub.models import Party
+
+    ann = host.websocket(party.code, since=party.last_seq)
+    bob = guest.websocket(party.code, since=party.last_seq)
+    assert (await ann.connect())[0] and (await bob.connect())[0]
+    await bob.send_json_to({"type": "chat.send", "text": "hello all", "client_id": "b-1"})
+    for socket in (ann, bob):
+        frame = await socket.receive_json_from(timeout=10)
+        assert (frame["type"], frame["message"]["text"]) == ("chat.posted", "hello all")
+    seen = frame["seq"]
+    await bob.disconnect()
+
+    # While Bob is away Ann says two things and hides one; he comes back from what he saw.
+    await ann.send_json_to({"type": "chat.send", "text": "oops, wrong party"})
+    await ann.send_json_to({"type": "chat.send", "text": "where is everyone?"})
+    wrong = (await ann.receive_json_from(timeout=10))["message"]["id"]
+    await ann.send_json_to({"type": "message.hide", "message": wrong})
+    await ann.send_json_to({"type": "question.pin", "text": "Who waits on the bench?"})
+    await receive_until(ann, "question.pinned")
+    last = await database_sync_to_async(lambda: Party.objects.get(pk=party.pk).last_seq)()
+    bob = guest.websocket(party.code, since=seen)
+    assert (await bob.connect())[0]
+    frames = [await bob.receive_json_from(timeout=10) for _ in range(last - seen)]
+    assert [f["seq"] for f in frames] == list(range(seen + 1, last + 1))
+    assert [f["type"] for f in frames] == [
+        "chat.posted",
+        "chat.posted",
+        "message.hidden",
+        "question.pinned",
+    ]
+    # The hidden line comes back hidden: its text is in no frame Bob receives.
+    assert (frames[0]["message"]["text"], frames[0]["message"]["hidden"]) == (None, True)
+    assert frames[1]["message"]["text"] == "where is everyone?"
+    assert "wrong party" not in json.dumps(frames)
+    assert frames[3]["question"] == "Who waits on the bench?"
+    await ann.disconnect()
+    await bob.disconnect()
