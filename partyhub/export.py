@@ -17,7 +17,7 @@ from django.core.files.storage import default_storage
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from partyhub import watermark
+from partyhub import discussion, watermark
 from partyhub.contact_sheet import contact_sheet
 from partyhub.models import Image, Vote
 from partyhub.provenance import lineage, provenance
@@ -27,7 +27,9 @@ from partyhub.tree import bare_word, tree_svg, word_diff
 
 # 2: picks' notes, the shortlist, prompt status, credits, watermark flags, the contact sheet
 # (all additions: a reader of format 1 reads format 2).
-FORMAT = "partyhub-export/2"
+# 3: the conversation: the pinned question, every message (hidden ones without their text),
+# the reactions, and each credit's messages (additions again: a reader of 2 reads 3).
+FORMAT = "partyhub-export/3"
 CONTACT_SHEET = "contact-sheet.png"
 REPLAY_SCRIPT = "replay.js"
 
@@ -164,6 +166,7 @@ def build_manifest(party, include_hidden=True):
             }
         )
     associations = list(party.associations.order_by("pk"))
+    talk = discussion.conversation(party, include_hidden)
     return {
         "format": FORMAT,
         "exported_at": timezone.now().isoformat(),
@@ -175,6 +178,7 @@ def build_manifest(party, include_hidden=True):
             "steered": party.steered,
             "published": party.published_at is not None,
             "created_at": party.created_at.isoformat(),
+            "question": party.question or None,
         },
         "members": [m.as_dict() for m in members.values()],
         "prompts": [p.as_dict() for p in prompts],
@@ -185,7 +189,8 @@ def build_manifest(party, include_hidden=True):
         ],
         "images": images,
         "associations": [a.as_dict() for a in associations],
-        "credits": _credits(members, prompts, associations, images),
+        **talk,  # messages, reactions
+        "credits": _credits(members, prompts, associations, images, talk["messages"]),
         "watermark": {
             "method": watermark.METHOD,
             "message": watermark.MESSAGE.decode(),
@@ -197,7 +202,7 @@ def build_manifest(party, include_hidden=True):
     }
 
 
-def _credits(members, prompts, associations, images):
+def _credits(members, prompts, associations, images, messages):
     """Who contributed what: per member, the ids of their prompts, associations, votes, picks."""
     credits = {
         pk: {
@@ -208,6 +213,7 @@ def _credits(members, prompts, associations, images):
             "associations": [],
             "votes": [],
             "picks": [],
+            "messages": [],  # chat lines and comments, hidden ones too
         }
         for pk, m in members.items()
     }
@@ -220,6 +226,8 @@ def _credits(members, prompts, associations, images):
             credits[voter]["votes"].append(image["id"])
         if image["picked_by"] in credits:
             credits[image["picked_by"]]["picks"].append(image["id"])
+    for message in messages:
+        credits[message["author"]]["messages"].append(message["id"])
     return list(credits.values())
 
 
@@ -238,7 +246,12 @@ def publication(manifest, url_of=None, tree_width=760):
     steps = _steps(manifest["prompts"], images, names)
     associations = _associations(manifest, names)
     best = _best_first(images)
-    entries = timeline(manifest["events"], names)
+    # What was said, as published: never a hidden message, nor that one was there.
+    said = discussion.quotable(manifest, names)
+    entries = timeline(discussion.published_events(manifest["events"], said), names)
+    stories = _stories(picks or shortlist, steps, associations, manifest["events"])
+    credits = _shown_credits(manifest, images)
+    discussion.Talk(manifest, images, said).tell(stories, credits)
     return {
         "manifest": manifest,
         "party": manifest["party"],
@@ -252,11 +265,11 @@ def publication(manifest, url_of=None, tree_width=760):
         "shortlist": shortlist,
         "cover": best[0] if best else None,
         "steps": steps,
-        "stories": _stories(picks or shortlist, steps, associations, manifest["events"]),
+        "stories": stories,
         "stories_of_picks": bool(picks),
         "associations": associations,
         "words": _words(associations),
-        "credits": _shown_credits(manifest, images),
+        "credits": credits,
         "watermarked": sum(1 for image in images if image["watermarked"]),
         "tree": tree_svg(manifest["prompts"], _thumbnails(best), authors=names, width=tree_width),
         "entries": entries,

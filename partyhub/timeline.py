@@ -1,11 +1,15 @@
 """The party's archive as a replay timeline: one human line per archived event.
 
 The replay page and the export both call `timeline()` on the same archived events
-(`Event.as_message()` dicts), and a test can call it on plain dicts. Its one Django import is
-Member.Role, whose labels are the only copy of the roles' names.
+(`Event.as_message()` dicts), and a test can call it on plain dicts. Its Django imports are
+Member.Role, whose labels are the only copy of the roles' names, and REACTIONS, whose emoji are
+the only copy of how reactions look.
+
+It is one piece: a few lines per event type, all in one table, sharing what the story has learnt
+so far (names, prompts, which prompt a render is of, which reactions were already told).
 """
 
-from partyhub.models import Member
+from partyhub.models import REACTIONS, Member
 
 # Member.Role's labels as a sentence reads them: the two titles keep their capitals ("made Bob an
 # Art Expert"), the other roles are plain words ("is now a participant").
@@ -18,7 +22,9 @@ QUOTE_LENGTH = 80
 
 
 def timeline(events, members):
-    """One entry per event, in the events' order: `{"seq", "at", "type", "who", "text", "images"}`.
+    """One entry per event, in the events' order: `{"seq", "at", "type", "who", "text", "images"}`
+    (a chat line's or comment's entry also has `said`, see _said), except reactions that only
+    repeat or take back an earlier one, which get none (see _reaction_changed).
 
     `events` are archived events as the protocol sends them (`Event.as_message()`), in seq order;
     `members` maps member ids to names. `who` is the name of the member who acted (`None` when no
@@ -28,7 +34,8 @@ def timeline(events, members):
     does not know (the protocol may grow) get a generic line; a malformed event never raises.
     """
     story = _Story(members)
-    return [story.entry(event) for event in events if isinstance(event, dict)]
+    entries = (story.entry(event) for event in events if isinstance(event, dict))
+    return [entry for entry in entries if entry is not None]
 
 
 class _Story:
@@ -42,16 +49,22 @@ class _Story:
                 self.names[member_id] = str(name)
         self.prompts = {}  # id -> {"text", "author"}
         self.renders = {}  # render id -> prompt id
+        self.reacted = set()  # (member, "image" or "prompt", id, reaction) said once already
 
     def entry(self, event):
+        """The event's entry; None for one not worth a line (a describer says so with SKIP)."""
         kind = str(event.get("type", ""))
         describe = DESCRIBERS.get(kind)
-        who, text, images = None, None, []
+        who, text, images, extra = None, None, [], {}
         if describe is not None:
             try:
-                who, text, images = describe(self, event)
+                described = describe(self, event)
+                if described is SKIP:
+                    return None
+                who, text, images, *rest = described
+                extra = rest[0] if rest else {}
             except (KeyError, TypeError, ValueError, AttributeError):
-                who, text, images = None, None, []  # malformed: said generically below
+                who, text, images, extra = None, None, [], {}  # malformed: said generically below
         if text is None:
             who, text = self.generic(kind, event)
         return {
@@ -61,6 +74,7 @@ class _Story:
             "who": who,
             "text": text,
             "images": images,
+            **extra,
         }
 
     # --- helpers -------------------------------------------------------------------------------
@@ -112,6 +126,9 @@ class _Story:
 
 
 # --- one describer per event type: (story, event) -> (who, text, images) -------------------------
+# (or (who, text, images, extra fields of the entry), or SKIP: no entry at all)
+
+SKIP = object()
 
 
 def _member_joined(story, event):
@@ -129,14 +146,14 @@ def _prompt_added(story, event):
     who = story.name(prompt["author"])
     parent = story.prompt(prompt["parent"])
     if parent:
-        return who, f"{who} refined {_quote(parent['text'])} into {_quote(prompt['text'])}", []
-    return who, f"{who} wrote {_quote(prompt['text'])}", []
+        return who, f"{who} refined {quote(parent['text'])} into {quote(prompt['text'])}", []
+    return who, f"{who} wrote {quote(prompt['text'])}", []
 
 
 def _prompt_proposed(story, event):
     prompt = story.learn_prompt(event["prompt"])
     who = story.name(prompt["author"])
-    return who, f"{who} proposed {_quote(prompt['text'])}", []
+    return who, f"{who} proposed {quote(prompt['text'])}", []
 
 
 def _proposal_decided(verb):
@@ -147,7 +164,7 @@ def _proposal_decided(verb):
             return who, f"{who} {verb} a proposal", []
         author = story.author_of(prompt)
         whose = "their own" if author == who else f"{author}’s"
-        return who, f"{who} {verb} {whose} proposal {_quote(prompt['text'])}", []
+        return who, f"{who} {verb} {whose} proposal {quote(prompt['text'])}", []
 
     return describe
 
@@ -157,7 +174,7 @@ def _render_queued(story, event):
     story.renders[_as_id(render["id"])] = _as_id(render.get("prompt"))
     prompt = story.prompt(render.get("prompt"))
     what = f"render {render['id']} queued"
-    return story.author_of(prompt), (f"{what}: {_quote(prompt['text'])}" if prompt else what), []
+    return story.author_of(prompt), (f"{what}: {quote(prompt['text'])}" if prompt else what), []
 
 
 def _render_done(story, event):
@@ -205,7 +222,7 @@ def _image_picked(story, event):
     if event.get("picked") is False:
         return who, f"{who} unpicked image {event['image']}", []
     note = event.get("note")
-    return who, f"{who} picked image {event['image']}" + (f": {_quote(note)}" if note else ""), []
+    return who, f"{who} picked image {event['image']}" + (f": {quote(note)}" if note else ""), []
 
 
 def _image_shortlisted(story, event):
@@ -218,13 +235,13 @@ def _image_shortlisted(story, event):
 def _association_added(story, event):
     association = event["association"]
     who = story.name(association["author"])
-    return who, f"{who} associated {_quote(association['text'])}", []
+    return who, f"{who} associated {quote(association['text'])}", []
 
 
 def _palette_added(story, event):
     who = story.name(event["by"])
     entry = event["entry"]
-    return who, f"{who} added the {entry['kind']} {_quote(entry['text'])} to the palette", []
+    return who, f"{who} added the {entry['kind']} {quote(entry['text'])} to the palette", []
 
 
 def _role_changed(story, event):
@@ -271,6 +288,84 @@ def _party_published(story, event):
     return who, f"{subject} published the party’s gallery", []
 
 
+# --- the party talks (chat, comments, reactions, moderation, the pinned question) --------------
+
+HIDDEN = "(hidden)"
+
+
+def _said(message):
+    """A message's text on one line, in full (a chat line is short; the replay wraps it); None
+    for a hidden one, whose text the archive no longer has.
+
+    Entries of chat lines and comments carry it as `said`, the end of their `text`, so the replay
+    can set it apart from PartyHub's own words (its direction is the writer's, not the line's).
+    """
+    if message.get("hidden") or message.get("text") is None:
+        return None
+    return " ".join(str(message["text"]).split())
+
+
+def _about(story, message, preposition):
+    """ " about image 12" / " on “a chair”": what a message mentions or belongs to, and the
+    images to show beside it."""
+    image = _as_id(message.get("image"))
+    if image is not None:
+        return f" {preposition} image {image}", [image]
+    if message.get("prompt") is not None:
+        prompt = story.prompt(message["prompt"])
+        return f" {preposition} {quote(prompt['text']) if prompt else 'a prompt'}", []
+    return "", []
+
+
+def _message_posted(preposition):
+    def describe(story, event):
+        message = event["message"]
+        who = story.name(message["author"])
+        about, images = _about(story, message, preposition)
+        said = _said(message)
+        return who, f"{who}{about}: {HIDDEN if said is None else said}", images, {"said": said}
+
+    return describe
+
+
+def _reaction_changed(story, event):
+    """ "Ann reacted ❤️ to image 12", once per member, object and reaction: taking a reaction back
+    (or giving it again) is not news, and a replay of every tap would drown the party."""
+    if event.get("on") is not True:
+        return SKIP
+    image = _as_id(event.get("image"))
+    target = ("image", image) if image is not None else ("prompt", _as_id(event["prompt"]))
+    key = (_as_id(event["member"]), *target, event["reaction"])
+    if key in story.reacted:
+        return SKIP
+    story.reacted.add(key)
+    who = story.name(event["member"])
+    emoji = REACTIONS.get(event["reaction"], str(event["reaction"]))
+    if image is not None:
+        return who, f"{who} reacted {emoji} to image {image}", [image]
+    prompt = story.prompt(event["prompt"])
+    return who, f"{who} reacted {emoji} to {quote(prompt['text']) if prompt else 'a prompt'}", []
+
+
+def _message_hidden(story, event):
+    message = event["message"]
+    who = story.name(event["by"])
+    whose = story.name(message["author"])
+    # What this event did is its own `hidden`: the message inside is rewritten whenever the
+    # message is hidden or shown again later (an older archive without it: the message's).
+    hidden = event.get("hidden", message.get("hidden"))
+    if hidden is False:
+        return who, f"{who} showed a message by {whose} again", []
+    return who, f"{who} hid a message by {whose}", []
+
+
+def _question_pinned(story, event):
+    who = story.name(event["by"])
+    if event.get("question") is None:
+        return who, f"{who} took the question down", []
+    return who, f"{who} pinned the question: {quote(event['question'], length=None)}", []
+
+
 DESCRIBERS = {
     "member.joined": _member_joined,
     "prompt.added": _prompt_added,
@@ -292,6 +387,11 @@ DESCRIBERS = {
     "member.removed": _member_removed,
     "party.steered": _party_steered,
     "party.published": _party_published,
+    "chat.posted": _message_posted("about"),
+    "comment.added": _message_posted("on"),
+    "reaction.changed": _reaction_changed,
+    "message.hidden": _message_hidden,
+    "question.pinned": _question_pinned,
 }
 
 
@@ -306,8 +406,9 @@ def _as_id(value):
     return None
 
 
-def _quote(text):
+def quote(text, length=QUOTE_LENGTH):
+    """“text” on one line, cut to `length` characters (None: in full)."""
     text = " ".join(str(text).split())
-    if len(text) > QUOTE_LENGTH:
-        text = text[: QUOTE_LENGTH - 1].rstrip() + "…"
+    if length is not None and len(text) > length:
+        text = text[: length - 1].rstrip() + "…"
     return f"“{text}”"

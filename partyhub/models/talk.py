@@ -17,8 +17,9 @@ from partyhub.models.prompt import clean_client_id
 MAX_TEXT = 500
 # A line break per line of a short paragraph; a wall of empty lines would push the chat away.
 MAX_LINES = 12
-# The reactions a member can add to an image or a prompt, in the order the room shows them.
-REACTIONS = ("love", "laugh", "wow", "think", "fire")
+# The reactions a member can add to an image or a prompt, in the order the room shows them:
+# name (what the protocol says) -> emoji (what people see; the pages get them from here).
+REACTIONS = {"love": "❤️", "laugh": "😂", "wow": "😮", "think": "🤔", "fire": "🔥"}
 # Chat lines in a snapshot; older ones are paged back (GET .../messages?before=).
 CHAT_PAGE = 50
 MAX_CHAT_PAGE = 100
@@ -272,7 +273,7 @@ class Reaction(models.Model):
             tally["reactions"] = {
                 name: tally["reactions"][name] for name in REACTIONS if name in tally["reactions"]
             }
-            tally["reacted"].sort(key=REACTIONS.index)
+            tally["reacted"].sort(key=list(REACTIONS).index)
         return tallies
 
 

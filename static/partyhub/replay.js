@@ -12,6 +12,11 @@
  * mounts every `[data-replay]` element with the JSON in the script it names; or call
  * `PartyHubReplay.mount(element, {entries, images})` yourself. `images` maps image ids to URLs;
  * images it does not list are left out. mount() returns {seek(k), play(), pause(), position()}.
+ *
+ * An image joins the thumbnails at its first entry (its render's); a later entry about it (a
+ * comment, a mention, a reaction) brings it back onto the stage. Chat lines and comments (entries
+ * with `said`) read as conversation: the name isolated in <bdi>, the words in their writer's own
+ * direction (dir="auto"), a hidden message's as a muted "(hidden)".
  */
 (function () {
   "use strict";
@@ -43,6 +48,13 @@
 :where(.replay-entry time) { flex: none; min-width: 3.5rem; opacity: .65; font-variant-numeric: tabular-nums; }
 :where(.replay-entry.current) { background: rgb(139 92 246 / 18%); }
 :where(.replay-entry.has-images .replay-text)::after { content: " ◆"; color: var(--accent, #8b5cf6); }
+:where(.replay-entry.replay-talk) { background: rgb(128 128 128 / 7%); }
+:where(.replay-entry.replay-talk.current) { background: rgb(139 92 246 / 18%); }
+:where(.replay-entry.replay-talk .replay-text)::after { content: none; }
+:where(.replay-who) { font-weight: 600; }
+:where(.replay-about) { opacity: .7; }
+:where(.replay-said) { white-space: pre-wrap; }
+:where(.replay-said.hidden) { font-style: italic; opacity: .6; }
 @media (max-width: 48rem) { :where(.replay-body) { grid-template-columns: minmax(0, 1fr); } }
 `;
 
@@ -78,6 +90,33 @@
     return hours ? `+${hours}:${String(minutes).padStart(2, "0")}:${seconds}` : `+${minutes}:${seconds}`;
   }
 
+  /* A chat line or a comment: timeline.py gives it `said` (null once hidden). */
+  function isTalk(entry) {
+    return Object.prototype.hasOwnProperty.call(entry, "said");
+  }
+
+  /* "Ann on image 12: the light!" as name, what it is about, and the words. `text` is
+   * `${who}${about}: ${said}`; anything else (an older timeline) shows as the plain line. */
+  function talkText(entry) {
+    const said = entry.said === null ? "(hidden)" : String(entry.said);
+    const who = String(entry.who || "");
+    const text = String(entry.text);
+    const tail = `: ${said}`;
+    if (!who || !text.startsWith(who) || !text.endsWith(tail) || text.length < who.length + tail.length) {
+      return h("span", { class: "replay-text" }, text);
+    }
+    return h(
+      "span",
+      { class: "replay-text" },
+      h("bdi", { class: "replay-who" }, who),
+      h("span", { class: "replay-about" }, text.slice(who.length, text.length - tail.length)),
+      ": ",
+      entry.said === null
+        ? h("span", { class: "replay-said hidden" }, said)
+        : h("bdi", { class: "replay-said", dir: "auto" }, said),
+    );
+  }
+
   function mount(root, data) {
     addStyle();
     const entries = Array.isArray(data && data.entries) ? data.entries : [];
@@ -86,12 +125,22 @@
     let position = entries.length; // the whole party, until someone scrubs
     let timer = null;
 
-    // Where each image appeared: [{id, url, index}] in order, index = its entry's.
+    const urlOf = (id) => urls[id] || urls[String(id)];
+    // Every entry that shows images: [{id, url, index}] in order, index = the entry's. An image's
+    // first is where it appeared (its thumbnail); later ones only bring it back onto the stage.
+    const shownAt = [];
     const appeared = [];
+    const firstIndex = new Map();
     entries.forEach((entry, index) => {
       for (const id of entry.images || []) {
-        const url = urls[id] || urls[String(id)];
-        if (url) appeared.push({ id, url, index });
+        const url = urlOf(id);
+        if (!url) continue;
+        const image = { id, url, index };
+        shownAt.push(image);
+        if (!firstIndex.has(String(id))) {
+          firstIndex.set(String(id), index);
+          appeared.push(image);
+        }
       }
     });
 
@@ -117,7 +166,10 @@
       h(
         "li",
         {
-          class: "replay-entry" + (entry.images && entry.images.length ? " has-images" : ""),
+          class:
+            "replay-entry" +
+            (entry.images && entry.images.length ? " has-images" : "") +
+            (isTalk(entry) ? " replay-talk" : ""),
           dataset: { seq: entry.seq, type: entry.type, index },
           title: [entry.who, entry.at].filter(Boolean).join(" · "),
           onclick: () => {
@@ -126,7 +178,7 @@
           },
         },
         h("time", { datetime: entry.at }, since(start, entry.at)),
-        h("span", { class: "replay-text" }, entry.text),
+        isTalk(entry) ? talkText(entry) : h("span", { class: "replay-text" }, entry.text),
       ),
     );
     const list = h("ol", { class: "replay-entries", "aria-label": "What happened" }, items);
@@ -152,17 +204,22 @@
       if (current) list.scrollTop = current.offsetTop - list.clientHeight / 2 + current.offsetHeight / 2;
       const when = position ? since(start, entries[position - 1].at) : "+0:00";
       label.textContent = `${position} / ${entries.length} · ${when}`;
-      drawImages(appeared.filter((image) => image.index < position));
+      drawImages(
+        appeared.filter((image) => image.index < position),
+        shownAt.filter((image) => image.index < position).pop(),
+      );
     }
 
-    function drawImages(shown) {
-      const newest = shown[shown.length - 1];
+    /* The images that had appeared by now, newest first; `newest` (the last shown) large. */
+    function drawImages(shown, newest) {
       if (!newest) {
         latest.replaceChildren(h("p", {}, "No images yet at this point."));
         caption.textContent = "";
       } else {
         const entry = entries[newest.index];
-        latest.replaceChildren(h("img", { src: newest.url, alt: entry.text, dataset: { image: newest.id } }));
+        // Described by the entry it appeared with (its render's), not a comment's words.
+        const alt = entries[firstIndex.get(String(newest.id))].text;
+        latest.replaceChildren(h("img", { src: newest.url, alt, dataset: { image: newest.id } }));
         caption.textContent = `${since(start, entry.at)} · ${entry.text}`;
       }
       thumbs.replaceChildren(
@@ -174,7 +231,7 @@
               "button",
               {
                 type: "button",
-                class: "replay-thumb" + (image === newest ? " latest" : ""),
+                class: "replay-thumb" + (newest && String(image.id) === String(newest.id) ? " latest" : ""),
                 dataset: { image: image.id },
                 title: `Go to when it appeared (${since(start, entries[image.index].at)})`,
                 onclick: () => {

@@ -1,6 +1,8 @@
 """The replay timeline: one human line per archived event, who acted, which images appeared."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from partyhub.models import Member
 from partyhub.timeline import timeline
@@ -214,3 +216,163 @@ def test_it_reads_a_real_partys_archive(party, pm, member, image):
         "Ann made Bob an Art Expert",
         f"Bob picked image {image.pk}: “the light”",
     ]
+
+
+# --- The party talks: chat, comments, reactions, moderation, the pinned question ------------------
+
+
+def message(id, kind, author, text, image=None, prompt=None, hidden=False):
+    return {
+        "id": id,
+        "kind": kind,
+        "author": author,
+        "text": None if hidden else text,
+        "image": image,
+        "prompt": prompt,
+        "hidden": hidden,
+        "client_id": "",
+        "at": "2026-12-05T10:00:00.123456Z",
+    }
+
+
+def reaction(member, reaction, on, image=None, prompt=None, count=1):
+    return {
+        "image": image,
+        "prompt": prompt,
+        "reaction": reaction,
+        "member": member,
+        "on": on,
+        "count": count,
+    }
+
+
+TALK = events(
+    ("member.joined", {"member": ANN}),
+    ("member.joined", {"member": BOB}),
+    ("member.joined", {"member": {**CY, "role": "facilitator"}}),
+    ("question.pinned", {"question": "What does  loneliness\nlook like?", "by": 3}),
+    ("prompt.added", {"prompt": prompt(1, "two old people looking away from each other", 1)}),
+    ("chat.posted", {"message": message(1, "chat", 2, "ooh\n\nwait   for it")}),
+    ("render.done", {"render": 1, "prompt": 1, "images": [{"id": 10}]}),
+    ("chat.posted", {"message": message(2, "chat", 1, "look at the hands", image=10)}),
+    ("chat.posted", {"message": message(3, "chat", 2, "more snow", prompt=1)}),
+    ("comment.added", {"message": message(4, "comment", 2, "the light!", image=10)}),
+    ("comment.added", {"message": message(5, "comment", 1, "too literal?", prompt=1)}),
+    ("chat.posted", {"message": message(6, "chat", 2, "", hidden=True)}),
+    ("comment.added", {"message": message(7, "comment", 2, "", image=10, hidden=True)}),
+    (
+        "message.hidden",
+        {"message": message(6, "chat", 2, "", hidden=True), "hidden": True, "by": 3},
+    ),
+    # Message 3 hidden and shown again: the archive then carries it shown in both events.
+    ("message.hidden", {"message": message(3, "chat", 2, "more snow"), "hidden": True, "by": 3}),
+    ("message.hidden", {"message": message(3, "chat", 2, "more snow"), "hidden": False, "by": 3}),
+    ("reaction.changed", reaction(1, "love", True, image=10)),
+    ("reaction.changed", reaction(1, "love", False, image=10, count=0)),
+    ("reaction.changed", reaction(1, "love", True, image=10)),
+    ("reaction.changed", reaction(2, "love", True, image=10, count=2)),
+    ("reaction.changed", reaction(2, "think", True, prompt=1)),
+    ("question.pinned", {"question": None, "by": 3}),
+)
+
+
+def test_it_tells_the_conversation_credited_to_its_authors():
+    entries = timeline(TALK, {})
+    prompt_quote = "“two old people looking away from each other”"
+    assert [(e["seq"], e["who"], e["text"], e["images"]) for e in entries[3:]] == [
+        (4, "Cy", "Cy pinned the question: “What does loneliness look like?”", []),
+        (5, "Ann", f"Ann wrote {prompt_quote}", []),
+        (6, "Bob", "Bob: ooh wait for it", []),
+        (7, "Ann", "render 1 finished: 1 image", [10]),
+        (8, "Ann", "Ann about image 10: look at the hands", [10]),
+        (9, "Bob", f"Bob about {prompt_quote}: more snow", []),
+        (10, "Bob", "Bob on image 10: the light!", [10]),
+        (11, "Ann", f"Ann on {prompt_quote}: too literal?", []),
+        (12, "Bob", "Bob: (hidden)", []),
+        (13, "Bob", "Bob on image 10: (hidden)", [10]),
+        (14, "Cy", "Cy hid a message by Bob", []),
+        (15, "Cy", "Cy hid a message by Bob", []),
+        (16, "Cy", "Cy showed a message by Bob again", []),
+        # Seq 18 takes Ann's heart back and 19 gives it again: neither is news.
+        (17, "Ann", "Ann reacted ❤️ to image 10", [10]),
+        (20, "Bob", "Bob reacted ❤️ to image 10", [10]),
+        (21, "Bob", f"Bob reacted 🤔 to {prompt_quote}", []),
+        (22, "Cy", "Cy took the question down", []),
+    ]
+
+
+def test_it_gives_chat_and_comment_entries_the_words_said_apart():
+    entries = {e["seq"]: e for e in timeline(TALK, {})}
+    assert entries[6]["said"] == "ooh wait for it"
+    assert entries[10]["said"] == "the light!"
+    assert entries[12]["said"] is None and entries[13]["said"] is None, "hidden: no words"
+    # Each line ends with what was said, so the replay can set the words apart.
+    assert all(entries[s]["text"].endswith(f": {entries[s]['said']}") for s in (6, 8, 9, 10, 11))
+    assert all("said" not in entries[s] for s in (4, 5, 7, 14, 17, 22))
+
+
+def test_it_quotes_a_chat_line_in_full_on_one_line():
+    long = "word " * 120
+    [_, entry] = timeline(
+        events(
+            ("member.joined", {"member": ANN}),
+            ("chat.posted", {"message": message(1, "chat", 1, long + "\r\nend\u2028")}),
+        ),
+        {},
+    )
+    assert entry["text"] == "Ann: " + "word " * 120 + "end"
+
+
+def test_it_never_shows_a_hidden_message_s_words():
+    # However the archive carries a hidden message (text null, or a text left beside hidden:
+    # true), its entry says "(hidden)".
+    leaked = {**message(1, "chat", 1, "secret"), "hidden": True, "text": "secret"}
+    entries = timeline(
+        events(
+            ("member.joined", {"member": ANN}),
+            ("chat.posted", {"message": leaked}),
+            ("comment.added", {"message": {**leaked, "kind": "comment", "image": 3}}),
+            ("message.hidden", {"message": leaked, "by": 1}),
+        ),
+        {},
+    )
+    assert not any("secret" in e["text"] for e in entries)
+    assert [e["text"] for e in entries[1:3]] == ["Ann: (hidden)", "Ann on image 3: (hidden)"]
+
+
+TALK_TYPES = [
+    "chat.posted",
+    "comment.added",
+    "reaction.changed",
+    "message.hidden",
+    "question.pinned",
+]
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+FIELDS = ["message", "image", "prompt", "reaction", "member", "on", "by", "question", "hidden"]
+MESSAGE_FIELDS = ["id", "kind", "author", "text", "image", "prompt", "hidden"]
+PAYLOADS = st.fixed_dictionaries(
+    {},
+    optional={
+        "message": JSON
+        | st.fixed_dictionaries({}, optional={field: JSON for field in MESSAGE_FIELDS}),
+        **{field: JSON for field in FIELDS if field != "message"},
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(TALK_TYPES), PAYLOADS), max_size=8), JSON)
+def test_it_never_raises_on_what_the_party_says(items, names):
+    archive = [e for e in events(*items)]
+    members = names if isinstance(names, dict) else {}
+    entries = timeline(TALK[:5] + archive, members)
+    assert len(entries) <= 5 + len(archive)
+    for entry in entries:
+        assert isinstance(entry["text"], str) and entry["text"]
+        assert all(isinstance(image, int) for image in entry["images"])

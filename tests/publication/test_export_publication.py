@@ -69,7 +69,7 @@ def test_the_manifest_validates_against_its_schema(party, host, story):
     _, archive = open_export(host, party)
     manifest = json.loads(archive.read("manifest.json"))
     validate(manifest)
-    assert manifest["format"] == FORMAT == "partyhub-export/2"
+    assert manifest["format"] == FORMAT == "partyhub-export/3"
 
 
 def test_the_schema_is_strict(party, host, story):
