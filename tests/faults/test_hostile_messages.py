@@ -379,6 +379,11 @@ def test_a_party_that_had_every_hostile_input_still_exports_and_publishes(host, 
     image = party.images.first()
     if image is not None:
         answer(pm, as_frame({"type": "pick", "image": image.pk, "note": STRANGE[0]}))
+        for text in STRANGE:  # the talk around it: what the publication quotes
+            answer(member, as_frame({"type": "comment.add", "text": text, "image": image.pk}))
+            answer(member, as_frame({"type": "chat.send", "text": text, "image": image.pk}))
+        answer(pm, as_frame({"type": "message.hide", "message": party.messages.last().pk}))
+    assert party.messages.filter(hidden=False).count() > len(STRANGE)
 
     for path in (
         "/p/{}/",
