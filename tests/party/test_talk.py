@@ -5,8 +5,11 @@ import json
 
 import pytest
 from channels.db import database_sync_to_async
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from partyhub import actions
+from core.errors import ApiError
+from partyhub import actions, consumers
 from partyhub.models import Event, Member, Message, Reaction
 from partyhub.snapshot import snapshot
 from tests.conftest import receive_until
@@ -330,3 +333,36 @@ async def test_chat_is_live_for_everyone_and_caught_up_after_a_reconnect(party, 
     assert frames[3]["question"] == "Who waits on the bench?"
     await ann.disconnect()
     await bob.disconnect()
+
+
+# --- Hostile text, generated ---------------------------------------------------------------------
+
+any_text = st.text(st.characters(codec="utf-8"), max_size=600) | st.sampled_from(
+    [
+        "\u202eevil\u202c",
+        "\u200f",
+        "e\u0301" * 300,
+        "🎉",
+        "<script>x</script>",
+        "a" * 501,
+        "\n" * 20,
+    ]
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@given(text=any_text, kind=st.sampled_from(["chat.send", "comment.add"]))
+def test_any_text_is_said_as_written_or_refused_whole(party, member, image, kind, text):
+    """Whatever the text, the message is stored trimmed and otherwise exactly as sent (never cut,
+    never "fixed"), or refused with a documented code and nothing stored."""
+    before = (Message.objects.count(), party.events.count())
+    message = {"type": kind, "text": text, "image": image.pk}
+    try:
+        actions.handle(member.pk, consumers._message(json.dumps(message)))
+    except ApiError as error:
+        assert error.code in ("invalid_text", "invalid_character", "rate_limited")
+        assert (Message.objects.count(), party.events.count()) == before
+        return
+    said = Message.objects.latest("pk")
+    assert said.text == text.strip() and said.text
+    assert party.events.last().payload["message"]["text"] == text.strip()
