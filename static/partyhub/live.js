@@ -86,12 +86,17 @@
       online: new Set(), // ids of the members with the room open now (presence; never archived)
       // Who muted or removed me ({muted, removed}: member ids), when an event said so.
       moderatedBy: {},
+      question: null, // the facilitator's pinned question, or null
+      // id -> {id, kind: "chat" | "comment", author, text (null once hidden), image, prompt,
+      // hidden, client_id, at}: the chat lines loaded so far and every comment.
+      messages: new Map(),
+      chatEarlier: false, // older chat lines exist than the oldest loaded (paged back on demand)
       lastSeq: 0,
     };
   }
 
   function resetState(state, snap) {
-    for (const key of ["members", "prompts", "renders", "images", "associations", "progress"]) {
+    for (const key of ["members", "prompts", "renders", "images", "associations", "progress", "messages"]) {
       state[key].clear();
     }
     state.topic = snap.topic;
@@ -108,6 +113,9 @@
     for (const render of snap.renders) state.renders.set(render.id, { ...render, images: [] });
     for (const image of snap.images) addImage(state, image);
     for (const association of snap.associations) state.associations.set(association.id, association);
+    state.question = snap.question ?? null;
+    for (const message of [...(snap.chat || []), ...(snap.comments || [])]) state.messages.set(message.id, message);
+    state.chatEarlier = !!snap.chat_earlier;
     state.lastSeq = snap.last_seq;
   }
 
@@ -120,13 +128,16 @@
 
   function addPrompt(state, prompt) {
     const known = state.prompts.get(prompt.id);
-    state.prompts.set(prompt.id, { ...prompt, children: known ? known.children : [] });
+    // An event's prompt carries no reactions: those known (the snapshot's) stay.
+    const talk = known ? { reactions: known.reactions, reacted: known.reacted } : { reactions: {}, reacted: [] };
+    state.prompts.set(prompt.id, { ...talk, ...prompt, children: known ? known.children : [] });
     const parent = state.prompts.get(prompt.parent);
     if (parent && !parent.children.includes(prompt.id)) parent.children.push(prompt.id);
   }
 
   function addImage(state, image) {
-    state.images.set(image.id, { votes: 0, voted: false, picked: false, note: "", shortlisted: false, ...image });
+    const defaults = { votes: 0, voted: false, picked: false, note: "", shortlisted: false, reactions: {}, reacted: [] };
+    state.images.set(image.id, { ...defaults, ...image });
     const render = state.renders.get(image.render);
     if (render && !render.images.includes(image.id)) render.images.push(image.id);
   }
@@ -145,6 +156,27 @@
   function moderate(state, event, what) {
     setMember(state, event.member);
     if (state.me && state.me.id === event.member.id) state.moderatedBy[what] = event.by;
+  }
+
+  /* A message as it is now (posted, hidden or shown again). A hidden chat line older than the
+   * ones loaded stays out: it would show alone above a gap; "Load earlier" brings it in place. */
+  function setMessage(state, message, known) {
+    if (known && !state.messages.has(message.id)) return;
+    state.messages.set(message.id, message);
+  }
+
+  /* A reaction's new total on an image or a prompt; `reacted` follows my own. */
+  function setReaction(state, event) {
+    const target = event.image !== null && event.image !== undefined ? state.images.get(event.image) : state.prompts.get(event.prompt);
+    if (!target) return;
+    const reactions = { ...target.reactions };
+    if (event.count > 0) reactions[event.reaction] = event.count;
+    else delete reactions[event.reaction];
+    target.reactions = reactions;
+    if (state.me && event.member === state.me.id) {
+      const others = (target.reacted || []).filter((name) => name !== event.reaction);
+      target.reacted = event.on ? [...others, event.reaction] : others;
+    }
   }
 
   function finishRender(state, id, status, extra) {
@@ -208,6 +240,11 @@
     "palette.added": (state, event) => state.palette.push({ ...event.entry, builtin: false }),
     "party.steered": (state, event) => (state.steered = event.steered),
     "party.published": (state, event) => (state.published = event.published),
+    "chat.posted": (state, event) => setMessage(state, event.message, false),
+    "comment.added": (state, event) => setMessage(state, event.message, false),
+    "message.hidden": (state, event) => setMessage(state, event.message, true),
+    "reaction.changed": setReaction,
+    "question.pinned": (state, event) => (state.question = event.question),
   };
 
   /* Apply one archived event; false when it was already applied (seq <= lastSeq) and is dropped. */
@@ -240,6 +277,16 @@
 
   function mayPick(member) {
     return !!member && (member.role === "prompt_master" || member.role === "art_expert");
+  }
+
+  /* Who hides messages and pins the question (the server checks it again). */
+  function mayModerate(member) {
+    return !!member && !member.removed && (member.role === "prompt_master" || member.role === "facilitator");
+  }
+
+  /* Chat lines (not comments), oldest first. */
+  function chatLines(state) {
+    return [...state.messages.values()].filter((message) => message.kind === "chat").sort((a, b) => a.id - b.id);
   }
 
   /* {role: title}, in Member.Role's order: the page carries them ({% role_titles %}, from
@@ -286,6 +333,7 @@
         const snap = await api("GET", `/api/parties/${state.code}`);
         resetState(state, snap);
         for (const prompt of state.prompts.values()) answered(prompt);
+        for (const message of state.messages.values()) answered(message);
         handlers.onReset();
         attempt = 0;
         if (snap.me) connect();
@@ -337,13 +385,15 @@
       }
       attempt = 0; // a delivered event proves the connection works: the next drop retries fast
       if (frame.prompt && typeof frame.prompt === "object") answered(frame.prompt);
+      if (frame.message && typeof frame.message === "object") answered(frame.message);
       if (applyEvent(state, frame)) handlers.onEvent(frame);
     }
 
-    /* A prompt of mine arrived (an event, or the snapshot): the message with its client_id was
-     * taken, and needs no sending again. Ids are per member: another's prompt answers nothing. */
-    function answered(prompt) {
-      if (prompt.client_id && state.me && prompt.author === state.me.id) outbox.answered(prompt.client_id);
+    /* A prompt, chat line or comment of mine arrived (an event, or the snapshot): the message
+     * with its client_id was taken, and needs no sending again. Ids are per member: another's
+     * answers nothing. */
+    function answered(made) {
+      if (made.client_id && state.me && made.author === state.me.id) outbox.answered(made.client_id);
     }
 
     async function poll() {
@@ -451,6 +501,8 @@
     showConnection,
     memberName,
     mayPick,
+    mayModerate,
+    chatLines,
     ROLE_TITLES,
   };
 })();

@@ -1,19 +1,22 @@
 /* The room's outbox, for live.js's follow (load it after live.js): what is sent while the
- * socket is not open waits here and goes in order once it opens, and the prompts sent on an
- * open socket are kept until the server answers them, since a socket can read "open" and yet
- * be dead. Nothing in it is dropped silently: what can no longer be sent is said. */
+ * socket is not open waits here and goes in order once it opens, and the prompts, chat lines
+ * and comments sent on an open socket are kept until the server answers them, since a socket
+ * can read "open" and yet be dead. Nothing in it is dropped silently: what can no longer be
+ * sent is said. */
 (function () {
   "use strict";
 
   /* What may wait while the socket is not open (before it first opens, or while it reconnects).
    * Each is something one adds or marks that is still meant, and harmless to send again, when
    * the socket is back: a prompt carries its client_id (the server makes one prompt per id), and
-   * a vote, a shortlist or a pick names the value it wants, not "toggle". A message with the
-   * same key as one already waiting (a second click) takes its place rather than queuing twice;
-   * null keys never replace.
+   * a vote, a shortlist or a pick names the value it wants, not "toggle". Chat lines and
+   * comments carry a client_id too (one message per id), and a reaction names whether it is on.
+   * A message with the same key as one already waiting (a second click) takes its place rather
+   * than queuing twice; null keys never replace.
    * The rest act on the room as it looks at the click (mute, remove, a role, steering,
-   * accepting or setting aside a proposal, cancelling a render): by the time the socket is back
-   * the room may have moved on, so they are refused at once, with a toast, rather than sent late. */
+   * accepting or setting aside a proposal, cancelling a render, hiding a message, pinning the
+   * question): by the time the socket is back the room may have moved on, so they are refused
+   * at once, with a toast, rather than sent late. */
   const KEYS = {
     "prompt.submit": (message) => message.client_id && "prompt:" + message.client_id,
     "prompt.propose": (message) => message.client_id && "prompt:" + message.client_id,
@@ -22,13 +25,21 @@
     pick: (message) => "pick:" + message.image,
     "association.add": () => null,
     "palette.add": () => null,
+    "chat.send": (message) => message.client_id && "chat:" + message.client_id,
+    "comment.add": (message) => message.client_id && "comment:" + message.client_id,
+    "reaction.set": (message) =>
+      `reaction:${message.image != null ? "image:" + message.image : "prompt:" + message.prompt}:${message.reaction}`,
   };
+  // What is kept after it was written on an open socket until the server answers it: what makes
+  // one thing per client_id (a prompt, a chat line, a comment), whose answer is the event that
+  // carries the client_id (or an error frame naming it).
+  const ANSWERED = new Set(["prompt.submit", "prompt.propose", "chat.send", "comment.add"]);
   // Sent all at once on open: kept under the server's burst of messages per connection
   // (PARTYHUB_WS_MESSAGE_BURST, 30), which refuses the rest with rate_limited.
   const MAX = 20;
 
-  function isPrompt(message) {
-    return (message.type === "prompt.submit" || message.type === "prompt.propose") && !!message.client_id;
+  function awaitsAnswer(message) {
+    return ANSWERED.has(message.type) && !!message.client_id;
   }
 
   /* isOpen(): whether the socket is open now; write(text): onto it; onChange(messages): what
@@ -36,10 +47,10 @@
   function createOutbox({ isOpen, write, onChange, refuse }) {
     let closed = false; // for good (signed out, removed, no party): nothing will be sent any more
     const waiting = []; // [{key, message}], oldest first
-    // Prompts sent on the socket and not answered yet (client_id -> message, in the order sent).
-    // When the socket closes they go back to the front of the outbox, to be sent again; a
-    // repeat of one the server did take changes nothing (one prompt per client_id). The answer
-    // is the prompt's event carrying its client_id, or an error frame naming it.
+    // Prompts, chat lines and comments sent on the socket and not answered yet (client_id ->
+    // message, in the order sent). When the socket closes they go back to the front of the
+    // outbox, to be sent again; a repeat of one the server did take changes nothing (one per
+    // client_id). The answer is the event carrying its client_id, or an error frame naming it.
     const unanswered = new Map();
 
     function changed() {
@@ -63,10 +74,10 @@
       return true;
     }
 
-    /* Onto the open socket; a prompt is kept until it is answered. */
+    /* Onto the open socket; a prompt, chat line or comment is kept until it is answered. */
     function transmit(message) {
       // A second click on the same prompt keeps the first one's place: the server takes the first.
-      if (isPrompt(message) && !unanswered.has(message.client_id)) unanswered.set(message.client_id, message);
+      if (awaitsAnswer(message) && !unanswered.has(message.client_id)) unanswered.set(message.client_id, message);
       write(JSON.stringify(message));
     }
 
@@ -77,12 +88,12 @@
       changed();
     }
 
-    /* The server answered the prompt with this client_id: it needs no sending again. */
+    /* The server answered the message with this client_id: it needs no sending again. */
     function answered(clientId) {
       unanswered.delete(clientId);
     }
 
-    /* The socket closed: the prompts it never answered go back to the front, in the order they
+    /* The socket closed: the messages it never answered go back to the front, in the order they
      * were sent, ahead of what was kept while it was not open (sent later). What no longer fits
      * under MAX is said to be lost rather than dropped silently. */
     function socketClosed() {

@@ -1,8 +1,9 @@
 /* The party room's render grid (after party-room.js): one card per render, newest first or by a
  * score, filtered to the shortlist or the picks. A card shows its picture forming, then its
- * images large, each with a compact bar of actions (stars, shortlist, pick, refine, use) over
- * its foot on hover and a click that opens the lightbox (party-lightbox.js); under the images,
- * the prompt (clamped) and who wrote it. Cards are keyed by render id. */
+ * images large, each with a compact bar of actions (stars, shortlist, pick, refine, use, mention)
+ * over its foot on hover, a click that opens the lightbox (party-lightbox.js), and under it its
+ * reactions and comment count (party-threads.js); under the images, the prompt (clamped) and who
+ * wrote it. Cards are keyed by render id. */
 (function () {
   "use strict";
   const PH = window.PartyHub;
@@ -221,6 +222,7 @@
         image.picked ? h("span", { class: "ribbon" }, "Pick") : image.shortlisted ? h("span", { class: "ribbon short" }, "Shortlist") : null,
         h("div", { class: "shot-actions shot-bar" }, imageActions(image, render)),
       ),
+      room.imageTalkBar(image),
       image.picked && image.note ? room.clamped("p", "pick-note", "“" + image.note + "” — " + PH.memberName(state, image.picked_by), 2) : null,
       words ? h("p", { class: "shot-scores", title: "How well the image matches its prompt and fits the topic, as CLIP sees it" }, words) : null,
       ui.noting && ui.noting.image === image.id && ui.lightbox !== image.id ? noteForm(image) : null,
@@ -298,6 +300,13 @@
             "button",
             { type: "button", class: "small secondary", title: "Use this image as the source of a redraw, repaint or variation, or as the start of a walk", onclick: () => (after(), room.useImage(image, render)) },
             "Use",
+          )
+        : null,
+      room.mayWrite()
+        ? h(
+            "button",
+            { type: "button", class: "small secondary mention", "aria-label": "Mention in chat", title: "Mention this image in the chat", onclick: () => (after(), room.mention({ image: image.id })) },
+            "Mention",
           )
         : null,
     ];

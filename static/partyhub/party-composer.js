@@ -82,11 +82,6 @@
   // mask first). A changed prompt, or one the room has seen arrive, gets a fresh id.
   let submission = null; // {key, id, preparing}
 
-  function newClientId() {
-    // crypto.randomUUID needs a secure context; phones reach the room over plain http.
-    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
-  }
-
   el.composer.addEventListener("submit", async (submit) => {
     submit.preventDefault();
     const text = el.text.value.trim();
@@ -95,7 +90,7 @@
     if (!params) return;
     const key = JSON.stringify([text, ui.parent, ui.mode, ui.source && [ui.source.kind, ui.source.id], params]);
     const arrived = submission && [...state.prompts.values()].some((prompt) => prompt.client_id === submission.id);
-    if (!submission || submission.key !== key || arrived) submission = { key, id: newClientId(), preparing: false };
+    if (!submission || submission.key !== key || arrived) submission = { key, id: room.newClientId(), preparing: false };
     else if (submission.preparing) return;
     const mine = submission;
     mine.preparing = true;

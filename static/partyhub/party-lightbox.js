@@ -1,7 +1,9 @@
 /* The party room's lightbox (after party-cards.js): one image at full size with its prompt, who
- * wrote it, its scores in words, its stars and actions, and its parameters in AUTOMATIC1111's
- * text (the server's, from the PNG's own `parameters`), to copy. ← and → go through the images
- * in the grid's order (its sort and filter), Escape closes; on a phone, a swipe. */
+ * wrote it, its scores in words, its stars and actions, its reactions and comments
+ * (party-threads.js draws them, the Art Expert's pick first), and its parameters in
+ * AUTOMATIC1111's text (the server's, from the PNG's own `parameters`), to copy. ← and → go
+ * through the images in the grid's order (its sort and filter), Escape closes; on a phone, a
+ * swipe. */
 (function () {
   "use strict";
   const PH = window.PartyHub;
@@ -12,7 +14,10 @@
 
   const dialog = el.lightbox;
   const img = document.getElementById("lightbox-img");
-  const info = document.getElementById("lightbox-info");
+  // Redrawn on every change to the image; its thread (#lightbox-talk, between the two) is not,
+  // so a comment being written keeps its focus.
+  const details = document.getElementById("lightbox-details");
+  const more = document.getElementById("lightbox-more");
   const prev = document.getElementById("lightbox-prev");
   const next = document.getElementById("lightbox-next");
 
@@ -61,7 +66,7 @@
     const parent = state.prompts.get(prompt.parent);
     const p = render.params || {};
     const words = room.scoreWords(image);
-    const focused = info.contains(document.activeElement);
+    const focused = details.contains(document.activeElement);
     const writing = focused && document.activeElement.name === "note";
     const parts = [
       h("p", { class: "lightbox-count hint" }, place >= 0 ? `${place + 1} of ${order.length}` : ""),
@@ -75,14 +80,15 @@
           .concat(parent ? ["refines “" + parent.text + "”"] : [])
           .join(" · "),
       ),
-      image.picked
-        ? h("p", { class: "pick-note" }, "★ Picked by " + PH.memberName(state, image.picked_by) + (image.note ? ": “" + image.note + "”" : ""))
-        : image.shortlisted
-          ? h("p", { class: "hint" }, "On the shortlist")
-          : null,
+      // A pick (and its note) heads the thread below.
+      image.shortlisted && !image.picked ? h("p", { class: "hint" }, "On the shortlist") : null,
       words ? h("p", { class: "lightbox-scores", title: "CLIP similarity, in words" }, words) : null,
       h("div", { class: "lightbox-actions" }, room.imageActions(image, render, closeLightbox)),
       ui.noting && ui.noting.image === image.id ? room.noteForm(image) : null,
+    ];
+    details.replaceChildren(...parts.filter(Boolean)); // replaceChildren would write a null as "null"
+    room.showImageThread(image.id);
+    more.replaceChildren(
       parametersBlock(image, render),
       h(
         "p",
@@ -90,8 +96,7 @@
         h("a", { href: image.url, target: "_blank", rel: "noopener", download: "" }, `Download the PNG (${image.width} × ${image.height})`),
         " · it carries these parameters",
       ),
-    ];
-    info.replaceChildren(...parts.filter(Boolean)); // replaceChildren would write a null as "null"
+    );
     if (writing) room.focusNote();
     // The button that had the focus (a star) was redrawn: keep it in the dialog, for the arrows.
     else if (focused && dialog.open) dialog.focus();

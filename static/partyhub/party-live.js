@@ -21,16 +21,21 @@
     onReset: renderAll,
     onEvent,
     onProgress: (frame) => room.updateCard(frame.render),
-    onError: room.showToast,
+    onError: (frame) => {
+      room.talkRefused(frame); // a chat line or comment of mine: it stays in view, "not sent"
+      room.showToast(frame);
+    },
     onStatus: (name, detail) => {
       Object.assign(connection, { name, detail });
       showConnection();
+      if (name === "closed") room.talkClosed();
     },
     onPresence: () => room.renderMembers(),
     onOutbox: (messages) => {
       connection.waiting = messages.length;
       showConnection();
       room.showWaiting(messages);
+      room.showTalkWaiting(messages);
     },
   });
 
@@ -46,6 +51,7 @@
         room.renderProposals();
         room.renderPalette();
         room.renderPublishing();
+        room.renderTalk(); // names and roles in the chat; who may write, hide and pin
         break;
       case "party.published":
         room.renderPublishing();
@@ -57,6 +63,7 @@
           room.renderMyLimits();
           room.renderCards();
           room.renderPalette();
+          room.renderTalk();
         }
         break;
       case "prompt.added":
@@ -99,6 +106,17 @@
       case "association.added":
         room.renderAssociations();
         break;
+      case "chat.posted":
+        room.chatPosted(event.message);
+        break;
+      case "comment.added":
+      case "message.hidden":
+      case "reaction.changed":
+        room.talkChanged(event);
+        break;
+      case "question.pinned":
+        room.renderQuestion();
+        break;
     }
   }
 
@@ -112,6 +130,7 @@
     room.renderAssociations();
     room.renderPalette();
     room.renderPublishing();
+    room.renderTalk();
   }
 
   room.loadModels();

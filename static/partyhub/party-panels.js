@@ -146,6 +146,7 @@
         svg.removeAttribute("height");
         svg.classList.add("pt-clickable");
         el.tree.replaceChildren(document.importNode(svg, true));
+        room.decorateTree(); // each node's comments and reactions
       }
     } finally {
       treeFetching = false;
@@ -153,6 +154,7 @@
   }
 
   el.tree.addEventListener("click", (click) => {
+    if (click.target.closest(".pt-talk")) return; // its 💬 opens its thread (party-threads.js)
     const node = click.target.closest("[data-prompt]");
     if (node) room.refine(Number(node.dataset.prompt));
   });

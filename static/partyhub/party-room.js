@@ -3,13 +3,18 @@
  * the toasts. The room is the party-*.js scripts, loaded in this order after live.js and
  * outbox.js (what waits to be sent while the socket is not open):
  *   party-room.js      this file: PartyHub.room, joining, publishing, toasts, and the small
- *                      helpers the others share (clamped text, scores in words)
+ *                      helpers the others share (clamped text, scores in words, client ids)
  *   party-cards.js     the render grid: cards, their images, votes, picks and notes
  *   party-panels.js    people (and who is online), the prompt tree, proposals, associations
  *                      and the palette
  *   party-composer.js  the composer, its parameters and its character and token counters
  *   party-modes.js     the composer's modes: a source image, a painted mask, a walk
  *   party-lightbox.js  an image at full size with its prompt, parameters and actions
+ *   party-chat.js      the chat (its lines, folding, unread count, paging back, writing,
+ *                      mentions), the pinned question, hiding messages; the talk's limits and
+ *                      the message lines and unsent ones that the threads share
+ *   party-threads.js   reactions and comments on images and prompts: the grid's reactions and
+ *                      counts, the threads in the lightbox and the prompt dialog, the tree's badges
  *   party-live.js      last: which event redraws what; starts following the party
  * Each script is a closure that puts what the others call on PartyHub.room (room.updateCard(...)),
  * called at run time, so no script needs the ones after it while it loads. State lives in one
@@ -214,5 +219,18 @@
     return !!state.me && !state.me.removed;
   }
 
-  Object.assign(room, { renderPublishing, showToast, clamped, fitClamps, scoreWord, scoreWords, modelTitle, mayAct });
+  /* The id a client gives what it makes once (a prompt, a chat line, a comment), so that sending
+   * it again after a reconnect makes nothing twice. crypto.randomUUID needs a secure context;
+   * phones reach the room over plain http. */
+  function newClientId() {
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  /* A device with a pointer that hovers (a laptop): focusing a field there opens no keyboard
+   * over half the screen, as it does on a phone. */
+  function hasHover() {
+    return window.matchMedia("(hover: hover)").matches;
+  }
+
+  Object.assign(room, { renderPublishing, showToast, clamped, fitClamps, scoreWord, scoreWords, modelTitle, mayAct, newClientId, hasHover });
 })();

@@ -1,6 +1,8 @@
 /* The stage: a projector view of the party. While a render runs, its preview fills the screen as
  * the picture forms; when it is done, its images replace the preview, with their prompt and
- * author. The join QR code and code stay in view. Read-only: it follows the same events. */
+ * author. The join QR code and code stay in view, the pinned question large at the top, and the
+ * newest chat lines in a corner (hidden with a button or ?chat=0). Read-only: it follows the same
+ * events. */
 (function () {
   "use strict";
   const PH = window.PartyHub;
@@ -21,6 +23,11 @@
     queuedLabel: document.getElementById("stage-queued-label"),
     queuedList: document.getElementById("stage-queued-list"),
     connection: document.getElementById("connection"),
+    question: document.getElementById("stage-question"),
+    questionText: document.getElementById("stage-question-text"),
+    chat: document.getElementById("stage-chat"),
+    chatLines: document.getElementById("stage-chat-lines"),
+    chatToggle: document.getElementById("stage-chat-toggle"),
   };
   // What fills the screen now ("preview:<render>" or "render:<render>:<images>"): the pictures
   // are only swapped when it changes, so votes and progress frames never make the projector blink.
@@ -29,6 +36,10 @@
   // a render that started from one still queued.
   let polling = false;
   const MAX_QUEUED_SHOWN = 8;
+  // The chat lines the corner shows: enough to follow, few enough to read from the back.
+  const CHAT_SHOWN = 5;
+  const CHAT_KEY = "partyhub.stage.chat";
+  let chatShown = chatWanted();
 
   PH.follow(state, {
     onReset: draw,
@@ -48,6 +59,7 @@
     if (forming) drawForming(forming);
     else drawNewestRender();
     drawRunning();
+    drawTalk();
   }
 
   /* The newest running render that has a preview to show, if any. */
@@ -152,4 +164,69 @@
     const prompt = state.prompts.get(render.prompt);
     return prompt ? `${prompt.text} · ${PH.memberName(state, prompt.author)}` : "";
   }
+
+  // --- The question and the chat ------------------------------------------------------------------
+
+  function drawTalk() {
+    el.question.hidden = !state.question;
+    el.questionText.textContent = state.question || "";
+    drawChat();
+  }
+
+  /* The newest lines; one a facilitator hid leaves the projector at once, no trace of it. Redrawn
+   * only when they change: progress frames come many times a second, and the thumbnails must not
+   * blink. */
+  let chatDrawn = null;
+  function drawChat() {
+    el.chat.classList.toggle("showing", chatShown);
+    el.chatLines.hidden = !chatShown;
+    el.chatToggle.textContent = chatShown ? "Hide chat" : "Show chat";
+    el.chatToggle.setAttribute("aria-expanded", String(chatShown));
+    const lines = PH.chatLines(state).filter((message) => !message.hidden).slice(-CHAT_SHOWN);
+    el.chat.classList.toggle("quiet", !lines.length);
+    const key = JSON.stringify(lines.map((m) => [m.id, m.text, PH.memberName(state, m.author), m.image != null && !!state.images.get(m.image)]));
+    if (key === chatDrawn) return;
+    chatDrawn = key;
+    el.chatLines.replaceChildren(...lines.map(chatLine));
+  }
+
+  function chatLine(message) {
+    const image = message.image != null ? state.images.get(message.image) : null;
+    const prompt = message.prompt != null ? state.prompts.get(message.prompt) : null;
+    return h(
+      "li",
+      { class: "stage-chat-line", dataset: { message: message.id } },
+      image ? h("img", { class: "stage-chat-thumb", src: image.url, alt: "" }) : null,
+      h(
+        "p",
+        { class: "stage-chat-text" },
+        h("bdi", { class: "stage-chat-author" }, PH.memberName(state, message.author)),
+        " ",
+        prompt ? h("q", { dir: "auto" }, prompt.text) : null,
+        prompt ? " " : null,
+        h("span", { dir: "auto" }, message.text),
+      ),
+    );
+  }
+
+  /* ?chat=0 (or 1) in the address decides for this page; else what was chosen last here. */
+  function chatWanted() {
+    const asked = new URLSearchParams(location.search).get("chat");
+    if (asked === "0" || asked === "1") return asked === "1";
+    try {
+      return localStorage.getItem(CHAT_KEY) !== "0";
+    } catch (_) {
+      return true; // storage blocked: shown
+    }
+  }
+
+  el.chatToggle.addEventListener("click", () => {
+    chatShown = !chatShown;
+    try {
+      localStorage.setItem(CHAT_KEY, chatShown ? "1" : "0");
+    } catch (_) {
+      // not remembered: the next load decides again
+    }
+    drawChat();
+  });
 })();
