@@ -4,7 +4,7 @@ Each message type is one small function below, registered with the fields it tak
 
 from core import limits
 from core.errors import ApiError
-from partyhub.models import Member, Message, Reaction
+from partyhub.models import Member, Message, Reaction, Sweep
 
 # type -> (required fields, optional fields)
 MESSAGES = {}
@@ -58,6 +58,21 @@ def _submit(member, party, message):
         message["text"],
         message.get("parent"),
         message.get("params"),
+        charge=lambda: limits.check_render(member),
+        client_id=message.get("client_id"),
+    )
+
+
+@handles("sweep.submit", {"text", "x"}, {"y", "parent", "params", "client_id"})
+def _sweep(member, party, message):
+    Sweep.submit(
+        party,
+        member,
+        message["text"],
+        message["x"],
+        message.get("y"),
+        message.get("params"),
+        message.get("parent"),
         charge=lambda: limits.check_render(member),
         client_id=message.get("client_id"),
     )

@@ -63,6 +63,7 @@ def _snapshot(party, member):
         "online": presence.online(party.pk),
         "prompts": prompt_tree(prompts, tallies),
         "renders": [render.as_dict() for render in renders],
+        "sweeps": [sweep.as_dict() for sweep in party.sweeps.order_by("pk")],
         "images": [
             {
                 **image.as_dict(),

@@ -6,6 +6,7 @@ from partyhub.models.member import Member
 from partyhub.models.party import JOIN_CODE_ALPHABET, JOIN_CODE_LENGTH, Party, new_join_code
 from partyhub.models.prompt import Prompt
 from partyhub.models.render import Render
+from partyhub.models.sweep import Sweep
 from partyhub.models.talk import REACTIONS, Message, Reaction
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "REACTIONS",
     "Reaction",
     "Render",
+    "Sweep",
     "Upload",
     "Vote",
     "new_join_code",

@@ -52,6 +52,13 @@ class Prompt(models.Model):
     # The author's own id for the message that made it: a repeat of the message (a double
     # click, a bot's retry) finds this prompt instead of making another.
     client_id = models.CharField(max_length=64, blank=True)
+    # A cell of a sweep's grid (partyhub/models/sweep.py): its column and row (row None for a
+    # sweep along one axis).
+    sweep = models.ForeignKey(
+        "partyhub.Sweep", null=True, blank=True, on_delete=models.CASCADE, related_name="cells"
+    )
+    cell_x = models.PositiveSmallIntegerField(null=True, blank=True)
+    cell_y = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -76,6 +83,8 @@ class Prompt(models.Model):
             "status": self.status,
             "source": self.source_id,
             "client_id": self.client_id or None,
+            "sweep": self.sweep_id,
+            "cell": None if self.sweep_id is None else [self.cell_x, self.cell_y],
         }
 
     @classmethod

@@ -1,0 +1,120 @@
+"""Sweeps: one prompt across styles, artists or parameters as a grid of cells, each a prompt of
+its own with its own render; checked whole before anything is written."""
+
+import pytest
+
+from partyhub import actions
+from partyhub.jobs.runner import run_render
+from partyhub.models import Event, Image, Prompt, Render, Sweep
+from partyhub.snapshot import snapshot
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SMALL = {"width": 64, "height": 64, "steps": 1}
+STYLES = {"axis": "style", "values": ["ukiyo-e", "pop art", "film noir"]}
+
+
+def sweep(member, **fields):
+    message = {"type": "sweep.submit", "text": "a red circle", "x": STYLES, "params": SMALL}
+    actions.handle(member.pk, {**message, **fields})
+    return Sweep.objects.latest("pk")
+
+
+def test_a_style_sweep_is_a_row_of_prompts_with_one_seed(party, pm):
+    made = sweep(pm)
+    cells = list(made.cells.order_by("cell_x"))
+    assert [c.text for c in cells] == [
+        "a red circle, ukiyo-e",
+        "a red circle, pop art",
+        "a red circle, film noir",
+    ]
+    assert len({c.params["seed"] for c in cells}) == 1  # a fair comparison
+    assert [(c.cell_x, c.cell_y) for c in cells] == [(0, None), (1, None), (2, None)]
+    assert Render.objects.filter(prompt__sweep=made).count() == 3
+    types = [e.type for e in party.events.exclude(type="member.joined")]
+    assert types[:1] == ["sweep.added"]
+    assert types[1:] == ["prompt.added", "render.queued"] * 3
+    added = Event.objects.get(type="sweep.added").payload["sweep"]
+    assert added == made.as_dict()
+    assert [c["prompt"] for c in added["cells"]] == [c.pk for c in cells]
+    assert snapshot(party)["sweeps"] == [made.as_dict()]
+    assert snapshot(party)["prompts"][0]["sweep"] == made.pk
+
+
+def test_an_artist_by_seed_grid_and_its_images(party, pm):
+    made = sweep(
+        pm,
+        x={"axis": "artist", "values": ["Munch", "Hokusai"]},
+        y={"axis": "seed", "values": [1, 2]},
+    )
+    cells = list(made.cells.order_by("cell_y", "cell_x"))
+    assert [(c.text, c.params["seed"], c.cell_x, c.cell_y) for c in cells] == [
+        ("a red circle, by Munch", 1, 0, 0),
+        ("a red circle, by Hokusai", 1, 1, 0),
+        ("a red circle, by Munch", 2, 0, 1),
+        ("a red circle, by Hokusai", 2, 1, 1),
+    ]
+    for render in Render.objects.filter(prompt__sweep=made):
+        run_render(render.pk)
+    assert Image.objects.filter(render__prompt__sweep=made).count() == 4
+
+
+def test_a_parameter_sweep_keeps_the_words(party, pm):
+    made = sweep(pm, x={"axis": "guidance", "values": [1, 4.5, 9]})
+    assert {c.text for c in made.cells.all()} == {"a red circle"}
+    assert sorted(c.params["guidance"] for c in made.cells.all()) == [1, 4.5, 9]
+
+
+@pytest.mark.parametrize(
+    "fields, code",
+    [
+        ({"x": {"axis": "style", "values": ["one"]}}, "invalid_sweep"),
+        ({"x": {"axis": "colour", "values": ["a", "b"]}}, "invalid_sweep"),
+        ({"x": {"axis": "style", "values": ["a", "A"]}}, "invalid_sweep"),
+        ({"x": {"axis": "style", "values": ["a", "x" * 61]}}, "invalid_sweep"),
+        ({"x": {"axis": "style", "values": ["a", "b\nc"]}}, "invalid_sweep"),
+        ({"x": {"axis": "seed", "values": [1, True]}}, "invalid_sweep"),
+        ({"x": {"axis": "seed", "values": [1, -1]}}, "invalid_sweep"),
+        ({"x": {"axis": "steps", "values": [1, 2.5]}}, "invalid_sweep"),
+        ({"x": {"axis": "steps", "values": [1, 500]}}, "invalid_param"),
+        ({"x": {"axis": "style", "values": ["a", "b"], "extra": 1}}, "invalid_sweep"),
+        ({"x": ["a", "b"]}, "invalid_sweep"),
+        ({"y": {"axis": "style", "values": ["c", "d"]}}, "invalid_sweep"),  # the same axis
+        ({"y": {"axis": "seed", "values": [1, 2, 3, 4, 5, 6]}}, "sweep_too_large"),
+        ({"params": {**SMALL, "mode": "walk"}}, "invalid_sweep"),
+        ({"text": "a red circle " + "and a blue square " * 3}, "prompt_too_long"),
+    ],
+)
+def test_a_bad_sweep_is_refused_whole(party, pm, refused, fields, code):
+    seq = party.events.count()
+    message = {"type": "sweep.submit", "text": "a red circle", "x": STYLES, "params": SMALL}
+    assert refused(pm, {**message, **fields}) == code
+    assert party.events.count() == seq and not Prompt.objects.exists()
+
+
+def test_a_steered_party_sweeps_for_its_prompt_master_only(party, pm, member, refused):
+    party.set_steered(pm, True)
+    message = {"type": "sweep.submit", "text": "a red circle", "x": STYLES, "params": SMALL}
+    assert refused(member, message) == "steered"
+    sweep(pm)
+
+    party.set_steered(pm, False)
+    pm.mute(member, True)
+    assert refused(member, message) == "muted"
+    assert Sweep.objects.count() == 1
+
+
+def test_a_repeated_client_id_makes_one_sweep(party, pm):
+    first = sweep(pm, client_id="s-1")
+    again = sweep(pm, client_id="s-1", x={"axis": "style", "values": ["a", "b"]})
+    assert first == again and Sweep.objects.count() == 1 and Prompt.objects.count() == 3
+    assert first.as_dict()["client_id"] == "s-1"
+
+
+def test_a_sweep_counts_once_against_the_render_rate(party, member, settings, refused):
+    settings.PARTYHUB_PARTY_RENDERS_PER_MINUTE = 2
+    sweep(member)
+    sweep(member)
+    message = {"type": "sweep.submit", "text": "a red circle", "x": STYLES, "params": SMALL}
+    assert refused(member, message) == "rate_limited"
+    assert Sweep.objects.count() == 2
