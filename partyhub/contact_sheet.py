@@ -24,7 +24,8 @@ FONT_FILES = ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 BOLD_FILES = ("DejaVuSans-Bold.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 
 
-def _font(size, files):
+def font(size, files=FONT_FILES):
+    """DejaVu at `size` pixels (`files`: BOLD_FILES for bold); Pillow's own where it is missing."""
     for name in files:
         try:
             return ImageFont.truetype(name, size)
@@ -36,9 +37,9 @@ def _font(size, files):
 def contact_sheet(page, pngs):
     """The sheet as PNG bytes. page: the export's `publication()` context; pngs: the bytes of
     each of page["images"], in the same order."""
-    regular = _font(CAPTION_SIZE, FONT_FILES)
-    bold = _font(CAPTION_SIZE, BOLD_FILES)
-    title_font = _font(TITLE_SIZE, BOLD_FILES)
+    regular = font(CAPTION_SIZE, FONT_FILES)
+    bold = font(CAPTION_SIZE, BOLD_FILES)
+    title_font = font(TITLE_SIZE, BOLD_FILES)
     images = page["images"]
     line = CAPTION_SIZE + 8
     caption_height = 3 * line + 16
@@ -49,7 +50,7 @@ def contact_sheet(page, pngs):
     draw = ImageDraw.Draw(sheet)
 
     party = page["party"]
-    title = _fit(draw, party["title"] or party["topic"], title_font, PAGE_WIDTH - 2 * MARGIN)
+    title = fit_line(draw, party["title"] or party["topic"], title_font, PAGE_WIDTH - 2 * MARGIN)
     draw.text((MARGIN, MARGIN), title, font=title_font, fill=INK)
     created = datetime.fromisoformat(party["created_at"]).strftime("%Y-%m-%d")
     picks = len(page["picks"])
@@ -60,7 +61,7 @@ def contact_sheet(page, pngs):
     )
     draw.text(
         (MARGIN, MARGIN + TITLE_SIZE + 20),
-        _fit(draw, subtitle, regular, PAGE_WIDTH - 2 * MARGIN),
+        fit_line(draw, subtitle, regular, PAGE_WIDTH - 2 * MARGIN),
         font=regular,
         fill=GREY,
     )
@@ -93,13 +94,13 @@ def contact_sheet(page, pngs):
             )
         text_y = y + CELL + 18
         label = f"{number + 1}. {image['name']}" + ("  ★ PICK" if image["picked"] else "")
-        label = _fit(draw, label + f"  · seed {image['seed']}", bold, CELL)
+        label = fit_line(draw, label + f"  · seed {image['seed']}", bold, CELL)
         draw.text((x, text_y), label, font=bold, fill=PICK if image["picked"] else INK)
         draw.text(
-            (x, text_y + line), _fit(draw, image["text"], regular, CELL), font=regular, fill=INK
+            (x, text_y + line), fit_line(draw, image["text"], regular, CELL), font=regular, fill=INK
         )
         votes = f"{image['votes']} vote{'' if image['votes'] == 1 else 's'}"
-        credit = _fit(draw, f"{image['author']} · {votes}", regular, CELL)
+        credit = fit_line(draw, f"{image['author']} · {votes}", regular, CELL)
         draw.text((x, text_y + 2 * line), credit, font=regular, fill=GREY)
 
     buffer = io.BytesIO()
@@ -107,7 +108,7 @@ def contact_sheet(page, pngs):
     return buffer.getvalue()
 
 
-def _fit(draw, text, font, width):
+def fit_line(draw, text, font, width):
     """`text` on one line, cut with an ellipsis where it would pass `width` pixels."""
     # Every caption and the title come through here. Splitting on whitespace also drops the
     # paragraph separators (CR, U+001C to U+001E, NEL, U+2029) on which Pillow's raqm layout

@@ -6,9 +6,7 @@ Both the ZIP's index.html and the gallery page /g/<code>/ are drawn from the man
 """
 
 import json
-import re
 import tempfile
-import unicodedata
 import zipfile
 from datetime import datetime
 
@@ -17,13 +15,14 @@ from django.core.files.storage import default_storage
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from partyhub import discussion, watermark
+from partyhub import discussion, sweep_grid, watermark
 from partyhub.contact_sheet import contact_sheet
 from partyhub.models import Image, Vote
-from partyhub.provenance import lineage, provenance
+from partyhub.provenance import best_of_note, lineage, provenance
 from partyhub.snapshot import consistent_reads, prompt_tree
 from partyhub.timeline import timeline
 from partyhub.tree import bare_word, tree_svg, word_diff
+from partyhub.zip_names import animation_path, download_name, entry_name, image_path
 
 # 2: picks' notes, the shortlist, prompt status, credits, watermark flags, the contact sheet
 # (all additions: a reader of format 1 reads format 2).
@@ -32,43 +31,7 @@ from partyhub.tree import bare_word, tree_svg, word_diff
 FORMAT = "partyhub-export/3"
 CONTACT_SHEET = "contact-sheet.png"
 REPLAY_SCRIPT = "replay.js"
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-MAX_SEGMENT = 100
-
-
-def entry_name(*segments):
-    """The one way a name inside the export ZIP (or the download's filename) is made.
-
-    Each segment becomes a plain ASCII file name: accents are dropped, anything but letters,
-    digits, `.`, `_` and `-` becomes `-` (slashes, backslashes, colons, NUL and other control
-    characters included), leading and trailing dots and dashes go (so no `..` or hidden names),
-    and it is cut to 100 characters; an empty result is `_`. The segments are joined with `/`.
-    Whatever a party's title, topic, names or prompts say, a name can neither start at the root
-    nor climb out of the folder it is unpacked into.
-    """
-    if not segments:
-        raise ValueError("entry_name needs at least one segment")
-    cleaned = []
-    for segment in segments:
-        text = unicodedata.normalize("NFKD", str(segment)).encode("ascii", "ignore").decode()
-        text = _UNSAFE.sub("-", text).strip(".-")[:MAX_SEGMENT].strip(".-")
-        cleaned.append(text or "_")
-    return "/".join(cleaned)
-
-
-def download_name(party):
-    """The ZIP's filename in Content-Disposition."""
-    return entry_name(f"partyhub-{party.code}.zip")
-
-
-def image_path(image):
-    return entry_name("images", f"r{image.render_id}-{image.index}.png")
-
-
-def animation_path(render):
-    """Where a walk's animated WebP lies inside the ZIP."""
-    return entry_name("images", f"r{render.pk}-walk.webp")
+__all__ = ["FORMAT", "build_manifest", "build_zip", "download_name", "entry_name", "publication"]
 
 
 def build_zip(party):
@@ -81,7 +44,7 @@ def build_zip(party):
         ]
     archive = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-        sheet = []
+        sheet, first_images = [], {}
         for image in manifest["images"]:
             with default_storage.open(image.pop("stored_as")) as stored:
                 data = stored.read()
@@ -93,6 +56,10 @@ def build_zip(party):
             # PNGs are already compressed.
             zf.writestr(image["file"], data, compress_type=zipfile.ZIP_STORED)
             sheet.append(data)
+            first_images.setdefault(image["prompt"], data)
+        for sweep in manifest["sweeps"]:
+            grid = sweep_grid.grid_png(sweep, first_images)
+            zf.writestr(sweep["file"], grid, compress_type=zipfile.ZIP_STORED)
         for path, stored_name in animations:
             with default_storage.open(stored_name) as stored:
                 zf.writestr(path, stored.read(), compress_type=zipfile.ZIP_STORED)
@@ -162,7 +129,8 @@ def build_manifest(party, include_hidden=True):
                     lineage=lineage(prompt, parent_of=lambda p: prompt_by_id.get(p.parent_id)),
                     author_of=lambda p: members[p.author_id].name,
                     votes=votes,
-                ),
+                )
+                | best_of_note(image.render.params, image.index),
             }
         )
     associations = list(party.associations.order_by("pk"))
@@ -189,6 +157,7 @@ def build_manifest(party, include_hidden=True):
         ],
         "images": images,
         "associations": [a.as_dict() for a in associations],
+        "sweeps": [sweep_grid.manifest_entry(sweep) for sweep in party.sweeps.order_by("pk")],
         **talk,  # messages, reactions
         "credits": _credits(members, prompts, associations, images, talk["messages"]),
         "watermark": {

@@ -118,3 +118,59 @@ def test_a_sweep_counts_once_against_the_render_rate(party, member, settings, re
     message = {"type": "sweep.submit", "text": "a red circle", "x": STYLES, "params": SMALL}
     assert refused(member, message) == "rate_limited"
     assert Sweep.objects.count() == 2
+
+
+def test_the_export_holds_each_grid_as_one_labelled_picture_of_its_cells(party, pm, host):
+    import io
+    import json
+    import zipfile
+    from pathlib import Path
+
+    import jsonschema
+    from PIL import Image as Picture
+
+    from partyhub import sweep_grid
+
+    made = sweep(
+        pm,
+        x={"axis": "artist", "values": ["Munch", "Hokusai"]},
+        y={"axis": "steps", "values": [1, 2]},
+    )
+    for render in Render.objects.filter(prompt__sweep=made):
+        run_render(render.pk)
+    response = host.client.get(f"/p/{party.code}/export.zip")
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    manifest = json.loads(archive.read("manifest.json"))
+    schema = Path(__file__).resolve().parents[2] / "docs" / "manifest.schema.json"
+    jsonschema.validate(manifest, json.loads(schema.read_text()))
+    (entry,) = manifest["sweeps"]
+    assert entry == {**made.as_dict(), "file": f"images/sweep-{made.pk}.png"}
+    assert {p["id"]: p["cell"] for p in manifest["prompts"]} == {
+        c.pk: [c.cell_x, c.cell_y] for c in made.cells.all()
+    }
+    grid = Picture.open(io.BytesIO(archive.read(entry["file"]))).convert("RGB")
+    step = sweep_grid.CELL + sweep_grid.GAP
+    assert grid.size == (
+        sweep_grid.SIDE + 2 * step + sweep_grid.GAP,
+        sweep_grid.TOP + 2 * step + sweep_grid.GAP,
+    )
+    # Each cell holds its own render's image: its picture, scaled, where the grid says.
+    for cell in made.cells.all():
+        image = Image.objects.get(render__prompt=cell, index=0)
+        own = (
+            Picture.open(image.file).convert("RGB").resize((sweep_grid.CELL,) * 2, Picture.LANCZOS)
+        )
+        left = sweep_grid.SIDE + sweep_grid.GAP + cell.cell_x * step
+        top = sweep_grid.TOP + cell.cell_y * step
+        shown = grid.crop((left, top, left + sweep_grid.CELL, top + sweep_grid.CELL))
+        others = [
+            Picture.open(o.file).convert("RGB").resize((sweep_grid.CELL,) * 2, Picture.LANCZOS)
+            for o in Image.objects.filter(render__prompt__sweep=made).exclude(pk=image.pk)
+        ]
+        assert difference(shown, own) < min(difference(shown, other) for other in others)
+
+
+def difference(one, other):
+    from PIL import ImageChops, ImageStat
+
+    return sum(ImageStat.Stat(ImageChops.difference(one, other)).mean)
