@@ -32,3 +32,15 @@ def provenance(*, party_code, render_id, lineage, author_of, votes=0):
         "authors": [author_of(prompt) for prompt in lineage],
         "votes": votes,
     }
+
+
+def best_of_note(params, index):
+    """What the `partyhub` chunk of a best-of render's image adds: of how many candidates it
+    was one (`best_of`), its `rank` by CLIP score against the prompt (1: the best; the render
+    stores its candidates best first, so its index plus one) and whether it was `kept`. Nothing
+    for the images of other renders. The `parameters` chunk has no such field: A1111 has none,
+    and each image's own seed there renders it again alone."""
+    best_of = params.get("best_of")
+    if not best_of:
+        return {}
+    return {"best_of": best_of, "rank": index + 1, "kept": index < params["count"]}

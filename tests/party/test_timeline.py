@@ -350,7 +350,11 @@ TALK_TYPES = [
 # No subnormal floats: a library loaded by an earlier test (built with -ffast-math) may have
 # turned them off for the whole process, and Hypothesis refuses to draw them then.
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_subnormal=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_subnormal=False)
+    | st.text(max_size=20),
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
     ),

@@ -17,7 +17,7 @@ from markdown_it import MarkdownIt
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
-from partyhub.contact_sheet import BOLD_FILES, CAPTION_SIZE, FONT_FILES, TITLE_SIZE, _fit, _font
+from partyhub.contact_sheet import BOLD_FILES, CAPTION_SIZE, FONT_FILES, TITLE_SIZE, fit_line, font
 from partyhub.export import publication
 from partyhub.jobs.runner import run_render
 from partyhub.models import Image, Member, Party, Prompt
@@ -322,9 +322,9 @@ def test_the_contact_sheet_draws_any_text(hostile, host):
 @given(st.text(st.characters(exclude_categories=("Cs",)), max_size=300))
 def test_any_caption_draws_on_one_line(text):
     """Pillow's raqm layout raises on paragraph separators (\\r, \\x1c, U+2029, ...) and
-    textlength on newlines: every text the sheet draws goes through _fit first."""
+    textlength on newlines: every text the sheet draws goes through fit_line first."""
     draw = ImageDraw.Draw(PILImage.new("RGB", (1, 1)))
-    for font in (_font(CAPTION_SIZE, FONT_FILES), _font(TITLE_SIZE, BOLD_FILES)):
-        line = _fit(draw, text, font, 400)
-        assert "\n" not in line and draw.textlength(line, font=font) <= 400
+    for face in (font(CAPTION_SIZE, FONT_FILES), font(TITLE_SIZE, BOLD_FILES)):
+        line = fit_line(draw, text, face, 400)
+        assert "\n" not in line and draw.textlength(line, font=face) <= 400
         draw.text((0, 0), line, font=font)
