@@ -13,9 +13,18 @@ SAMPLERS = {
 }
 
 
+# What a sampler sets beyond the model's schedule; never carried from one sampler to the next.
+OVERRIDDEN = {key for _, overrides in SAMPLERS.values() for key in overrides}
+
+
 def make_scheduler(name, base_config):
-    """A fresh scheduler of the named kind that keeps the model's own schedule (betas, spacing)."""
+    """A fresh scheduler of the named kind that keeps the model's own schedule (betas, spacing).
+
+    `base_config` is the pipeline's current scheduler's, which may be the last render's sampler:
+    what any sampler overrides is dropped from it first, or Karras sigmas would stay on for an
+    Euler render after a "DPM++ 2M Karras" one, and the same seed would draw another picture."""
     import diffusers
 
     class_name, overrides = SAMPLERS[name]
-    return getattr(diffusers, class_name).from_config(base_config, **overrides)
+    schedule = {key: value for key, value in base_config.items() if key not in OVERRIDDEN}
+    return getattr(diffusers, class_name).from_config(schedule, **overrides)
