@@ -32,7 +32,13 @@ class RateLimited(ApiError):
 
 
 # The engine's refusals that are not plain bad requests, and the status each one answers with.
-REFUSAL_STATUS = {"unknown_image": 404, "unknown_upload": 404, "model_unavailable": 409}
+REFUSAL_STATUS = {
+    "unknown_image": 404,
+    "unknown_upload": 404,
+    "model_unavailable": 409,
+    # As search's search_unavailable: asking again will not help until the server has a CLIP.
+    "scoring_unavailable": 409,
+}
 
 
 @contextmanager

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 from PIL import Image as PILImage
 
+from generation.params import images_per_render
+from generation.weights import parse as parse_weights
+
 _derived = {}  # (id of the base pipeline, mode) -> a pipeline sharing its components
 
 
@@ -35,15 +38,17 @@ def forget(pipe):
     encoder = id(getattr(pipe, "text_encoder", None))
     for key in [key for key in _embeddings if key[0] == encoder]:
         del _embeddings[key]
+    _weighers.pop(encoder, None)
 
 
 def slots_for(prompt, params, source=None, mask=None):
-    """The images one render asks for: `count` seeds, or a walk's `frames` positions. img2img
-    and inpaint take their `source` image, inpaint its `mask` too (PIL images)."""
+    """The images one render asks for: `count` seeds (a best-of render's `best_of`), or a walk's
+    `frames` positions. img2img and inpaint take their `source` image, inpaint its `mask` too
+    (PIL images)."""
     if params["mode"] == "walk":
         last = params["frames"] - 1
         return [Slot(prompt, params, params["seed"], i / last) for i in range(params["frames"])]
-    seeds = range(params["seed"], params["seed"] + params["count"])
+    seeds = range(params["seed"], params["seed"] + images_per_render(params))
     return [Slot(prompt, params, seed, source=source, mask=mask) for seed in seeds]
 
 
@@ -181,6 +186,10 @@ def prompt_arguments(pipe, slots, device):
 
     accepted = inspect.signature(pipe.__call__).parameters
     if "prompt_embeds" not in accepted or "pooled_prompt_embeds" in accepted:
+        if any(slot.params.get("weights") for slot in slots):
+            # Refused when submitted (generation/params.py); here the brackets would be drawn
+            # as words.
+            raise ValueError(f"{type(pipe).__name__} takes its prompts as text: no weights.")
         negatives = [slot.params["negative"] for slot in slots]
         # None unless someone wants one: then "" for the others, which is what None means.
         return {
@@ -198,22 +207,40 @@ def _encoded(pipe, slots, device, *more):
     groups = [[slot.prompt for slot in slots], *more]
     if slots[0].params["guidance"] > 1:
         groups.append([slot.params["negative"] for slot in slots])
-    rows = embeddings(pipe, [text for group in groups for text in group], device)
+    # Each slot's texts as its own render reads them: one render's weights never reach another's.
+    inputs = [
+        encoder_input(text, slot.params)
+        for group in groups
+        for text, slot in zip(group, slots, strict=True)
+    ]
+    rows = embeddings(pipe, inputs, device)
     parts = list(rows.split(len(slots)))
     negatives = parts.pop() if slots[0].params["guidance"] > 1 else None
     return parts, negatives
 
 
-# (text encoder, text) -> its embedding: a party refines the same prompts again and again, and
-# `count` images of one render share theirs. Read and written by one render at a time.
+def encoder_input(text, params):
+    """What the text encoder is given for one of a render's texts: the text itself, or with
+    `weights` its pieces and their weights (generation/weights.py); where every weight is 1,
+    the text without its syntax, so that `(word:1.0)` is exactly `word`."""
+    if not params.get("weights") or not text:
+        return text  # the empty negative stays diffusers' unconditional embedding
+    parsed = parse_weights(text)
+    return parsed if parsed.weighted else parsed.text
+
+
+# (text encoder, text or weights.Weighted) -> its embedding: a party refines the same prompts
+# again and again, and `count` images of one render share theirs. Read and written by one render
+# at a time.
 _embeddings = OrderedDict()
 MAX_CACHED_EMBEDDINGS = 512
 
 
 def embeddings(pipe, texts, device):
     """The texts' prompt embeddings, one row each in order: those seen before from the cache,
-    the others (each text once) encoded together in one call. The empty text is the
-    unconditional embedding of classifier-free guidance, as diffusers makes it."""
+    the others (each text once) encoded: plain texts together in one call, weighted ones
+    (`encoder_input`) by compel. The empty text is the unconditional embedding of
+    classifier-free guidance, as diffusers makes it."""
     import torch
 
     encoder = id(pipe.text_encoder)
@@ -224,12 +251,53 @@ def embeddings(pipe, texts, device):
             found[text] = _embeddings[(encoder, text)]
     missing = [text for text in dict.fromkeys(texts) if text not in found]
     if missing:
-        encoded, _ = pipe.encode_prompt(missing, device, 1, False)
-        for text, row in zip(missing, encoded.split(1), strict=True):
+        for text, row in zip(missing, _encode(pipe, missing, device), strict=True):
             found[text] = _embeddings[(encoder, text)] = row
         while len(_embeddings) > MAX_CACHED_EMBEDDINGS:
             _embeddings.popitem(last=False)
     return torch.cat([found[text] for text in texts])
+
+
+def _encode(pipe, texts, device):
+    """One embedding row per text, in order. Without autograd: a cached row would otherwise
+    hold the text encoder's activations alive with it."""
+    import torch
+
+    plain = [text for text in texts if isinstance(text, str)]
+    rows = {}
+    with torch.no_grad():
+        if plain:
+            encoded, _ = pipe.encode_prompt(plain, device, 1, False)
+            rows.update(zip(plain, encoded.split(1), strict=True))
+        for text in texts:
+            if not isinstance(text, str):
+                rows[text] = _weighted_embedding(pipe, text, device)
+    return [rows[text] for text in texts]
+
+
+# id of a text encoder -> compel's EmbeddingsProvider for it (it keeps the empty prompt's
+# embedding, which weights above 1 scale away from).
+_weighers = {}
+
+
+def _weighted_embedding(pipe, weighted, device):
+    """compel's embedding of a weighted prompt: the encoder reads the pieces' tokens as one
+    sequence, like the plain text; a weight above 1 scales its tokens' rows away from the empty
+    prompt's, one below 1 blends the whole embedding toward the prompt with those tokens masked
+    out. The same shape as the pipeline's own rows (the window; never cut: a longer prompt is
+    refused when submitted)."""
+    encoder = id(pipe.text_encoder)
+    if encoder not in _weighers:
+        from compel import EmbeddingsProvider
+
+        _weighers[encoder] = EmbeddingsProvider(
+            tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, truncate=True
+        )
+    texts = [text for text, _ in weighted.fragments]
+    weights = [weight for _, weight in weighted.fragments]
+    return _weighers[encoder].get_embeddings_for_weighted_prompt_fragments(
+        [texts], [weights], device=device
+    )
 
 
 def _noise(pipe, params, device, seed):

@@ -3,9 +3,13 @@ of range or of the wrong kind is refused with an error naming it, never clamped 
 
 import secrets
 
+from django.conf import settings
+
+from generation import scoring
 from generation.errors import Refused
 from generation.presets import all_presets, default_preset, get_preset
 from generation.tokens import refuse_too_long
+from generation.weights import parse as parse_weights
 
 MAX_PROMPT_CHARS = 1000
 MAX_SEED = 2**32 - 1
@@ -35,6 +39,8 @@ KNOWN_PARAMS = {
     "seed",
     "negative",
     "count",
+    "best_of",
+    "weights",
     *MODE_ONLY_PARAMS,
 }
 
@@ -91,6 +97,9 @@ def resolve_params(params, party_defaults=None, find_source=None):
         "seed": None,
         "negative": "",
         "count": 1,
+        # Off unless asked for: a prompt written before weights existed keeps its meaning, its
+        # brackets read as the characters they are.
+        "weights": False,
     }
     mode = merged.get("mode", "txt2img")
     if not isinstance(mode, str) or mode not in preset.modes:
@@ -146,6 +155,8 @@ def resolve_params(params, party_defaults=None, find_source=None):
         raise Refused("invalid_param", f"{preset.name} takes no negative prompt.")
     if resolved["count"] > 1 and resolved["seed"] + resolved["count"] - 1 > MAX_SEED:
         raise Refused("invalid_param", "seed + count - 1 must not pass 2^32 - 1.")
+    _check_best_of(mode, resolved)
+    check_weights_param(preset, resolved["weights"])
     if mode == "walk":
         _check_walk_params(resolved)
     elif mode != "txt2img":
@@ -156,16 +167,98 @@ def resolve_params(params, party_defaults=None, find_source=None):
 def check_token_limits(text, resolved):
     """Refuse text the model's text encoder would cut (`prompt_too_long`, naming the field, its
     token count and the limit): the prompt, the negative prompt and a walk's `walk_to`, each
-    encoded on its own as the pipeline encodes it. Run after `resolve_params`, on what it
-    resolved; returns `resolved`."""
+    encoded on its own as the pipeline encodes it; with `weights`, first `check_weights`, and
+    the texts counted without their weight syntax, as compel encodes them. Run after
+    `resolve_params`, on what it resolved; returns `resolved`."""
     preset = get_preset(resolved["model"])
-    for field, value in (
+    weighted = check_weights(text, resolved)
+    for field, value in _texts(text, resolved):
+        refuse_too_long(preset, field, value, weighted)
+    return resolved
+
+
+def check_weights(text, resolved):
+    """With `weights`, refuse a model that cannot take them (`invalid_param`) and weight syntax
+    that cannot be read in the prompt, the negative prompt or `walk_to` (`invalid_prompt`,
+    naming the field and the slip); returns whether the render is weighted. Also run on a
+    stored render before it renders, for rows written before these checks or by other code."""
+    if not resolved.get("weights"):
+        return False
+    check_weights_param(get_preset(resolved["model"]), resolved["weights"])
+    for field, value in _texts(text, resolved):
+        if value:
+            parse_weights(value, field)
+    return True
+
+
+def _texts(text, resolved):
+    """The render's texts the text encoder reads, by the name of their field."""
+    return (
         ("text", text),
         ("negative", resolved["negative"]),
         ("walk_to", resolved.get("walk_to")),
-    ):
-        refuse_too_long(preset, field, value)
-    return resolved
+    )
+
+
+def check_weights_param(preset, weighted):
+    """Refuse a `weights` that is not a boolean, or true for a model that cannot weigh prompts
+    (`invalid_param`, naming the models that can)."""
+    if not isinstance(weighted, bool):
+        raise Refused("invalid_param", f"weights must be true or false, not {weighted!r}.")
+    if weighted and not preset.prompt_weights:
+        able = [name for name, other in all_presets().items() if other.prompt_weights]
+        why = (
+            "it reads the prompt with a language model and draws token by token: there is no "
+            "text encoder output to weigh"
+            if preset.family == "autoregressive"
+            else "PartyHub gives its pipeline the prompts as text, not as embeddings that "
+            "weights could scale"
+        )
+        raise Refused(
+            "invalid_param",
+            f"{preset.name} takes no prompt weights ({why}); {', '.join(able)} do.",
+        )
+
+
+def images_per_render(params):
+    """How many images a render makes: a best-of render's `best_of` candidates, else `count`
+    (a walk, whose count is 1, makes its `frames`: slots_for counts those)."""
+    return params.get("best_of") or params["count"]
+
+
+def most_best_of():
+    """The most candidates a best-of render may have: they render in one forward pass, so at
+    most the images of one batch."""
+    return settings.PARTYHUB_MAX_BATCH
+
+
+def _check_best_of(mode, resolved):
+    """`best_of` N renders N candidates (seeds `seed` to `seed + N - 1`) and keeps the `count`
+    the CLIP model scores best against the prompt. Absent or null: no candidates, as before."""
+    if resolved.get("best_of") is None:
+        # null overrides a party default of best_of; either way the resolved set has none
+        resolved.pop("best_of", None)
+        return
+    best_of, count = resolved["best_of"], resolved["count"]
+    if mode == "walk":
+        raise Refused("invalid_param", "best_of does not apply to walk: its frames are its images.")
+    if not _is_int(best_of):
+        raise Refused("invalid_param", f"best_of must be a whole number, not {best_of!r}.")
+    most = most_best_of()
+    if not count < best_of <= most:
+        raise Refused(
+            "invalid_param",
+            f"best_of must be more than count ({count}) and at most {most} (PARTYHUB_MAX_BATCH), "
+            f"not {best_of}.",
+        )
+    if resolved["seed"] + best_of - 1 > MAX_SEED:
+        raise Refused("invalid_param", "seed + best_of - 1 must not pass 2^32 - 1.")
+    if not scoring.is_configured():
+        raise Refused(
+            "scoring_unavailable",
+            "best_of keeps the candidates a CLIP model scores best, and this server has no CLIP "
+            "model configured (PARTYHUB_CLIP_PRETRAINED).",
+        )
 
 
 def _check_walk_params(resolved):

@@ -43,11 +43,20 @@ def a1111_parameters(prompt, params, seed):
         fields["Seed"] = params["init_seed"]
         fields["Variation seed"] = seed
         fields["Variation seed strength"] = params["strength"]
+    if not params.get("weights") and _has_weight_syntax(prompt, params):
+        # Read without weights, the brackets were drawn as the characters they are; A1111 reads
+        # every prompt with weights unless its Emphasis setting, written so, says otherwise.
+        fields["Emphasis"] = "None"
     lines = [prompt]
     if params.get("negative"):
         lines.append(f"Negative prompt: {params['negative']}")
     lines.append(", ".join(f"{key}: {_quote(value)}" for key, value in fields.items()))
     return "\n".join(lines)
+
+
+def _has_weight_syntax(prompt, params):
+    texts = (prompt, params.get("negative") or "", params.get("walk_to") or "")
+    return any(char in text for text in texts for char in "()[]\\")
 
 
 def png_bytes(image, parameters, partyhub):

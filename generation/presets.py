@@ -62,6 +62,10 @@ class Preset:
     # The subfolders of the tokenizers whose prompts the model cuts to their model_max_length
     # (generation/tokens.py refuses longer ones); () where the whole prompt is read.
     text_tokenizers: tuple = ("tokenizer",)
+    # Takes AUTOMATIC1111's prompt weights (generation/weights.py), applied by compel to the
+    # output of a text encoder whose every token has its own embedding (CLIP's, the offline
+    # model's T5). Not SDXL yet: its two encoders and pooled embedding go to the pipeline as text.
+    prompt_weights: bool = False
 
     def local_folder(self):
         return Path(settings.PARTYHUB_MODELS_DIR) / self.name
@@ -118,6 +122,7 @@ class Preset:
             "offline": self.offline,
             "note": self.note,
             "token_limit": token_limit(self),
+            "prompt_weights": self.prompt_weights,
         }
 
 
@@ -150,6 +155,7 @@ PRESETS = {
             limits=_limits((64, 256), (1, 50), (0.0, 20.0)),
             offline=True,
             previews_from_latents=True,
+            prompt_weights=True,
             note="A small Stable Diffusion pipeline shipped with PartyHub and trained on a world "
             "of drawn shapes: it draws one or two circles, squares, triangles, stars, rings, "
             "crosses, hearts, diamonds or moons in ten colours, placed and styled as asked "
@@ -165,6 +171,7 @@ PRESETS = {
             title="SD-Turbo",
             defaults=TURBO_DEFAULTS,
             limits=TURBO_LIMITS,
+            prompt_weights=True,
         ),
         Preset(
             name="sdxl-turbo",
@@ -193,6 +200,7 @@ PRESETS = {
                 "sampler": "DPM++ 2M Karras",
             },
             limits=_limits((256, 1024), (1, 150), (0.0, 30.0)),
+            prompt_weights=True,
         ),
         Preset(
             name="offline-ar",

@@ -83,6 +83,14 @@ def batch_image_scores(groups):
     ]
 
 
+def best_first(scores, seeds):
+    """The order of a best-of render's candidates, best first: the highest CLIP score against
+    the prompt. Scores equal to 4 decimals are a tie, as in search, and the lower seed wins it,
+    so the choice does not hang on the last bits of a float (which can differ with the batch a
+    candidate was scored in) and is the same every time."""
+    return sorted(range(len(scores)), key=lambda i: (-round(scores[i], 4), seeds[i]))
+
+
 def text_embedding(text):
     """The L2-normalised CLIP embedding of `text` as a float32 numpy vector, comparable with the
     stored image embeddings; None when no scorer is configured or it failed."""

@@ -8,6 +8,8 @@ few milliseconds, then kept per preset), from where the preset's weights are, ne
 
 Counts and limits leave out the start and end tokens the tokenizer adds around every prompt:
 they are the encoder's, not the writer's, so a limit of 22 is 22 tokens a person may write.
+A prompt with weights (`weighted`) counts as the encoder gets it from compel: each piece of text
+between the weight syntax tokenized on its own, the brackets and numbers no tokens at all.
 """
 
 import logging
@@ -15,6 +17,7 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
+from generation import weights
 from generation.errors import Refused
 
 log = logging.getLogger(__name__)
@@ -47,23 +50,25 @@ def token_limit(preset):
     return min(window.limit for window in windows) if windows else None
 
 
-def token_count(preset, text):
+def token_count(preset, text, weighted=False):
     """How many tokens `text` is for `preset` (the most over its tokenizers; SDXL has two), start
-    and end tokens left out; None where `token_limit` is None."""
+    and end tokens left out; None where `token_limit` is None. `weighted`: read with prompt
+    weights (refused as `invalid_prompt` if their syntax is malformed)."""
     windows = _windows(preset)
     if not windows:
         return None
+    pieces = [piece for piece, _ in weights.parse(text).fragments] if weighted else [text]
     with _lock:
-        return max(window.count(text) for window in windows)
+        return max(sum(window.count(piece) for piece in pieces) for window in windows)
 
 
-def too_long(preset, field, text):
+def too_long(preset, field, text, weighted=False):
     """The sentence refusing `text` (named `field`) if the preset's encoder would cut it, else
     None."""
     limit = token_limit(preset)
     if limit is None or not text:
         return None
-    count = token_count(preset, text)
+    count = token_count(preset, text, weighted)
     if count <= limit:
         return None
     windows = _windows(preset)
@@ -76,9 +81,9 @@ def too_long(preset, field, text):
     )
 
 
-def refuse_too_long(preset, field, text):
+def refuse_too_long(preset, field, text, weighted=False):
     """Raise `prompt_too_long` if the preset's text encoder would cut `text`."""
-    message = too_long(preset, field, text)
+    message = too_long(preset, field, text, weighted)
     if message:
         raise Refused("prompt_too_long", message)
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/parties/<str:code>", views.party_snapshot),
     path("api/parties/<str:code>/join", views.join_party),
     path("api/parties/<str:code>/events", views.party_events),
+    path("api/parties/<str:code>/renders/<str:render_id>/candidates", views.render_candidates),
     path("api/parties/<str:code>/messages", views.party_messages),
     path("api/parties/<str:code>/tree.svg", views.party_tree),
     path("api/parties/<str:code>/publish", gallery_views.publish),

@@ -4,11 +4,12 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 
 from core import inbound, limits
 from core.api import api, json_body, public_url
-from core.errors import ApiError
+from core.errors import ApiError, engine_refusals
 from generation import scoring
-from generation.params import MAX_PROMPT_CHARS
+from generation.params import MAX_PROMPT_CHARS, check_weights_param, most_best_of
 from generation.presets import all_presets, default_preset
 from generation.tokens import token_count, token_limit
+from generation.weights import parse as parse_weights
 from partyhub import export, qr, tree
 from partyhub.models import JOIN_CODE_ALPHABET, JOIN_CODE_LENGTH, Message, Party
 from partyhub.models.talk import CHAT_PAGE, MAX_CHAT_PAGE
@@ -121,6 +122,20 @@ def party_events(request, code):
 
 
 @api("GET")
+def render_candidates(request, code, render_id):
+    """Every candidate of a best-of render, the set-aside ones too, with their scores; the same
+    rule as the snapshot."""
+    party, _ = get_party_for_member(request, code)
+    pk = inbound.whole_number(render_id, 2**63 - 1)
+    render = party.renders.filter(pk=pk).first() if pk else None
+    if render is None:
+        # Not the path's text: whatever it holds is not said back.
+        what = f"render {pk}" if pk else "render with that id (a positive whole number)"
+        raise ApiError("unknown_render", f"No {what} in this party.", 404)
+    return JsonResponse(render.candidates())
+
+
+@api("GET")
 def party_messages(request, code):
     """The party's chat, paged back from the message `before` (the snapshot holds the newest)."""
     party, _ = get_party_for_member(request, code)
@@ -177,20 +192,30 @@ def models(request):
 def model_tokens(request, name):
     """How many tokens a text is to the model's text encoder, and the most it reads: the
     composer's counter. A POST for the body: 1000 characters percent-encoded can be 12 KB, past
-    what many proxies take in a URL. Nothing is stored."""
+    what many proxies take in a URL. With `"weights": true` the text is read with prompt
+    weights, as a render with that param reads it: counted without the syntax, its weighted
+    pieces listed, malformed syntax refused as on submit. Nothing is stored."""
     preset = all_presets().get(name)
     if preset is None:
         raise ApiError("unknown_model", f"model must be one of {sorted(all_presets())}.", 404)
     if not preset.is_available():
         raise ApiError("model_unavailable", f"{name} has no weights on this server.", 409)
-    text = json_body(request).get("text")
+    body = json_body(request)
+    text = body.get("text")
     if not isinstance(text, str) or len(text.strip()) > MAX_PROMPT_CHARS:
         raise ApiError(
             "invalid_prompt",
             f"text must be a string of at most {MAX_PROMPT_CHARS} characters after trimming.",
         )
     text = text.strip()
-    return JsonResponse({"tokens": token_count(preset, text), "limit": token_limit(preset)})
+    weighted = body.get("weights", False)
+    with engine_refusals():
+        check_weights_param(preset, weighted)
+        answer = {"tokens": token_count(preset, text, weighted), "limit": token_limit(preset)}
+        if weighted:
+            pieces = parse_weights(text).weighted
+            answer["weighted"] = [{"text": p.strip(), "weight": w} for p, w in pieces]
+    return JsonResponse(answer)
 
 
 @api("GET")
@@ -234,7 +259,9 @@ def party_room(request, code):
             and bool(session_key)
             and party.members.filter(session_key=session_key, removed=True).exists(),
             "default_model": default_preset(),
-            "clip": scoring.is_configured(),  # for the search box's "by meaning"
+            # for the search box's "by meaning", and the composer's "Best of" (CLIP ranks)
+            "clip": scoring.is_configured(),
+            "best_of_max": most_best_of(),
             "max_prompt_chars": MAX_PROMPT_CHARS,
             "score_levels": score_levels(),
         },

@@ -19,8 +19,16 @@ from django.utils import timezone
 from core.errors import ApiError
 from core.inbound import check_text
 from generation import scoring
-from generation.errors import BadOutput, Cancelled, Filtered, GpuOutOfMemory, WeightsMissing
+from generation.errors import (
+    BadOutput,
+    Cancelled,
+    Filtered,
+    GpuOutOfMemory,
+    Refused,
+    WeightsMissing,
+)
 from generation.modes import slots_for
+from generation.params import check_weights
 from generation.pipelines import drop_flagged, free_gpu_memory, generate_batch
 from generation.presets import get_preset
 from partyhub.jobs.sources import sources_of
@@ -122,6 +130,7 @@ def run_batch(preset, batch, finisher=None):
     scores = scoring.batch_image_scores(
         (kept, render.prompt.text, topics[render.party_id]) for render, kept, _ in made
     )
+    made, scores = _chosen(made, scores)
     finish = functools.partial(_finish, made, scores)
     if finisher is None:
         finish()
@@ -145,6 +154,32 @@ def _kept(held, owners, images, seeds, flags):
             continue
         made.append((render, kept, kept_seeds))
     return made
+
+
+def _chosen(made, scores):
+    """`made` and its `scores` with each best-of render's candidates in the order of their CLIP
+    score against the prompt, best first, and the rows' `set_aside` after its first `count`
+    (the rest as they are). A best-of render whose candidates have no scores (its worker could
+    not load the CLIP model, or it raised) ends failed: keeping some by seed instead would pass
+    a guess off as the choice that was asked for."""
+    chosen = []
+    for (render, images, seeds), render_scores in zip(made, scores, strict=True):
+        if "best_of" not in render.params:
+            chosen.append(((render, images, seeds), render_scores))
+            continue
+        values = [score["score"] for score in render_scores]
+        if None in values:
+            render.fail(
+                render.claim_token,
+                "scoring_unavailable",
+                "The candidates could not be scored with CLIP, so the best could not be kept.",
+            )
+            continue
+        order = scoring.best_first(values, seeds)
+        count = render.params["count"]
+        rows = [{**render_scores[i], "set_aside": rank >= count} for rank, i in enumerate(order)]
+        chosen.append(((render, [images[i] for i in order], [seeds[i] for i in order]), rows))
+    return [entry for entry, _ in chosen], [rows for _, rows in chosen]
 
 
 def _finish(made, scores):
@@ -203,9 +238,12 @@ def _slots(render):
         texts = [render.prompt.text, render.params.get("negative"), render.params.get("walk_to")]
         for text in filter(None, texts):
             check_text(text)
+        check_weights(render.prompt.text, render.params)
         return slots_for(render.prompt.text, render.params, *sources_of(render.params))
     except ApiError as error:
         render.fail(render.claim_token, "invalid_prompt", error.message)
+    except Refused as refused:  # weights a model cannot take, or their syntax malformed
+        render.fail(render.claim_token, refused.code, refused.message)
     except (AttributeError, KeyError, TypeError, ValueError) as error:
         render.fail(
             render.claim_token, "invalid_param", f"The render's params are broken: {error!r}"

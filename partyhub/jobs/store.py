@@ -8,7 +8,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from generation import pngmeta
-from partyhub.provenance import lineage, provenance
+from partyhub.provenance import best_of_note, lineage, provenance
 
 WALK_FRAME_MS = 120  # how long each frame of a walk's animation shows
 # PNG encoding and storage writes run here, beside the model, not one after another.
@@ -35,7 +35,9 @@ def start_storing(render, images, seeds):
     def store(index):
         image, seed = images[index], seeds[index]
         data = pngmeta.png_bytes(
-            image, pngmeta.a1111_parameters(prompt.text, render.params, seed), chunk
+            image,
+            pngmeta.a1111_parameters(prompt.text, render.params, seed),
+            {**chunk, **best_of_note(render.params, index)},
         )
         saved = _save(f"{_file_stem(render)}-{index}.png", data)
         return {

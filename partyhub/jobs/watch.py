@@ -7,6 +7,7 @@ import time
 
 from core.broadcast import group_send
 from generation import previews
+from generation.params import images_per_render
 from partyhub.models import Render, party_group
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,8 @@ class BatchProgress:
 
     def started(self):
         for render in self.batch:
-            steps = render.params["steps"] * (render.params["count"] if self.per_image else 1)
+            images = images_per_render(render.params) if self.per_image else 1
+            steps = render.params["steps"] * images
             self._send(render, 0, steps, None)
 
     def __call__(self, step, steps, latents=None):

@@ -16,6 +16,15 @@ class ImageQuerySet(models.QuerySet):
         return self.annotate(vote_count=Count("votes", filter=Q(votes__value=1)))
 
 
+class ShownImageManager(models.Manager.from_queryset(ImageQuerySet)):
+    """The images a party shows: a best-of render's candidates set aside are left out. The
+    default manager (so `party.images` and `render.images` too): the snapshot, the gallery, the
+    export, search, votes, picks and "Use" never see them without asking `Image.rendered`."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(set_aside=False)
+
+
 class Image(models.Model):
     render = models.ForeignKey("partyhub.Render", on_delete=models.CASCADE, related_name="images")
     party = models.ForeignKey("partyhub.Party", on_delete=models.CASCADE, related_name="images")
@@ -40,9 +49,14 @@ class Image(models.Model):
     embedding = models.BinaryField(null=True, blank=True, editable=False)
     # Hidden by a moderator: a stream shows it to nobody any more.
     hidden = models.BooleanField(default=False)
+    # A best-of render's candidate its CLIP ranking did not keep: stored (its render's
+    # candidates endpoint lists it) but not one of the party's images. A best-of render stores
+    # its candidates best first, so its `index` is its rank less one.
+    set_aside = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
-    objects = ImageQuerySet.as_manager()
+    objects = ShownImageManager()
+    rendered = ImageQuerySet.as_manager()  # every image rendered, the set-aside candidates too
 
     class Meta:
         constraints = [

@@ -9,6 +9,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from core.errors import ApiError
+from generation.params import images_per_render
 
 # Join codes avoid letters people confuse when reading them off a projector (0/O, 1/I/L).
 from partyhub.models.event import record_event
@@ -191,7 +192,7 @@ class Render(models.Model):
     def claim_companions(cls, leader, max_images):
         """Claim queued renders that can share `leader`'s forward pass, oldest first, from any
         party, while their images and the leader's stay within `max_images`."""
-        room = max_images - leader.params["count"]
+        room = max_images - images_per_render(leader.params)
         if room <= 0 or not leader.batch_key:
             return []
         now = timezone.now()
@@ -205,13 +206,13 @@ class Render(models.Model):
                 .order_by("pk")[:room]  # every render brings at least one image
             )
             for render in candidates:
-                if render.params["count"] > room:
+                if images_per_render(render.params) > room:  # a best-of render's candidates
                     continue
                 if render.attempts >= settings.RENDER_MAX_ATTEMPTS:
                     continue  # its own delivery ends it as worker_crashed
                 render._start(now)
                 companions.append(render)
-                room -= render.params["count"]
+                room -= images_per_render(render.params)
         return companions
 
     def _start(self, now):
@@ -228,7 +229,7 @@ class Render(models.Model):
         renewing its lease: settings.RENDER_LEASE_BASE_SECONDS plus RENDER_LEASE_MS_PER_STEP for
         each step of each image, per 512×512 pixels (never less than one such image)."""
         work = sum(
-            p["steps"] * p["count"] * max(1.0, p["width"] * p["height"] / 512**2)
+            p["steps"] * images_per_render(p) * max(1.0, p["width"] * p["height"] / 512**2)
             for p in batch_params
         )
         return settings.RENDER_LEASE_BASE_SECONDS + work * settings.RENDER_LEASE_MS_PER_STEP / 1000
@@ -248,8 +249,10 @@ class Render(models.Model):
     def complete(self, token, images, animation=""):
         """Store the rendered images' rows and end `done`; False if the claim was lost meanwhile.
 
-        `images` are dicts with index, file (a storage name), seed, width and height;
-        `animation` is the storage name of a walk's animated WebP.
+        `images` are dicts with index, file (a storage name), seed, width and height, and
+        `set_aside` for a best-of render's candidates it did not keep (`render.done` lists the
+        kept ones, in order, and counts the rest); `animation` is the storage name of a walk's
+        animated WebP.
         """
         with transaction.atomic():
             render = self._locked_if_claimed(token)
@@ -259,8 +262,31 @@ class Render(models.Model):
             rows = Image.objects.bulk_create(
                 Image(render=render, party_id=render.party_id, **image) for image in images
             )
-            render._finish(self.Status.DONE, images=[row.as_dict() for row in rows])
+            kept = [row.as_dict() for row in rows if not row.set_aside]
+            set_aside = len(rows) - len(kept) if "best_of" in render.params else None
+            render._finish(self.Status.DONE, images=kept, set_aside=set_aside)
             return True
+
+    def candidates(self):
+        """Every image the render made, the set-aside candidates of a best-of render too, in
+        its order (a best-of render's: best first, so `rank` is the index plus one), each with
+        whether it was kept: what `GET .../renders/<id>/candidates` answers."""
+        best_of = self.params.get("best_of")
+        images = Image.rendered.filter(render=self).select_related("render__prompt")
+        return {
+            "render": self.pk,
+            "status": self.status,
+            "count": self.params.get("count"),
+            "best_of": best_of,
+            "candidates": [
+                {
+                    **image.as_dict(),
+                    "rank": image.index + 1 if best_of else None,
+                    "kept": not image.set_aside,
+                }
+                for image in images.order_by("index")
+            ],
+        }
 
     def fail(self, token, code, message):
         return self._end_claimed(token, self.Status.FAILED, error=(code, message[:500]))
@@ -302,8 +328,9 @@ class Render(models.Model):
             return None
         return render
 
-    def _finish(self, status, *, error=None, images=None):
-        """Move into a terminal state and archive the event; the caller holds the row lock."""
+    def _finish(self, status, *, error=None, images=None, set_aside=None):
+        """Move into a terminal state and archive the event; the caller holds the row lock.
+        `set_aside`: how many candidates a best-of render did not keep (None for others)."""
         self.status = status
         self.finished_at = timezone.now()
         self.lease_until = None
@@ -312,7 +339,8 @@ class Render(models.Model):
         self.save()
         details = {
             self.Status.DONE: {"images": images}
-            | ({"animation": self.animation.url} if self.animation else {}),
+            | ({"animation": self.animation.url} if self.animation else {})
+            | ({"set_aside": set_aside} if set_aside is not None else {}),
             self.Status.FAILED: {"error": {"code": self.error_code, "message": self.error_message}},
             self.Status.CANCELLED: {"by": self.cancel_requested_by_id},
             self.Status.FILTERED: {},

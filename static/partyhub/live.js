@@ -79,6 +79,9 @@
       renders: new Map(), // id -> {id, prompt, status, params, error, position, images: [ids]}
       images: new Map(), // id -> {id, render, url, seed, ..., votes, voted, picked, note, shortlisted}
       associations: new Map(),
+      // id -> {id, author, text, x, y, cells: [{x, y, prompt}], client_id}: one prompt drawn
+      // across styles or settings as a grid, each cell a prompt of its own (sweeps.js).
+      sweeps: new Map(),
       palette: [], // [{kind, text, builtin}]: built-in entries and the host's additions
       steered: false, // only the Prompt Master renders; the others propose
       published: false, // the public gallery /g/<code>/ is up
@@ -96,7 +99,7 @@
   }
 
   function resetState(state, snap) {
-    for (const key of ["members", "prompts", "renders", "images", "associations", "progress", "messages"]) {
+    for (const key of ["members", "prompts", "renders", "images", "associations", "progress", "messages", "sweeps"]) {
       state[key].clear();
     }
     state.topic = snap.topic;
@@ -110,6 +113,7 @@
     state.moderatedBy = {};
     for (const member of snap.members) state.members.set(member.id, member);
     addPromptTree(state, snap.prompts);
+    for (const sweep of snap.sweeps || []) state.sweeps.set(sweep.id, sweep);
     for (const render of snap.renders) state.renders.set(render.id, { ...render, images: [] });
     for (const image of snap.images) addImage(state, image);
     for (const association of snap.associations) state.associations.set(association.id, association);
@@ -191,6 +195,7 @@
     "role.changed": (state, event) => setMember(state, event.member),
     "member.muted": (state, event) => moderate(state, event, "muted"),
     "member.removed": (state, event) => moderate(state, event, "removed"),
+    "sweep.added": (state, event) => state.sweeps.set(event.sweep.id, event.sweep),
     "prompt.added": (state, event) => addPrompt(state, event.prompt),
     "prompt.proposed": (state, event) => addPrompt(state, event.prompt),
     "proposal.accepted": (state, event) => setPromptStatus(state, event.prompt, "submitted"),
@@ -334,6 +339,7 @@
         resetState(state, snap);
         for (const prompt of state.prompts.values()) answered(prompt);
         for (const message of state.messages.values()) answered(message);
+        for (const sweep of state.sweeps.values()) answered(sweep);
         handlers.onReset();
         attempt = 0;
         if (snap.me) connect();
@@ -386,10 +392,11 @@
       attempt = 0; // a delivered event proves the connection works: the next drop retries fast
       if (frame.prompt && typeof frame.prompt === "object") answered(frame.prompt);
       if (frame.message && typeof frame.message === "object") answered(frame.message);
+      if (frame.sweep && typeof frame.sweep === "object") answered(frame.sweep);
       if (applyEvent(state, frame)) handlers.onEvent(frame);
     }
 
-    /* A prompt, chat line or comment of mine arrived (an event, or the snapshot): the message
+    /* A prompt, sweep, chat line or comment of mine arrived (an event, or the snapshot): the message
      * with its client_id was taken, and needs no sending again. Ids are per member: another's
      * answers nothing. */
     function answered(made) {

@@ -20,6 +20,8 @@
   const KEYS = {
     "prompt.submit": (message) => message.client_id && "prompt:" + message.client_id,
     "prompt.propose": (message) => message.client_id && "prompt:" + message.client_id,
+    // A sweep carries its client_id as a prompt does: the server makes one sweep per id.
+    "sweep.submit": (message) => message.client_id && "sweep:" + message.client_id,
     vote: (message) => "vote:" + message.image,
     shortlist: (message) => "shortlist:" + message.image,
     pick: (message) => "pick:" + message.image,
@@ -31,9 +33,9 @@
       `reaction:${message.image != null ? "image:" + message.image : "prompt:" + message.prompt}:${message.reaction}`,
   };
   // What is kept after it was written on an open socket until the server answers it: what makes
-  // one thing per client_id (a prompt, a chat line, a comment), whose answer is the event that
+  // one thing per client_id (a prompt, a sweep, a chat line, a comment), whose answer is the event that
   // carries the client_id (or an error frame naming it).
-  const ANSWERED = new Set(["prompt.submit", "prompt.propose", "chat.send", "comment.add"]);
+  const ANSWERED = new Set(["prompt.submit", "prompt.propose", "sweep.submit", "chat.send", "comment.add"]);
   // Sent all at once on open: kept under the server's burst of messages per connection
   // (PARTYHUB_WS_MESSAGE_BURST, 30), which refuses the rest with rate_limited.
   const MAX = 20;

@@ -27,6 +27,7 @@
   function updateCard(id) {
     const render = state.renders.get(id);
     if (!render) return;
+    if (room.updateSweepCell(render)) return; // a sweep's cell: its cell of the sweep's one card
     const old = ui.cards.get(id);
     const writing = !!old && old.contains(document.activeElement) && document.activeElement.name === "note";
     if (old) old.remove();
@@ -38,7 +39,7 @@
       room.fitClamps(card);
     }
     el.rendersEmpty.hidden = state.renders.size > 0;
-    el.rendersFiltered.hidden = !(state.renders.size > 0 && ui.cards.size === 0);
+    el.rendersFiltered.hidden = !(state.renders.size > 0 && !el.renders.children.length); // sweeps' cards too
     if (writing) focusNote();
     if (room.renderLightbox && ui.lightbox !== null) {
       const shown = state.images.get(ui.lightbox);
@@ -71,11 +72,12 @@
     return a > b;
   }
 
-  /* A render's score is its best image's; null when none of its images has one. */
+  /* A render's score is its best image's (a sweep's cell's, its best cell's: party-sweeps.js);
+   * null when none of its images has one. */
   function bestScore(renderId, field) {
     const render = state.renders.get(renderId);
     let best = null;
-    for (const imageId of render ? render.images : []) {
+    for (const imageId of render ? room.cardImageIds(render) : []) {
       const image = state.images.get(imageId);
       const score = image ? image[field] : null;
       if (typeof score === "number" && (best === null || score > best)) best = score;
@@ -136,6 +138,7 @@
           ? h("p", { class: "card-error" }, render.error.message || render.error.code)
           : null,
         cardActions(render, prompt, active),
+        setAsidePanel(render),
       ),
     );
   }
@@ -144,12 +147,83 @@
     // Each image has its own Refine; a render without images needs one of its own.
     const refine = !render.images.length && room.mayAct();
     const cancel = active && mayCancel(prompt);
-    if (!refine && !cancel) return null;
+    const aside = setAsideButton(render);
+    if (!refine && !cancel && !aside) return null;
     return h(
       "footer",
       { class: "card-actions" },
+      aside,
       refine ? h("button", { type: "button", class: "small", onclick: () => room.refine(render.prompt) }, "Refine") : null,
       cancel ? h("button", { type: "button", class: "small danger", onclick: () => cancel_(render.id) }, "Cancel") : null,
+    );
+  }
+
+  // --- A best-of render's candidates set aside -------------------------------------------------
+
+  // render id -> its candidates (GET .../renders/<id>/candidates) while shown; null while loading
+  const setAsideShown = new Map();
+
+  /* A best-of render kept the `count` of its `best_of` candidates CLIP scored best; the others
+   * are stored but not among the party's images, and shown here only when asked for. */
+  function setAsideButton(render) {
+    const p = render.params || {};
+    if (render.status !== "done" || !p.best_of) return null;
+    const open = setAsideShown.has(render.id);
+    return h(
+      "button",
+      {
+        type: "button",
+        class: "small secondary",
+        "aria-expanded": String(open),
+        title: `Rendered ${p.best_of} candidates and kept the ${p.count} CLIP scored best against the prompt`,
+        onclick: () => toggleSetAside(render.id),
+      },
+      open ? "Hide the set aside" : `Show the ${p.best_of - p.count} set aside`,
+    );
+  }
+
+  async function toggleSetAside(id) {
+    if (setAsideShown.has(id)) {
+      setAsideShown.delete(id);
+      return updateCard(id);
+    }
+    setAsideShown.set(id, null);
+    updateCard(id);
+    try {
+      const answer = await PH.api("GET", `/api/parties/${encodeURIComponent(state.code)}/renders/${id}/candidates`);
+      if (setAsideShown.has(id)) setAsideShown.set(id, answer.candidates);
+    } catch (error) {
+      setAsideShown.delete(id);
+      room.showToast({ code: error.code, message: "Could not load the candidates: " + error.message });
+    }
+    updateCard(id);
+  }
+
+  function setAsidePanel(render) {
+    if (!setAsideShown.has(render.id)) return null;
+    const candidates = setAsideShown.get(render.id);
+    if (!candidates) return h("p", { class: "hint" }, "Loading the candidates…");
+    const aside = candidates.filter((candidate) => !candidate.kept);
+    if (!aside.length) return h("p", { class: "hint" }, "No candidate was set aside.");
+    return h(
+      "div",
+      { class: "set-aside", title: "Their rank among the candidates, their prompt match (CLIP) and seed" },
+      aside.map((candidate) =>
+        h(
+          "figure",
+          null,
+          h(
+            "a",
+            { href: candidate.url, target: "_blank", rel: "noopener" },
+            h("img", { src: candidate.url, width: String(candidate.width), height: String(candidate.height), alt: `candidate ${candidate.rank}`, loading: "lazy" }),
+          ),
+          h(
+            "figcaption",
+            null,
+            `#${candidate.rank} · ${candidate.score === null ? "–" : candidate.score.toFixed(2)} · seed ${candidate.seed}`,
+          ),
+        ),
+      ),
     );
   }
 
@@ -369,8 +443,22 @@
 
   /* The images in the order the grid shows them (its sort and filter): the lightbox's arrows. */
   function shownImageOrder() {
-    return [...el.renders.querySelectorAll("figure.shot[data-image]")].map((figure) => Number(figure.dataset.image));
+    // A sweep's cells that the filter leaves out stay in its grid, dimmed (party-sweeps.js).
+    return [...el.renders.querySelectorAll("figure.shot[data-image]:not(.filtered-out)")].map((figure) => Number(figure.dataset.image));
   }
 
-  Object.assign(room, { renderCards, updateCard, imageActions, noteForm, focusNote, shownImageOrder });
+  // imageFigure, pendingPicture, firstCardAfter and mayCancel: a sweep's grid card draws its
+  // cells with them (party-sweeps.js).
+  Object.assign(room, {
+    renderCards,
+    updateCard,
+    imageActions,
+    noteForm,
+    focusNote,
+    shownImageOrder,
+    imageFigure,
+    pendingPicture,
+    firstCardAfter,
+    mayCancel,
+  });
 })();

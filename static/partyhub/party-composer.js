@@ -11,13 +11,16 @@
 
   // --- Composer -------------------------------------------------------------------------------
 
-  const PARAM_FIELDS = ["model", "sampler", "width", "height", "steps", "guidance", "seed", "count", "negative"];
-  const INT_FIELDS = new Set(["width", "height", "steps", "seed", "count"]);
+  // "Best of" is on the page only where a CLIP model ranks the candidates (party.html).
+  const PARAM_FIELDS = ["model", "sampler", "width", "height", "steps", "guidance", "seed", "count", "negative", "best_of"].filter(
+    (name) => el.composer.elements[name],
+  );
+  const INT_FIELDS = new Set(["width", "height", "steps", "seed", "count", "best_of"]);
   // The most characters a prompt, a negative prompt or a walk's end prompt may have
   // (generation/params.py's MAX_PROMPT_CHARS, which the page carries).
   const MAX_CHARS = Number(el.room.dataset.maxPromptChars);
   // What the server uses when the request leaves these out (generation/params.py).
-  const BUILTIN_DEFAULTS = { seed: "", negative: "", count: 1 };
+  const BUILTIN_DEFAULTS = { seed: "", negative: "", count: 1, best_of: "", weights: false };
 
   function refine(promptId) {
     const prompt = state.prompts.get(promptId);
@@ -43,13 +46,15 @@
     el.steer.hidden = !iAmMaster;
     el.steerToggle.checked = state.steered;
     el.steeredNote.hidden = !proposing();
-    el.submit.textContent = ui.waiting ? "Waiting for the connection…" : proposing() ? "Propose" : "Render";
+    room.renderSweepControls(); // party-sweeps.js: whether the prompt may be swept now
+    const render = ui.sweeping ? "Render the sweep" : "Render";
+    el.submit.textContent = ui.waiting ? "Waiting for the connection…" : proposing() ? "Propose" : render;
   }
 
   /* A prompt sent while the socket is not open waits in the outbox (live.js): Render says so
    * until it is sent. Another click meanwhile is harmless: the same client_id replaces it. */
   function showWaiting(messages) {
-    ui.waiting = messages.some((message) => message.type === "prompt.submit" || message.type === "prompt.propose");
+    ui.waiting = messages.some((message) => ["prompt.submit", "prompt.propose", "sweep.submit"].includes(message.type));
     el.composer.classList.toggle("waiting", ui.waiting);
     renderComposerMode();
   }
@@ -88,6 +93,7 @@
     if (!text) return room.showToast({ code: "invalid_prompt", message: "Write a prompt first." });
     const params = collectParams();
     if (!params) return;
+    if (ui.sweeping) return room.submitSweep(text, params); // party-sweeps.js: from text alone
     const key = JSON.stringify([text, ui.parent, ui.mode, ui.source && [ui.source.kind, ui.source.id], params]);
     const arrived = submission && [...state.prompts.values()].some((prompt) => prompt.client_id === submission.id);
     if (!submission || submission.key !== key || arrived) submission = { key, id: room.newClientId(), preparing: false };
@@ -149,6 +155,9 @@
       }
       if (ui.touched.has(name) || String(value) !== String(defaultFor(name))) params[name] = value;
     }
+    // Prompt weights: a box, sent once touched or where it differs from the party's default.
+    const weights = field("weights").checked;
+    if (ui.touched.has("weights") || weights !== Boolean(defaultFor("weights"))) params.weights = weights;
     return params;
   }
 
@@ -160,7 +169,8 @@
     const kept = keepTouched ? ui.touched : new Set();
     const sampler = field("sampler");
     sampler.replaceChildren(...model.samplers.map((name) => h("option", { value: name }, name)));
-    for (const name of ["sampler", "width", "height", "steps", "guidance", "count", "seed", "negative"]) {
+    for (const name of ["sampler", "width", "height", "steps", "guidance", "count", "seed", "negative", "best_of"]) {
+      if (!field(name)) continue; // best_of, without a CLIP model
       const limits = model.limits[name];
       if (limits) {
         field(name).min = limits[0];
@@ -170,6 +180,9 @@
       const value = defaultFor(name);
       field(name).value = value === undefined || value === null ? "" : value;
     }
+    if (!kept.has("weights")) field("weights").checked = Boolean(defaultFor("weights"));
+    // A model that cannot weigh prompts refuses weights (the token counter says so at once).
+    document.getElementById("weights-note").hidden = model.prompt_weights;
     ui.touched = new Set(field("model").value === defaultFor("model") ? kept : [...kept, "model"]);
     showModelNotice(model);
     countTokensSoon(); // another model, another limit
@@ -202,6 +215,10 @@
   }
 
   field("model").addEventListener("change", () => applyModel());
+  field("weights").addEventListener("change", () => {
+    ui.touched.add("weights");
+    countTokensSoon(); // the syntax is no tokens with weights, and tokens without
+  });
   for (const name of PARAM_FIELDS) {
     if (name !== "model") field(name).addEventListener("input", () => ui.touched.add(name));
   }
@@ -220,6 +237,7 @@
     { input: field("negative"), output: document.getElementById("negative-tokens") },
     { input: field("walk_to"), output: document.getElementById("walk-to-tokens") },
   ];
+  for (const counter of TOKEN_FIELDS) counter.title = counter.output.title;
   let tokenTimer = null;
   let tokenRound = 0; // answers to an older round of counting are dropped
 
@@ -234,9 +252,10 @@
     const model = selectedModel();
     const limit = model ? model.token_limit : null;
     const round = ++tokenRound;
+    const weights = field("weights").checked;
     for (const counter of TOKEN_FIELDS) {
       const text = counter.input.value.trim();
-      const shown = `${model && model.name}\n${text}`;
+      const shown = `${model && model.name}\n${weights}\n${text}`;
       if (counter.shown === shown && !counter.output.hidden) continue; // counted already
       counter.shown = null;
       // Past the character limit the server counts nothing (invalid_prompt): the character
@@ -246,27 +265,50 @@
         continue;
       }
       if (!text) {
-        showTokens(counter, shown, 0, limit, model);
+        showTokens(counter, shown, { tokens: 0, limit, weighted: [] }, model, weights);
         continue;
       }
-      api("POST", `/api/models/${encodeURIComponent(model.name)}/tokens`, { text }).then(
-        (answer) => round === tokenRound && showTokens(counter, shown, answer.tokens, answer.limit, model),
-        () => {
-          if (round === tokenRound) counter.output.hidden = true; // the server still checks on submit
+      const body = weights ? { text, weights } : { text };
+      api("POST", `/api/models/${encodeURIComponent(model.name)}/tokens`, body).then(
+        (answer) => round === tokenRound && showTokens(counter, shown, answer, model, weights, text),
+        (error) => {
+          if (round !== tokenRound) return;
+          // Weights the model refuses, or syntax it cannot read: said now, as on submit.
+          if (weights && (error.code === "invalid_prompt" || error.code === "invalid_param")) showRefusal(counter, shown, error.message);
+          else counter.output.hidden = true; // the server still checks on submit
         },
       );
     }
   }
 
-  function showTokens(counter, shown, tokens, limit, model) {
+  // What A1111 would read as a weight, when the box is off: here those are plain characters.
+  const LOOKS_WEIGHTED = /\([^()]*:\s*[\d.]+\s*\)/;
+
+  function showTokens(counter, shown, { tokens, limit, weighted }, model, weights, text = "") {
     const over = tokens > limit;
     const output = counter.output;
     counter.shown = shown;
     output.hidden = false;
     output.dataset.over = String(over);
     output.style.color = over ? "var(--red)" : "";
+    // "18 / 22 tokens · 2 weighted", each piece and its weight on hover.
+    const pieces = (weighted || []).map((piece) => `${piece.text} ×${Number(piece.weight.toFixed(3))}`);
+    output.title = pieces.length ? pieces.join(", ") : counter.title;
+    const plain = !weights && model.prompt_weights && LOOKS_WEIGHTED.test(text);
     output.textContent =
-      `${tokens} / ${limit} tokens` + (over ? ` · too long for ${model.title || model.name}: shorten it by ${tokens - limit}` : "");
+      `${tokens} / ${limit} tokens` +
+      (pieces.length ? ` · ${pieces.length} weighted` : "") +
+      (plain ? " · brackets read as text: tick Prompt weights to weigh them" : "") +
+      (over ? ` · too long for ${model.title || model.name}: shorten it by ${tokens - limit}` : "");
+  }
+
+  function showRefusal(counter, shown, message) {
+    counter.shown = shown;
+    counter.output.hidden = false;
+    counter.output.dataset.over = "true";
+    counter.output.style.color = "var(--red)";
+    counter.output.title = counter.title;
+    counter.output.textContent = message;
   }
 
   for (const counter of TOKEN_FIELDS) counter.input.addEventListener("input", countTokensSoon);
@@ -307,7 +349,7 @@
   function updateSubmit() {
     const me = state.me;
     const locked = !!me && (me.muted || me.removed);
-    el.submit.disabled = locked || CHAR_FIELDS.some((counter) => counter.over);
+    el.submit.disabled = locked || CHAR_FIELDS.some((counter) => counter.over) || room.sweepBlocked();
   }
 
   for (const radio of el.composer.elements.mode) radio.addEventListener("change", countChars);

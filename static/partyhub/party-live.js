@@ -82,6 +82,10 @@
         break;
       case "palette.added":
         room.renderPalette();
+        room.renderSweepControls(); // its chips to sweep across
+        break;
+      case "sweep.added":
+        room.sweepAdded(event.sweep); // its card comes with its cells' render.queued
         break;
       case "render.queued":
         room.updateCard(event.render.id);

@@ -40,6 +40,7 @@
     room.field("strength").value = "";
     showSource();
     showWalkSamplerNote();
+    room.renderComposerMode(); // a sweep draws from text alone (party-sweeps.js)
   }
 
   function useImage(image, render) {

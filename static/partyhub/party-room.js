@@ -1,7 +1,8 @@
 /* The party room, first of its scripts: the join form, or else the room's shared parts (its state,
  * UI state and elements) in one namespace, PartyHub.room, plus the top bar's Publish button and
- * the toasts. The room is the party-*.js scripts, loaded in this order after live.js and
- * outbox.js (what waits to be sent while the socket is not open):
+ * the toasts. The room is the party-*.js scripts, loaded in this order after live.js,
+ * outbox.js (what waits to be sent while the socket is not open) and sweeps.js (a sweep's grid,
+ * shared with the stage):
  *   party-room.js      this file: PartyHub.room, joining, publishing, toasts, and the small
  *                      helpers the others share (clamped text, scores in words, client ids)
  *   party-cards.js     the render grid: cards, their images, votes, picks and notes
@@ -9,6 +10,8 @@
  *                      and the palette
  *   party-composer.js  the composer, its parameters and its character and token counters
  *   party-modes.js     the composer's modes: a source image, a painted mask, a walk
+ *   party-sweeps.js    the composer's Sweep (a prompt across palette entries or settings), and
+ *                      each sweep's one grid card among the renders, its cells drawn as images
  *   party-lightbox.js  an image at full size with its prompt, parameters and actions
  *   party-chat.js      the chat (its lines, folding, unread count, paging back, writing,
  *                      mentions), the pinned question, hiding messages; the talk's limits and
@@ -19,7 +22,7 @@
  * Each script is a closure that puts what the others call on PartyHub.room (room.updateCard(...)),
  * called at run time, so no script needs the ones after it while it loads. State lives in one
  * object (see live.js); the DOM is redrawn from it per section, and render cards are keyed by
- * render id so replays and reconnects never duplicate one. */
+ * render id (a sweep's one card by sweep id) so replays and reconnects never duplicate one. */
 (function () {
   "use strict";
   const PH = window.PartyHub;

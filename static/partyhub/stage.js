@@ -1,8 +1,8 @@
 /* The stage: a projector view of the party. While a render runs, its preview fills the screen as
  * the picture forms; when it is done, its images replace the preview, with their prompt and
- * author. The join QR code and code stay in view, the pinned question large at the top, and the
- * newest chat lines in a corner (hidden with a button or ?chat=0). Read-only: it follows the same
- * events. */
+ * author; a sweep's cells show as its whole grid, labelled, filling in. The join QR code and
+ * code stay in view, the pinned question large at the top, and the newest chat lines in a
+ * corner (hidden with a button or ?chat=0). Read-only: it follows the same events. */
 (function () {
   "use strict";
   const PH = window.PartyHub;
@@ -56,10 +56,27 @@
 
   function draw() {
     const forming = formingRender();
-    if (forming) drawForming(forming);
+    const sweep = PH.sweeps.onStage(state, forming);
+    if (sweep) drawSweep(sweep);
+    else if (forming) drawForming(forming);
     else drawNewestRender();
     drawRunning();
     drawTalk();
+  }
+
+  /* A sweep's cell is forming, or came last: its whole grid, labelled, its cells filling in as
+   * they render (sweeps.js draws it without blinking). */
+  function drawSweep(sweep) {
+    shown = PH.sweeps.drawBoard(el.image, state, sweep, shown);
+    el.image.dataset.showing = "sweep";
+    el.image.dataset.render = "";
+    const layout = PH.sweeps.grid(state, sweep);
+    const { done, total } = PH.sweeps.tally(layout.cells);
+    el.label.hidden = false;
+    el.label.textContent = done < total ? `Sweep · ${done} of ${total} done` : `Sweep · ${PH.sweeps.axesName(sweep)}`;
+    el.prompt.textContent = sweep.text;
+    const votes = PH.sweeps.images(state, layout.cells).reduce((sum, image) => sum + (image.votes || 0), 0);
+    el.author.textContent = `by ${PH.memberName(state, sweep.author)}${votes ? ` · ★ ${votes}` : ""}`;
   }
 
   /* The newest running render that has a preview to show, if any. */

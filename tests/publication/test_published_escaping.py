@@ -327,4 +327,4 @@ def test_any_caption_draws_on_one_line(text):
     for face in (font(CAPTION_SIZE, FONT_FILES), font(TITLE_SIZE, BOLD_FILES)):
         line = fit_line(draw, text, face, 400)
         assert "\n" not in line and draw.textlength(line, font=face) <= 400
-        draw.text((0, 0), line, font=font)
+        draw.text((0, 0), line, font=face)
