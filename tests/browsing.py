@@ -132,6 +132,20 @@ def start_party(context, server, topic="loneliness", name="Ann", title="", steer
     return page, page.url.rstrip("/").rsplit("/", 1)[-1]
 
 
+def join(browser, url, name, errors, **context):
+    """`name` joins the party at `url` in a new browser context; its page errors go to
+    `errors`. Returns the room's page once it is live."""
+    from playwright.sync_api import expect
+
+    page = browser.new_context(**context).new_page()
+    page.on("pageerror", lambda error: errors.append(f"{name}: {error}"))
+    page.goto(url)
+    page.fill("#join-form [name=name]", name)
+    page.click("#join-form button[type=submit]")
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    return page
+
+
 def paste(page, selector, text):
     """Paste `text` into a field as a person does (Ctrl+V from the clipboard): the browser applies
     the field's own limits to it, as it would to a real paste."""

@@ -13,7 +13,7 @@ from partyhub import palette
 # Join codes avoid letters people confuse when reading them off a projector (0/O, 1/I/L).
 from partyhub.models.event import Association, party_group, record_event
 from partyhub.models.member import MAX_NAME_LENGTH, Member
-from partyhub.models.prompt import Prompt, clean_client_id
+from partyhub.models.prompt import Prompt, clean_client_id, repeat_of
 from partyhub.models.talk import clean_text
 
 JOIN_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -145,7 +145,7 @@ class Party(models.Model):
         written. A `client_id` the author used before makes this a repeat: nothing changes and
         the earlier prompt and its render are returned."""
         client_id = clean_client_id(client_id)
-        if repeat := self._repeat(author, client_id):
+        if repeat := repeat_of(self.prompts, author, client_id):
             return repeat, repeat.renders.order_by("pk").first()
         author.check_may_add()
         if self.steered and not author.is_prompt_master:
@@ -162,7 +162,7 @@ class Party(models.Model):
                 render = prompt.queue_render()
         except IntegrityError:
             # The same id from another connection at the same moment: that one was first.
-            if repeat := self._repeat(author, client_id):
+            if repeat := repeat_of(self.prompts, author, client_id):
                 return repeat, repeat.renders.order_by("pk").first()
             raise
         return prompt, render
@@ -171,7 +171,7 @@ class Party(models.Model):
         """A prompt for the Prompt Master to accept (it renders) or set aside. A repeated
         `client_id` returns the earlier proposal and changes nothing, as for submit_prompt."""
         client_id = clean_client_id(client_id)
-        if repeat := self._repeat(author, client_id):
+        if repeat := repeat_of(self.prompts, author, client_id):
             return repeat
         author.check_may_add()
         text, parent, resolved = self._clean_prompt(text, parent_id, params)
@@ -182,16 +182,10 @@ class Party(models.Model):
                 )
                 self.record("prompt.proposed", prompt=prompt.as_dict())
         except IntegrityError:
-            if repeat := self._repeat(author, client_id):
+            if repeat := repeat_of(self.prompts, author, client_id):
                 return repeat
             raise
         return prompt
-
-    def _repeat(self, author, client_id):
-        """The author's prompt made by the message with this id, if there was one."""
-        if client_id is None:
-            return None
-        return self.prompts.filter(author=author, client_id=client_id).first()
 
     def _add_prompt(self, author, text, parent, resolved, client_id, status=None):
         return Prompt.objects.create(

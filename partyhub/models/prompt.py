@@ -29,6 +29,14 @@ def clean_client_id(client_id):
     return client_id
 
 
+def repeat_of(rows, author, client_id):
+    """What `author` made among `rows` with the message that carried `client_id` (a prompt, a
+    chat line, a sweep), or None: a repeat of that message changes nothing and returns it."""
+    if client_id is None:
+        return None
+    return rows.filter(author=author, client_id=client_id).first()
+
+
 class Prompt(models.Model):
     class Status(models.TextChoices):
         SUBMITTED = "submitted"  # rendered (or queued to render)

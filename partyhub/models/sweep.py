@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from core.errors import ApiError
 from generation.params import MAX_SEED
-from partyhub.models.prompt import Prompt, clean_client_id
+from partyhub.models.prompt import Prompt, clean_client_id, repeat_of
 
 MAX_CELLS = 16
 # The palette's kinds: a value is words added to the prompt.
@@ -116,7 +116,7 @@ class Sweep(models.Model):
         `options`: `charge` (the rate limit, called once for the sweep, once it is valid) and
         `client_id` (a repeat returns the earlier sweep and changes nothing)."""
         client_id = clean_client_id(options.get("client_id"))
-        if repeat := cls._repeat(author, client_id):
+        if repeat := repeat_of(cls.objects, author, client_id):
             return repeat
         author.check_may_add()
         if party.steered and not author.is_prompt_master:
@@ -162,16 +162,12 @@ class Sweep(models.Model):
                     party.record("prompt.added", prompt=prompt.as_dict())
                     prompt.queue_render()
         except IntegrityError:
-            if repeat := cls._repeat(author, client_id):  # the same id at the same moment
+            if repeat := repeat_of(
+                cls.objects, author, client_id
+            ):  # the same id at the same moment
                 return repeat
             raise
         return sweep
-
-    @classmethod
-    def _repeat(cls, author, client_id):
-        if client_id is None:
-            return None
-        return cls.objects.filter(author=author, client_id=client_id).first()
 
     @classmethod
     def _plan(cls, party, text, x, y, params, parent_id):

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from core.errors import ApiError
 from partyhub.models.event import Event
-from partyhub.models.prompt import clean_client_id
+from partyhub.models.prompt import clean_client_id, repeat_of
 
 MAX_TEXT = 500
 # A line break per line of a short paragraph; a wall of empty lines would push the chat away.
@@ -109,7 +109,7 @@ class Message(models.Model):
         `client_id` the author used before makes this a repeat: the earlier message is
         returned and nothing changes."""
         client_id = clean_client_id(client_id)
-        if repeat := cls._repeat(author, client_id):
+        if repeat := repeat_of(cls.objects, author, client_id):
             return repeat
         author.check_may_add()
         text = clean_text(text)
@@ -130,16 +130,10 @@ class Message(models.Model):
                 party.record(event, message=message.as_dict())
         except IntegrityError:
             # The same id from another connection at the same moment: that one was first.
-            if repeat := cls._repeat(author, client_id):
+            if repeat := repeat_of(cls.objects, author, client_id):
                 return repeat
             raise
         return message
-
-    @classmethod
-    def _repeat(cls, author, client_id):
-        if client_id is None:
-            return None
-        return cls.objects.filter(author=author, client_id=client_id).first()
 
     def set_hidden(self, member, hidden):
         """A facilitator (or the Prompt Master) hides a message from everyone, or shows it again."""

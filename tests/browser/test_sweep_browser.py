@@ -9,7 +9,7 @@ Fixtures in browsing.py."""
 import re
 
 import pytest
-from browsing import RENDER_TIMEOUT_MS, start_party
+from browsing import RENDER_TIMEOUT_MS, join, start_party
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -20,16 +20,6 @@ ARTISTS = ["Edvard Munch", "Hokusai", "Frida Kahlo"]
 STYLES = ["ukiyo-e", "art nouveau", "surrealism", "impressionism", "cubism"]
 TECHNIQUES = ["watercolor", "pastel", "charcoal", "linocut"]
 TEXT = "a red star above a blue square"
-
-
-def join(browser, url, name, errors, **context):
-    page = browser.new_context(**context).new_page()
-    page.on("pageerror", lambda error: errors.append(f"{name}: {error}"))
-    page.goto(url)
-    page.fill("#join-form [name=name]", name)
-    page.click("#join-form button[type=submit]")
-    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
-    return page
 
 
 def loaded(page):

@@ -11,7 +11,7 @@ import sqlite3
 from datetime import UTC, datetime
 
 import pytest
-from browsing import RENDER_TIMEOUT_MS, start_party
+from browsing import RENDER_TIMEOUT_MS, join, start_party
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -19,16 +19,6 @@ pytestmark = pytest.mark.browser
 LAPTOP = {"viewport": {"width": 1440, "height": 900}}
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 HIDDEN = "message hidden by a facilitator"
-
-
-def join(browser, url, name, errors, **context):
-    page = browser.new_context(**context).new_page()
-    page.on("pageerror", lambda error: errors.append(f"{name}: {error}"))
-    page.goto(url)
-    page.fill("#join-form [name=name]", name)
-    page.click("#join-form button[type=submit]")
-    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
-    return page
 
 
 def say(page, text):

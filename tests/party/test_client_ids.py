@@ -5,7 +5,8 @@ import pytest
 from channels.db import database_sync_to_async
 
 from partyhub import actions
-from partyhub.models import Event, Party, Prompt, Render
+from partyhub.models import Event, Prompt, Render
+from partyhub.models import party as party_models
 from tests.conftest import receive_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -110,19 +111,19 @@ def test_a_repeated_proposal_is_one_proposal(party, pm, member):
 def test_two_messages_with_one_id_at_the_same_moment_make_one_prompt(party, pm, monkeypatch):
     # The other connection's prompt lands between the look-up and the insert: the unique
     # constraint refuses the second, which then answers as a repeat.
-    real = Party._repeat
+    real = party_models.repeat_of
     calls = []
 
-    def late(self, author, client_id):
+    def late(rows, author, client_id):
         calls.append(client_id)
         if len(calls) == 1:
             Prompt.objects.create(
-                party=self, author=author, text="first", params={}, client_id=client_id
+                party=party, author=author, text="first", params={}, client_id=client_id
             )
             return None
-        return real(self, author, client_id)
+        return real(rows, author, client_id)
 
-    monkeypatch.setattr(Party, "_repeat", late)
+    monkeypatch.setattr(party_models, "repeat_of", late)
     prompt, render = party.submit_prompt(pm, "second", params=SMALL, client_id="race")
     assert prompt.text == "first" and render is None
     assert Prompt.objects.count() == 1
