@@ -160,7 +160,7 @@ def resolve_params(params, party_defaults=None, find_source=None):
     if mode == "walk":
         _check_walk_params(resolved)
     elif mode != "txt2img":
-        _check_source_params(mode, resolved)
+        _check_source_params(mode, resolved, preset)
     return resolved
 
 
@@ -342,11 +342,13 @@ def _find(find_source, kind, pk):
     return found
 
 
-def _check_source_params(mode, resolved):
+def _check_source_params(mode, resolved, preset):
     strength = resolved["strength"]
     if not _is_number(strength) or not 0 < strength <= 1:
         raise Refused("invalid_param", f"strength must be in (0, 1], not {strength!r}.")
-    if mode in ("img2img", "inpaint") and int(resolved["steps"] * strength) < 1:
+    # A clip-guided img2img runs every step, its strength how far it may stray from the image.
+    diffusion = preset.family == "diffusion"
+    if diffusion and mode in ("img2img", "inpaint") and int(resolved["steps"] * strength) < 1:
         # diffusers runs int(steps * strength) denoising steps from the source image.
         raise Refused(
             "invalid_param",

@@ -103,6 +103,10 @@ def load_pipeline(preset):
         from generation import autoregressive
 
         return autoregressive.load(preset, source)
+    if preset.family == "clip-guided":  # an autoencoder and a CLIP, no pipeline
+        from generation import clip_guided
+
+        return clip_guided.load(source, settings.PARTYHUB_DEVICE, settings.PARTYHUB_DTYPE)
     import diffusers
     import torch
 
@@ -155,6 +159,11 @@ def generate_batch(preset, slots, on_step, should_stop):
         from generation import autoregressive
 
         images = autoregressive.generate_slots(get_pipeline(preset), slots, on_step, should_stop)
+        return images, None
+    if preset.family == "clip-guided":  # optimised step by step; no safety flags
+        from generation import clip_guided
+
+        images = clip_guided.generate_slots(get_pipeline(preset), slots, on_step, should_stop)
         return images, None
     import torch
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from generation import clip_guided
 from generation.errors import WeightsMissing
 from generation.samplers import SAMPLERS
 from generation.tokens import token_limit
@@ -36,8 +37,10 @@ def in_hub_cache(hub_id, filename):
 @dataclass(frozen=True)
 class Preset:
     name: str
-    family: str  # "diffusion" or "autoregressive"
-    pipeline: str  # the diffusers (or, autoregressive, transformers) class that loads it
+    family: str  # "diffusion", "autoregressive" or "clip-guided"
+    # The diffusers (or, autoregressive, transformers) class that loads it; clip-guided: the
+    # diffusers class of its autoencoder (generation/clip_guided.py loads the pair).
+    pipeline: str
     source: str  # a hub id; a folder of the same name under PARTYHUB_MODELS_DIR wins over it
     title: str
     # What every Stable Diffusion pipeline here renders; SDXL has no walk (its prompt encoder
@@ -66,6 +69,9 @@ class Preset:
     # output of a text encoder whose every token has its own embedding (CLIP's, the offline
     # model's T5). Not SDXL yet: its two encoders and pooled embedding go to the pipeline as text.
     prompt_weights: bool = False
+    # How to put the weights in place where they are not one hub download (clip-guided: an
+    # autoencoder and a CLIP, put together in one folder); shown when they are missing.
+    setup: str = ""
 
     def local_folder(self):
         return Path(settings.PARTYHUB_MODELS_DIR) / self.name
@@ -102,6 +108,8 @@ class Preset:
                 f"({self.bundled}) has no {self.index_file}, nor has {folder}. docs/models.md "
                 "says how to train it."
             )
+        if self.setup:
+            return f"{self.name} has no weights here ({folder / self.index_file}): {self.setup}"
         return (
             f"{self.name} has no weights here, and PartyHub never downloads at run time; fetch "
             f"them once with `hf download {self.source} --local-dir {folder}`. Looked for "
@@ -133,6 +141,10 @@ def _limits(size, steps, guidance):
 # The turbo models are adversarially distilled: 1-4 steps and no classifier-free guidance.
 TURBO_DEFAULTS = {"width": 512, "height": 512, "steps": 1, "guidance": 0.0, "sampler": "Euler a"}
 TURBO_LIMITS = _limits((256, 1024), (1, 4), (0.0, 0.0))
+
+# A clip-guided render starts from random codes or from an image (img2img), nothing else.
+CLIP_GUIDED_MODES = ("txt2img", "img2img")
+CLIP_GUIDED_DEFAULTS = {"guidance": 0.0, "sampler": clip_guided.SAMPLER}
 
 PRESETS = {
     preset.name: preset
@@ -229,6 +241,49 @@ PRESETS = {
             "a 64x64 picture of the world of drawn shapes as 256 image tokens, one at a time, "
             "and a VQ decoder turns them into pixels. Size and steps are fixed; no negative "
             "prompt.",
+        ),
+        Preset(
+            name="offline-clip-guided",
+            family="clip-guided",
+            pipeline="VQModel",
+            source="",
+            bundled=BUNDLED_WEIGHTS / "clip-guided",
+            index_file=clip_guided.CONFIG_FILE,
+            title="Offline shapes, guided by CLIP (bundled)",
+            modes=CLIP_GUIDED_MODES,
+            # Fixed by the weights: the VQ tokenizer and the CLIP both work at 64x64. `steps`
+            # are the optimiser's; CLIP steers, so there is no classifier-free guidance.
+            defaults={**CLIP_GUIDED_DEFAULTS, "width": 64, "height": 64, "steps": 100},
+            limits=_limits((64, 64), (1, 500), (0.0, 0.0)),
+            samplers=(clip_guided.SAMPLER,),
+            text_tokenizers=(),  # the CLIP's own (generation/tokens.py)
+            offline=True,
+            note="VQGAN+CLIP at the size of a CPU, shipped with PartyHub: no model here learned "
+            "to draw from words. The offline CLIP looks at a picture made of the offline "
+            "token model's VQ codes, and an optimiser changes the codes step by step until CLIP "
+            "finds the prompt in it; every step is a frame the room watches. The offline CLIP "
+            "knows only the world of shapes, and is easily pleased: docs/models.md measures "
+            "how often the pictures show what was asked. Size fixed; no guidance scale.",
+        ),
+        Preset(
+            name="vqgan-clip",
+            family="clip-guided",
+            pipeline="VQModel",
+            source="",
+            index_file=clip_guided.CONFIG_FILE,
+            title="VQGAN+CLIP",
+            modes=CLIP_GUIDED_MODES,
+            defaults={**CLIP_GUIDED_DEFAULTS, "width": 256, "height": 256, "steps": 200},
+            limits=_limits((128, 512), (1, 1000), (0.0, 0.0)),
+            samplers=(clip_guided.SAMPLER,),
+            text_tokenizers=(),
+            setup="put a diffusers VQModel folder and an open_clip checkpoint in that folder "
+            f"and name them in its {clip_guided.CONFIG_FILE}; docs/models.md, "
+            '"CLIP-guided", shows how.',
+            note="CLIP-guided images, the 2021 way: any diffusers VQModel draws, an open_clip "
+            "model steers, and an optimiser changes the picture step by step towards the "
+            "prompt; every step is a frame the room watches. Slow (hundreds of steps), dreamlike "
+            "rather than faithful; no guidance scale.",
         ),
         Preset(
             name="janus-pro-1b",

@@ -7,7 +7,7 @@ from its hub id in the local cache, never downloaded; a preset whose decoder is 
 does not load, renders without previews. The bundled offline model has no TAESD: its previews
 are a linear map of the latents' channels to colours (AUTOMATIC1111's "Approx cheap"), fit once
 for its autoencoder (offline/latent_colours.py), where a decode by that autoencoder cost about
-45% of a render.
+45% of a render. A clip-guided render's frames are its pictures themselves (`Pixels`).
 """
 
 import base64
@@ -31,6 +31,8 @@ def get_decoder(preset):
     """The preset's preview decoder, loaded once per process; None when it has none."""
     if not settings.PARTYHUB_PREVIEWS:
         return None
+    if preset.family == "clip-guided":
+        return Pixels()
     if preset.previews_from_latents:
         from generation.pipelines import get_pipeline
 
@@ -70,6 +72,19 @@ class LatentColours:
         return SimpleNamespace(
             sample=F.interpolate(colours, scale_factor=self.scale, mode="bilinear")
         )
+
+
+class Pixels:
+    """A clip-guided render decodes its picture at every step anyway: its progress frames come
+    as pixels (in [-1, 1]), and the preview is the picture itself."""
+
+    def __init__(self):
+        import torch
+
+        self.device, self.dtype = "cpu", torch.float32
+
+    def decode(self, pixels):
+        return SimpleNamespace(sample=pixels)
 
 
 class OwnAutoencoder:

@@ -202,6 +202,14 @@ def _settings_key():
 
 
 def load_scorer(model_name, pretrained, config, device, dtype):
+    return Scorer(*load_clip(model_name, pretrained, config, device, dtype), device)
+
+
+def load_clip(model_name, pretrained, config, device, dtype):
+    """(model, preprocess, tokenizer) of an open_clip model from local files only: `pretrained`
+    a checkpoint file or a pretrained tag's file in the local Hugging Face cache, `config` a
+    model config JSON to register first (named after the model) or empty. What scores images,
+    and what steers a clip-guided render (generation/clip_guided.py)."""
     import open_clip
 
     if config:
@@ -227,7 +235,7 @@ def load_scorer(model_name, pretrained, config, device, dtype):
         image_resize_mode=tag_cfg.get("resize_mode"),
     )
     model.eval()
-    return Scorer(model, preprocess, open_clip.get_tokenizer(model_name), device)
+    return model, preprocess, open_clip.get_tokenizer(model_name)
 
 
 def resolve_weights(model_name, pretrained):

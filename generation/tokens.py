@@ -1,8 +1,9 @@
 """How many tokens a prompt is to a model's text encoder, and how many the encoder reads.
 
 A Stable Diffusion pipeline cuts every prompt to its tokenizer's `model_max_length` (diffusers'
-`encode_prompt` logs the words it dropped and renders the rest), and the offline autoregressive
-model pads or cuts its caption to the same 24 tokens. PartyHub refuses such text instead
+`encode_prompt` logs the words it dropped and renders the rest), the offline autoregressive
+model pads or cuts its caption to the same 24 tokens, and open_clip's tokenizer cuts what a
+clip-guided model's CLIP reads to its `context_length`. PartyHub refuses such text instead
 (`prompt_too_long`), counting with the tokenizer the model itself loads: only the tokenizer (a
 few milliseconds, then kept per preset), from where the preset's weights are, never downloaded.
 
@@ -38,6 +39,8 @@ class _Window:
         return self.size - self.specials
 
     def count(self, text):
+        if hasattr(self.tokenizer, "context_length"):  # open_clip's: encode adds no specials
+            return len(self.tokenizer.encode(text))
         # verbose=False: no "sequence length is longer than" warning for text we refuse anyway.
         return len(self.tokenizer(text, verbose=False).input_ids) - self.specials
 
@@ -89,9 +92,12 @@ def refuse_too_long(preset, field, text, weighted=False):
 
 
 def _windows(preset):
-    if not preset.text_tokenizers or not preset.is_available():
+    clip_guided = preset.family == "clip-guided"
+    if not (preset.text_tokenizers or clip_guided) or not preset.is_available():
         return ()
     try:
+        if clip_guided:
+            return _load_clip(str(preset.weights_source()))
         return _load(preset.name, str(preset.weights_source()), preset.text_tokenizers)
     except Exception as error:  # whatever makes the folder unreadable
         # The pipeline loads these very files the same way, so it cannot load either: its
@@ -99,6 +105,18 @@ def _windows(preset):
         # the models list and the composer keep working.
         log.warning("cannot read the tokenizer of %s: %s", preset.name, error)
         return ()
+
+
+@lru_cache(maxsize=8)
+def _load_clip(source):
+    from generation.clip_guided import text_tokenizer
+
+    tokenizer = text_tokenizer(source)
+    if not hasattr(tokenizer, "encode"):
+        # A Hugging Face tokenizer behind open_clip's (SigLIP's and others'): nothing counted
+        # here yet, so the render is refused rather than its prompt cut.
+        raise OSError(f"cannot count tokens with {type(tokenizer).__name__}")
+    return (_Window(tokenizer, tokenizer.context_length, 2),)
 
 
 @lru_cache(maxsize=32)

@@ -66,7 +66,7 @@ def run_render(render_id, finisher=None):
         leader.fail(leader.claim_token, "unknown_model", "The model is no longer configured.")
         return True
     batch = [leader]
-    if preset.family == "diffusion":
+    if preset.family in ("diffusion", "clip-guided"):  # those that draw a batch in one pass
         batch += Render.claim_companions(leader, settings.PARTYHUB_MAX_BATCH)
     run_batch(preset, batch, finisher)
     return True
