@@ -33,7 +33,7 @@ from generation.errors import BadOutput, Cancelled, GpuOutOfMemory
 
 log = logging.getLogger(__name__)
 
-CONFIG_FILE = "clip_guided.json"
+CONFIG_FILE = "clip_guided.json"  # what marks a folder of a clip-guided model
 # What a clip-guided PNG says it sampled with: there is no sampler, the optimiser draws it.
 SAMPLER = "Adam"
 
@@ -205,13 +205,11 @@ def _starting_latents(model, slots, generators):
     (the seeds still draw different cutouts, so the pictures part ways)."""
     import torch
 
-    from generation.modes import fit_source
-
     vq = model.vq
     params = slots[0].params
     if params["mode"] == "img2img":
-        sources = [fit_source(slot.source, params) for slot in slots]
-        pixels = torch.stack([_as_tensor(image) for image in sources]) * 2 - 1
+        size = (params["width"], params["height"])  # the request may resize its source
+        pixels = torch.stack([_as_tensor(slot.source, size) for slot in slots]) * 2 - 1
     else:
         shape = (3, params["height"], params["width"])
         noise = [torch.randn(shape, generator=generator) for generator in generators]
@@ -221,13 +219,14 @@ def _starting_latents(model, slots, generators):
     return z.detach().clone().float().requires_grad_(True)
 
 
-def _as_tensor(image):
+def _as_tensor(image, size):
+    """An image at `size` as a float tensor [3, height, width] of values in [0, 1]."""
     import numpy as np
     import torch
+    from PIL import Image
 
-    return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255).permute(
-        2, 0, 1
-    )
+    image = image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+    return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)
 
 
 def _text_targets(model, slots):

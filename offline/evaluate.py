@@ -6,8 +6,9 @@
 - ``sheet``: a contact sheet of sample pictures with their captions.
 - ``clip``: the offline CLIP picks each drawn picture's caption among 10 (the true one and 9
   other scenes' captions; and, harder, 9 captions of its own scene with one thing changed).
-- ``diffusion``, ``autoregressive``, ``clip-guided``: the generator renders the held-out
-  captions and :func:`grade` scores its pictures, in all and by kind of caption.
+- ``diffusion``, ``autoregressive``: the generator renders the held-out captions and
+  :func:`grade` scores its pictures, in all and by kind of caption (:func:`report`; the
+  clip-guided preset, whose optimiser is the app's, in ``generation/evaluate_clip_guided.py``).
 - ``themes``: how close the diffusion model's pictures on a stream's theme and off it are to
   the theme, by the CLIP: what the offline streams' picture thresholds are fitted to.
 """
@@ -241,7 +242,9 @@ def kind(prompt: str) -> str:
     return "one shape" if desc.count == 1 else "two of one" if desc.relation is None else "a pair"
 
 
-def _report(name: str, images: np.ndarray, prompts: list[str], args) -> None:
+def report(name: str, images: np.ndarray, prompts: list[str], args) -> None:
+    """Print :func:`grade` of ``images`` for ``prompts``, in all and by kind of caption; with
+    ``args.sheet``, also save the first 24 pictures there."""
     pred = J.load().predict(images)
 
     def line(label, rows):
@@ -264,7 +267,7 @@ def cmd_diffusion(args) -> None:
     pipe = load_diffusion(args.weights)
     prompts = heldout_captions(args.n)
     images = render_diffusion(pipe, prompts, steps=args.steps, guidance=args.guidance)
-    _report(
+    report(
         f"diffusion, {args.steps} steps, guidance {args.guidance},",
         D.to_judge(images),
         prompts,
@@ -315,25 +318,7 @@ def cmd_autoregressive(args) -> None:
     model = A.load(args.weights)
     prompts = heldout_captions(args.n)
     images = A.draw(model, prompts, guidance=args.guidance)
-    _report(f"autoregressive, guidance {args.guidance},", images, prompts, args)
-
-
-def cmd_clip_guided(args) -> None:
-    """The app's own clip-guided renderer (generation/clip_guided.py) on the bundled folder."""
-    from generation import clip_guided
-    from generation.modes import Slot
-
-    model = clip_guided.load(args.weights, "cpu", "float32")
-    prompts = heldout_captions(args.n)
-    params = {"mode": "txt2img", "width": 64, "height": 64, "steps": args.steps, "negative": ""}
-    images = []
-    for start in range(0, len(prompts), args.batch):
-        slots = [
-            Slot(p, params, start + n) for n, p in enumerate(prompts[start : start + args.batch])
-        ]
-        done = clip_guided.generate_slots(model, slots, lambda *_: None, lambda: False)
-        images += [np.asarray(image) for image in done]
-    _report(f"clip-guided, {args.steps} steps,", np.stack(images), prompts, args)
+    report(f"autoregressive, guidance {args.guidance},", images, prompts, args)
 
 
 COMMANDS = {
@@ -344,7 +329,6 @@ COMMANDS = {
     "diffusion": cmd_diffusion,
     "autoregressive": cmd_autoregressive,
     "themes": cmd_themes,
-    "clip-guided": cmd_clip_guided,
 }
 
 
@@ -368,12 +352,6 @@ def main(argv=None) -> None:
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--weights", type=Path, default=WEIGHTS / "autoregressive")
     p.add_argument("--guidance", type=float, default=3.0)
-    p.add_argument("--sheet", type=Path, help="also save the first 24 pictures here")
-    p = sub.add_parser("clip-guided")
-    p.add_argument("--n", type=int, default=200)
-    p.add_argument("--weights", type=Path, default=WEIGHTS / "clip-guided")
-    p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--batch", type=int, default=10)
     p.add_argument("--sheet", type=Path, help="also save the first 24 pictures here")
     p = sub.add_parser("themes")
     p.add_argument("--n", type=int, default=60)
