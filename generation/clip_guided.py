@@ -45,8 +45,9 @@ class Recipe:
     crop: tuple  # the smallest and largest side of a cutout, as fractions of the picture's
     noise: float  # the standard deviation of the noise added to each cutout (pixels in [0, 1])
     start_noise: float  # txt2img starts from mid-grey with noise of this deviation (likewise)
-    # img2img: how hard the latents are held near the source image's, times (1 - strength) /
-    # strength (so strength 1 starts from the image and goes where CLIP leads).
+    # img2img: the weight of the latents' distance from the source image's, times (1 - strength),
+    # beside CLIP's loss times strength (so strength 1 starts from the image and goes where CLIP
+    # leads, and a strength near 0 keeps the image). Weights, not a ratio: nothing overflows.
     anchor: float
 
 
@@ -184,8 +185,9 @@ def _optimise(model, slots, on_step, should_stop):
                 raise Cancelled()
         loss = _clip_loss(model, pixels, targets, generators)
         if source is not None:
-            hold = (1 - params["strength"]) / params["strength"] * recipe.anchor
-            loss = loss + hold * (z - source).pow(2).mean(dim=(1, 2, 3)).sum()
+            strength = params["strength"]
+            distance = (z - source).pow(2).mean(dim=(1, 2, 3)).sum()
+            loss = strength * loss + (1 - strength) * recipe.anchor * distance
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()

@@ -192,6 +192,8 @@ def test_img2img_starts_from_the_image_and_strength_is_how_far_it_strays():
 
     held, free = strayed(0.05), strayed(1.0)
     assert held < free * 0.75
+    # The least strength there is keeps the image, and nothing in the loss overflows.
+    assert strayed(5e-324) < held
 
 
 def test_should_stop_ends_the_render_at_the_next_step():
