@@ -36,7 +36,7 @@ def test_the_room_and_the_stage_watch_the_picture_form(server, browser, screensh
     expect(page.locator("#composer [name=sampler]")).to_have_value("Adam")
     expect(page.locator("#composer [name=guidance]")).to_have_attribute("max", "0")
     page.fill("#prompt-text", "a large yellow circle on a blue background")
-    page.fill("#composer [name=steps]", "300")
+    page.fill("#composer [name=steps]", "120")
     page.click("#composer button[type=submit]")
     expect(page.locator('#renders .card[data-status="done"]')).to_have_count(
         1, timeout=RENDER_TIMEOUT_MS
