@@ -15,11 +15,14 @@
   const { state, ui, el } = room;
   const S = PH.sweeps;
 
-  // partyhub/models/sweep.py's limits (MAX_CELLS, MAX_VALUE_CHARS): said here before sending;
-  // the server checks them again and refuses (sweep_too_large, invalid_sweep).
-  const MAX_CELLS = 16;
-  const MAX_VALUE_CHARS = 60;
-  const AXES = {
+  // partyhub/models/sweep.py's rules, carried by the page (sweep-rules): said here before
+  // sending; the server checks them again and refuses (sweep_too_large, invalid_sweep).
+  const RULES = JSON.parse(document.getElementById("sweep-rules").textContent);
+  const MAX_CELLS = RULES.max_cells;
+  const MAX_VALUE_CHARS = RULES.max_value_chars;
+  const MAX_SEED = RULES.max_seed;
+  // Each axis's values, as a sentence names them.
+  const PLURALS = {
     style: "styles",
     technique: "techniques",
     artist: "artists",
@@ -29,8 +32,8 @@
     guidance: "guidance values",
     steps: "step counts",
   };
+  const AXES = Object.fromEntries(RULES.axes.map((axis) => [axis, PLURALS[axis] || axis]));
   const EXAMPLES = { seed: "1, 2, 3", guidance: "3, 7.5, 12", steps: "10, 20, 30" };
-  const MAX_SEED = 4294967295; // generation/params.py's MAX_SEED
   const ACTIVE = new Set(["queued", "running"]);
 
   // --- The composer's Sweep -----------------------------------------------------------------------
