@@ -29,6 +29,7 @@ from generation.errors import (
 )
 from generation.modes import slots_for
 from generation.params import check_weights
+from generation.weights import parse as parse_weights
 from generation.pipelines import drop_flagged, free_gpu_memory, generate_batch
 from generation.presets import get_preset
 from partyhub.jobs.sources import sources_of
@@ -70,6 +71,13 @@ def run_render(render_id, finisher=None):
         batch += Render.claim_companions(leader, settings.PARTYHUB_MAX_BATCH)
     run_batch(preset, batch, finisher)
     return True
+
+
+def read_text(render):
+    """The prompt as the model read it, which CLIP scores the images against: with prompt
+    weights, the words without their syntax (CLIP would read `((red:1.5))` as more words)."""
+    text = render.prompt.text
+    return parse_weights(text).text if render.params.get("weights") else text
 
 
 def run_batch(preset, batch, finisher=None):
@@ -128,7 +136,7 @@ def run_batch(preset, batch, finisher=None):
         Party.objects.filter(pk__in={r.party_id for r in held}).values_list("pk", "topic")
     )
     scores = scoring.batch_image_scores(
-        (kept, render.prompt.text, topics[render.party_id]) for render, kept, _ in made
+        (kept, read_text(render), topics[render.party_id]) for render, kept, _ in made
     )
     made, scores = _chosen(made, scores)
     finish = functools.partial(_finish, made, scores)

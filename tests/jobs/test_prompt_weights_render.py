@@ -62,6 +62,19 @@ def test_without_weights_the_png_says_its_brackets_are_text(party, pm):
     assert "Emphasis" not in parameters(Render.objects.get(pk=plain.pk).images.get())
 
 
+def test_clip_scores_a_weighted_prompt_by_its_words(party, pm, offline_clip):
+    from generation import scoring
+
+    _, render = submit(party, pm, "a ((yellow:1.4)) [star] on a blue background", weights=True)
+    run_render(render.pk)
+    (image,) = Render.objects.get(pk=render.pk).images.all()
+    with PILImage.open(image.file.path) as png:
+        (plain,) = scoring.image_scores(
+            [png.convert("RGB")], "a yellow star on a blue background", None
+        )
+    assert image.score == pytest.approx(plain["score"], abs=1e-4)
+
+
 def test_weights_change_what_the_worker_draws(party, pm):
     _, weighed = submit(party, pm, WEIGHTED, weights=True)
     _, literal = submit(party, pm, WEIGHTED)
