@@ -47,8 +47,19 @@ def grade(pred: dict[str, np.ndarray], prompts: list[str]) -> dict[str, float]:
     A picture matches on colour when every colour the prompt names is on the right object, on
     shape likewise, on position when a single shape sits where it was asked or a pair is laid out
     as asked ("next to": side by side, either way round), on count when it shows as many objects.
-    Each rate is over the prompts that say something about it."""
-    hits: dict[str, list[bool]] = {"colour": [], "shape": [], "position": [], "count": []}
+    Each rate is over the prompts that say something about it.
+
+    ``bound`` is over pairs of two different objects ("a red star above a blue square"): both
+    are there, each with its own colour and shape, laid out as asked, all in one reading of the
+    picture. Colour and shape alone can each be right by a reading the other contradicts ("next
+    to" either way round); bound asks that one order satisfy them all."""
+    hits: dict[str, list[bool]] = {
+        "colour": [],
+        "shape": [],
+        "position": [],
+        "count": [],
+        "bound": [],
+    }
     for n, prompt in enumerate(prompts):
         desc = world.parse(prompt)
         got = {k: int(v[n]) for k, v in pred.items()}
@@ -69,7 +80,28 @@ def grade(pred: dict[str, np.ndarray], prompts: list[str]) -> dict[str, float]:
                     for o in options
                 )
             )
+        if is_distinct_pair(desc):
+            hits["bound"].append(
+                any(
+                    got["count"] == o["count"]
+                    and all(o[k] in (-1, got[k]) for k in BOUND_KEYS)
+                    # "next to": the objects may swap, the layout (left, right) may not.
+                    and all(got[k] == wanted[k] for k in ("position", "position2"))
+                    for o in options
+                )
+            )
     return {k: float(np.mean(v)) for k, v in hits.items() if v}
+
+
+BOUND_KEYS = ("colour", "colour2", "shape", "shape2")
+
+
+def is_distinct_pair(desc) -> bool:
+    """A caption of two objects in a relation that differ in a colour or shape it names."""
+    if desc.relation is None:
+        return False
+    first, second = desc.shapes
+    return (first.colour, first.shape) != (second.colour, second.shape)
 
 
 PLACE = {p: i for i, p in enumerate(world.PLACES)}

@@ -52,6 +52,18 @@ def grid_positions(gpt) -> None:
         gpt.transformer.wpe.weight[A.TEXT_TOKENS + 1 :] = grid
 
 
+def image_loss(gpt, prompt: torch.Tensor, codes: torch.Tensor, text_vocab: int) -> torch.Tensor:
+    """The cross-entropy of a picture's image tokens given its caption (``prompt``: caption ids
+    and the begin-of-image token, from ``A.prompt_ids``; ``codes``: [N, 256] codebook entries):
+    one sequence, the codes after the text vocabulary. transformers shifts the labels, so each
+    position learns the token after it (teacher forcing); the caption's positions learn nothing."""
+    ids = torch.cat([prompt, codes + text_vocab], dim=1)
+    labels = ids.clone()
+    labels[:, : prompt.shape[1]] = -100  # learn the picture, given the caption
+    with training.low_precision():  # the loss itself is computed in float32
+        return gpt(input_ids=ids, labels=labels).loss
+
+
 def train(gpt, tokenizer, pool: torch.Tensor, scenes, run: training.Run):
     args = run.args
     rng = np.random.default_rng(args.seed)
@@ -62,11 +74,7 @@ def train(gpt, tokenizer, pool: torch.Tensor, scenes, run: training.Run):
     for step in range(1, args.steps + 1):
         idx = torch.randint(len(pool), (args.batch_size,), generator=g)
         prompt = A.prompt_ids(tokenizer, captions([scenes[i] for i in idx], rng))
-        ids = torch.cat([prompt, pool[idx] + offset], dim=1)
-        labels = ids.clone()
-        labels[:, : prompt.shape[1]] = -100  # learn the picture, given the caption
-        with torch.autocast("cpu", dtype=torch.bfloat16):  # as the other trainers; loss in fp32
-            loss = gpt(input_ids=ids, labels=labels).loss
+        loss = image_loss(gpt, prompt, pool[idx], offset)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(gpt.parameters(), 1.0)

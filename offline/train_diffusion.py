@@ -44,7 +44,7 @@ def encode_pool(vae, scenes: list[world.Scene], batch: int = 100) -> torch.Tenso
     out = []
     for i in range(0, len(scenes), batch):
         x = D.to_pixels(D.draw_batch(scenes[i : i + batch]))
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with training.low_precision():
             mean = vae.encode(x).latent_dist.mode()
         out.append(mean.float() * vae.config.scaling_factor)
     return torch.cat(out)

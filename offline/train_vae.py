@@ -64,8 +64,8 @@ def train(vae, run: training.Run) -> None:
     vae.train()
     for step in range(1, args.steps + 1):
         x = crops(D.to_pixels(D.draw_batch(scenes(rng, args.batch_size, "train"))), rng, args.crop)
-        # bfloat16 halves the time of the 128×128 convolutions on this CPU; the loss stays fp32.
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        # bfloat16 where the CPU is fast at it (training.low_precision); the loss stays fp32.
+        with training.low_precision():
             posterior = vae.encode(x).latent_dist
             recon = vae.decode(posterior.mode()).sample
         error = (recon.float() - x).abs() * pixel_weights(x)

@@ -51,12 +51,12 @@ def train(vq, run: training.Run) -> None:
     vq.train()
     for step in range(1, args.steps + 1):
         x = D.to_pixels(D.draw_batch(scenes(rng, args.batch_size, "train"), scale=1))
-        # bfloat16 convolutions as in train_vae; the codebook lookup and the loss stay fp32, so
-        # nearest-entry distances are not rounded.
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        # bfloat16 convolutions where fast, as in train_vae; the codebook lookup and the loss
+        # stay fp32, so nearest-entry distances are not rounded.
+        with training.low_precision():
             h = vq.encode(x).latents
         quant, commit, (_, _, codes) = vq.quantize(h.float())
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with training.low_precision():
             recon = vq.decode(quant, force_not_quantize=True).sample
         loss = ((recon.float() - x).abs() * pixel_weights(x)).mean() + commit
         opt.zero_grad(set_to_none=True)

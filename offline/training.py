@@ -4,6 +4,7 @@ the record of a run (steps, seed, threads, time) each saves beside its weights."
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -96,6 +97,7 @@ class Run:
         return {
             **{k: v for k, v in vars(self.args).items() if k in RECORDED},
             **extra,
+            "bfloat16": has_fast_bfloat16(),
             "seconds": round(self.elapsed()),
             "cpu_seconds": round(self.cpu_elapsed()),
         }
@@ -103,6 +105,22 @@ class Run:
     def save_record(self, entry: dict) -> None:
         """Writes ``entry`` (from ``record``) as this run's part of ``<out>/training.json``."""
         update_record(self.args.out, self.part, entry, resumed_from=self.resumed_from)
+
+
+def has_fast_bfloat16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX). Without them
+    autocast emulates it: a 3×3 convolution took 92 times as long as in float32, a GPT step 5
+    times, on this project's AVX2 machine (../shared/offline-findings.md)."""
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    return torch.cpu._is_avx512_bf16_supported() or amx()
+
+
+def low_precision():
+    """bfloat16 autocast where the CPU is fast at it, else nothing (float32). A run's record
+    says which (``Run.record``): the two give different weights."""
+    if has_fast_bfloat16():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def one_cycle(params, lr: float, steps: int, weight_decay: float = 0.0):

@@ -29,9 +29,9 @@ from generation.errors import (
 )
 from generation.modes import slots_for
 from generation.params import check_weights
-from generation.weights import parse as parse_weights
 from generation.pipelines import drop_flagged, free_gpu_memory, generate_batch
 from generation.presets import get_preset
+from generation.weights import parse as parse_weights
 from partyhub.jobs.sources import sources_of
 from partyhub.jobs.store import delete_files, start_storing, store_animation
 from partyhub.jobs.watch import BatchProgress, ClaimWatch

@@ -165,6 +165,7 @@ def test_grade_scores_pictures_against_their_prompts():
         "shape": 1.0,
         "position": 1.0,
         "count": 1.0,
+        "bound": 1.0,
     }
     # ...and other pictures' prompts mostly are not.
     wrong = evaluate.grade(labels, captions[1:] + captions[:1])
@@ -178,6 +179,19 @@ def test_grade_scores_pictures_against_their_prompts():
     assert evaluate.grade(pred, ["a blue square left of a red star"])["position"] == 1.0
     assert evaluate.grade(pred, ["a blue square above a red star"])["position"] == 0.0
     assert evaluate.grade(pred, ["a red star at the top"])["count"] == 0.0
+    # Bound: both objects, each with its own colour and shape, laid out as asked, in one reading.
+    bound = {
+        "a red star left of a blue square": 1.0,
+        "a blue square right of a red star": 1.0,
+        "a blue square next to a red star": 1.0,  # either way round
+        "a red square left of a blue star": 0.0,  # colours on the right places, shapes swapped
+        "a blue star left of a red square": 0.0,  # shapes right, colours swapped
+        "a red star above a blue square": 0.0,  # the right objects, laid out otherwise
+    }
+    assert {text: evaluate.grade(pred, [text])["bound"] for text in bound} == bound
+    # Only pairs of two different objects are graded for it.
+    for text in ("two red stars", "a red star on the left"):
+        assert "bound" not in evaluate.grade(pred, [text])
 
 
 def test_the_judge_grades_drawn_pictures_as_matching():
