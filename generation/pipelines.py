@@ -4,12 +4,11 @@ pipeline per preset."""
 
 import functools
 import logging
-import threading
 from collections import OrderedDict
 
 from django.conf import settings
 
-from generation import decoding, fast_path, modes, probe_pictures
+from generation import LOAD_LOCK, decoding, fast_path, modes, probe_pictures
 from generation.errors import BadOutput, Cancelled, Filtered, GpuOutOfMemory
 from generation.presets import OVERHEAD_PICTURES, OVERHEAD_PROBE, default_preset
 from generation.samplers import make_scheduler
@@ -18,13 +17,12 @@ log = logging.getLogger(__name__)
 
 # Preset name -> (pipeline, bytes of weights), least recently used first.
 _pipelines = OrderedDict()
-_load_lock = threading.Lock()
 
 
 def get_pipeline(preset):
     """The preset's warm pipeline, loaded once per process. Loading one more model unloads the
     least recently used ones while the weights would pass PARTYHUB_MODEL_MEMORY_MB."""
-    with _load_lock:
+    with LOAD_LOCK:
         if preset.name in _pipelines:
             _pipelines.move_to_end(preset.name)
             return _pipelines[preset.name][0]

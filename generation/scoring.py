@@ -28,6 +28,8 @@ import threading
 
 from django.conf import settings
 
+from generation import LOAD_LOCK
+
 log = logging.getLogger(__name__)
 
 OFFLINE_CLIP = "partyhub-offline-clip"  # the bundled one's PARTYHUB_CLIP_MODEL (offline/)
@@ -36,7 +38,6 @@ EMBEDDING_DTYPE = "<f4"  # stored embeddings: little-endian float32, whatever th
 _PRECISIONS = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
 
 _scorers = {}  # settings key -> Scorer, or None when it could not be loaded
-_load_lock = threading.Lock()
 
 
 class ScorerUnavailable(Exception):
@@ -178,7 +179,7 @@ def get_scorer():
     key = _settings_key()
     if key is None:
         return None
-    with _load_lock:
+    with LOAD_LOCK:
         if key not in _scorers:
             try:
                 _scorers[key] = load_scorer(*key)

@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
-from generation import weights
+from generation import LOAD_LOCK, weights
 from generation.errors import Refused
 
 log = logging.getLogger(__name__)
@@ -96,9 +96,10 @@ def _windows(preset):
     if not (preset.text_tokenizers or clip_guided) or not preset.is_available():
         return ()
     try:
-        if clip_guided:
-            return _load_clip(str(preset.weights_source()))
-        return _load(preset.name, str(preset.weights_source()), preset.text_tokenizers)
+        with LOAD_LOCK:  # a first load imports libraries, as a model's does (generation/__init__)
+            if clip_guided:
+                return _load_clip(str(preset.weights_source()))
+            return _load(preset.name, str(preset.weights_source()), preset.text_tokenizers)
     except Exception as error:  # whatever makes the folder unreadable
         # The pipeline loads these very files the same way, so it cannot load either: its
         # render fails with the reason and no prompt is cut. Nothing to count against here, and

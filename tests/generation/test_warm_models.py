@@ -96,3 +96,53 @@ def test_cached_prompt_embeddings_give_the_pipelines_own_images(monkeypatch):
         generator=torch.Generator("cpu").manual_seed(4),
     ).images[0]
     assert np.abs(ours - np.asarray(own, dtype=np.int16)).max() <= 2
+
+
+# A fresh process, as `make run` starts: its warm-up thread loads the default model while request
+# threads load the CLIP (a stream's topic guard) and a tokenizer (GET /api/models), all importing
+# the libraries for the first time.
+SIDE_BY_SIDE = """
+import threading
+import django
+
+django.setup()
+from generation import pipelines, scoring, tokens
+from generation.presets import get_preset
+
+loads = [
+    threading.Thread(target=pipelines.get_pipeline, args=(get_preset("offline"),)),
+    threading.Thread(target=scoring.get_scorer),
+    threading.Thread(target=tokens.token_limit, args=(get_preset("offline-clip-guided"),)),
+]
+for load in loads:
+    load.start()
+for load in loads:
+    load.join()
+print(list(pipelines._pipelines), scoring.get_scorer() is not None, tokens.token_limit(get_preset("offline-clip-guided")))
+"""
+
+
+def test_the_model_and_the_clip_load_side_by_side_in_a_fresh_process():
+    """Threads importing torchvision's modules at once deadlocked (Python raised _DeadlockError
+    in one, and that load was remembered as failed for good): one model or tokenizer loads at a
+    time."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    unset = ("PARTYHUB_CLIP_PRETRAINED", "PARTYHUB_CLIP_MODEL", "PARTYHUB_DEFAULT_MODEL")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", PARTYHUB_DEVICE="cpu")
+    done = subprocess.run(
+        [sys.executable, "-c", SIDE_BY_SIDE],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "['offline'] True 22", done.stderr[-2000:]
+    assert "cannot read the tokenizer" not in done.stderr
