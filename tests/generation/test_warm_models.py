@@ -118,7 +118,8 @@ for load in loads:
     load.start()
 for load in loads:
     load.join()
-print(list(pipelines._pipelines), scoring.get_scorer() is not None, tokens.token_limit(get_preset("offline-clip-guided")))
+limit = tokens.token_limit(get_preset("offline-clip-guided"))
+print(list(pipelines._pipelines), scoring.get_scorer() is not None, limit)
 """
 
 
