@@ -53,13 +53,7 @@ def grade(pred: dict[str, np.ndarray], prompts: list[str]) -> dict[str, float]:
     are there, each with its own colour and shape, laid out as asked, all in one reading of the
     picture. Colour and shape alone can each be right by a reading the other contradicts ("next
     to" either way round); bound asks that one order satisfy them all."""
-    hits: dict[str, list[bool]] = {
-        "colour": [],
-        "shape": [],
-        "position": [],
-        "count": [],
-        "bound": [],
-    }
+    hits: dict[str, list[bool]] = {k: [] for k in ("colour", "shape", "position", "count", "bound")}
     for n, prompt in enumerate(prompts):
         desc = world.parse(prompt)
         got = {k: int(v[n]) for k, v in pred.items()}

@@ -240,7 +240,13 @@ def publication(manifest, url_of=None, tree_width=760):
         "words": _words(associations),
         "credits": credits,
         "watermarked": sum(1 for image in images if image["watermarked"]),
-        "tree": tree_svg(manifest["prompts"], _thumbnails(best), authors=names, width=tree_width),
+        "tree": tree_svg(
+            manifest["prompts"],
+            _thumbnails(best),
+            authors=names,
+            width=tree_width,
+            sweeps=manifest.get("sweeps"),  # absent from manifests of before sweeps
+        ),
         "entries": entries,
         "replay": {
             "entries": entries,

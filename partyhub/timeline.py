@@ -2,14 +2,19 @@
 
 The replay page and the export both call `timeline()` on the same archived events
 (`Event.as_message()` dicts), and a test can call it on plain dicts. Its Django imports are
-Member.Role, whose labels are the only copy of the roles' names, and REACTIONS, whose emoji are
-the only copy of how reactions look.
+Member.Role, whose labels are the only copy of the roles' names, REACTIONS, whose emoji are the
+only copy of how reactions look, and the tree's names of a sweep's cells, so both say them alike.
+
+A sweep is told as one: its `sweep.added` says what was swept across what, its cells'
+`prompt.added` and first `render.queued` get no entry of their own, and each cell's finished
+render names the cell. The entries of a sweep carry its id as `sweep`.
 
 It is one piece: a few lines per event type, all in one table, sharing what the story has learnt
 so far (names, prompts, which prompt a render is of, which reactions were already told).
 """
 
 from partyhub.models import REACTIONS, Member
+from partyhub.tree import cell_label
 
 # Member.Role's labels as a sentence reads them: the two titles keep their capitals ("made Bob an
 # Art Expert"), the other roles are plain words ("is now a participant").
@@ -19,6 +24,18 @@ ROLE_TITLES = {
 }
 # Prompts are quoted in full up to this many characters, so one entry stays one line.
 QUOTE_LENGTH = 80
+# A sweep axis's values as a sentence counts them (the room's composer says them alike,
+# party-sweeps.js's PLURALS).
+AXIS_PLURALS = {
+    "style": "styles",
+    "technique": "techniques",
+    "artist": "artists",
+    "period": "periods",
+    "modifier": "modifiers",
+    "seed": "seeds",
+    "guidance": "guidance values",
+    "steps": "step counts",
+}
 
 
 def timeline(events, members):
@@ -50,6 +67,8 @@ class _Story:
         self.prompts = {}  # id -> {"text", "author"}
         self.renders = {}  # render id -> prompt id
         self.reacted = set()  # (member, "image" or "prompt", id, reaction) said once already
+        self.cells = {}  # prompt id -> {"sweep": its sweep's id, "label": "Hokusai · seed 1"}
+        self.untold = set()  # cells' prompt ids whose first render.queued the sweep's entry told
 
     def entry(self, event):
         """The event's entry; None for one not worth a line (a describer says so with SKIP)."""
@@ -103,10 +122,17 @@ class _Story:
 
     def prompt_of_render(self, event):
         """The prompt a render event is about: its own `prompt` field, else the queued render's."""
+        return self.prompt(self._prompt_id_of_render(event))
+
+    def cell_of_render(self, event):
+        """The sweep cell a render event is about ({"sweep", "label"}), or None."""
+        return self.cells.get(self._prompt_id_of_render(event))
+
+    def _prompt_id_of_render(self, event):
         prompt_id = event.get("prompt")
         if prompt_id is None:
             prompt_id = self.renders.get(_as_id(event.get("render")))
-        return self.prompt(prompt_id)
+        return _as_id(prompt_id)
 
     def author_of(self, prompt):
         return self.name(prompt["author"]) if prompt else None
@@ -141,8 +167,31 @@ def _member_joined(story, event):
     return name, f"{name} joined", []
 
 
+def _sweep_added(story, event):
+    """ "Ann swept “a chair” across 3 artists × 2 seeds": the sweep's cells, their prompts and
+    renders queued with it, in one entry."""
+    sweep = event["sweep"]
+    sweep_id = _as_id(sweep["id"])
+    axes = [sweep["x"], sweep["y"]] if sweep.get("y") else [sweep["x"]]
+    sizes = " × ".join(
+        f"{len(axis['values'])} {AXIS_PLURALS.get(axis['axis'], axis['axis'])}" for axis in axes
+    )
+    cells = {
+        _as_id(cell["prompt"]): cell_label(sweep, [cell["x"], cell["y"]]) or "cell"
+        for cell in sweep["cells"]
+    }
+    # Learnt once all of it was read: a malformed sweep gets a generic line, its cells their own.
+    for prompt_id, label in cells.items():
+        story.cells[prompt_id] = {"sweep": sweep_id, "label": label}
+        story.untold.add(prompt_id)
+    who = story.name(sweep["author"])
+    return who, f"{who} swept {quote(sweep['text'])} across {sizes}", [], {"sweep": sweep_id}
+
+
 def _prompt_added(story, event):
     prompt = story.learn_prompt(event["prompt"])
+    if _as_id(event["prompt"]["id"]) in story.cells:
+        return SKIP  # a sweep's cell: the sweep's entry told it
     who = story.name(prompt["author"])
     parent = story.prompt(prompt["parent"])
     if parent:
@@ -171,7 +220,11 @@ def _proposal_decided(verb):
 
 def _render_queued(story, event):
     render = event["render"]
-    story.renders[_as_id(render["id"])] = _as_id(render.get("prompt"))
+    prompt_id = _as_id(render.get("prompt"))
+    story.renders[_as_id(render["id"])] = prompt_id
+    if prompt_id in story.untold:
+        story.untold.discard(prompt_id)  # queued with its sweep, which said so; a later one is news
+        return SKIP
     prompt = story.prompt(render.get("prompt"))
     what = f"render {render['id']} queued"
     return story.author_of(prompt), (f"{what}: {quote(prompt['text'])}" if prompt else what), []
@@ -186,7 +239,11 @@ def _render_done(story, event):
     count = f"{len(images)} image" + ("" if len(images) == 1 else "s")
     what = "an animation and " if event.get("animation") else ""
     who = story.author_of(story.prompt_of_render(event))
-    return who, f"render {event['render']} finished: {what}{count}", images
+    text = f"render {event['render']} finished: {what}{count}"
+    cell = story.cell_of_render(event)
+    if cell is None:
+        return who, text, images
+    return who, f"{text} for the sweep’s {cell['label']}", images, {"sweep": cell["sweep"]}
 
 
 def _render_failed(story, event):
@@ -368,6 +425,7 @@ def _question_pinned(story, event):
 
 DESCRIBERS = {
     "member.joined": _member_joined,
+    "sweep.added": _sweep_added,
     "prompt.added": _prompt_added,
     "prompt.proposed": _prompt_proposed,
     "proposal.accepted": _proposal_decided("accepted"),

@@ -124,6 +124,8 @@
    * the same one; redrawn at most every half second while prompts and renders pour in. */
   let treeTimer = null;
   let treeFetching = false;
+  // The sweeps whose groups show their cells; every other group is folded to its one row.
+  const openSweeps = new Set();
 
   function renderTree() {
     el.treeEmpty.hidden = state.prompts.size > 0;
@@ -145,7 +147,9 @@
         svg.removeAttribute("width");
         svg.removeAttribute("height");
         svg.classList.add("pt-clickable");
-        el.tree.replaceChildren(document.importNode(svg, true));
+        const tree = document.importNode(svg, true);
+        foldSweeps(tree);
+        el.tree.replaceChildren(tree);
         room.decorateTree(); // each node's comments and reactions
       }
     } finally {
@@ -153,10 +157,81 @@
     }
   }
 
+  /* tree.py draws every sweep's group open, its cells (and what hangs under them) in the rows
+   * after it. Here a group is closed until it is clicked: the rows under a closed group are
+   * hidden, the rows below move up by the room they took, and so do the ends of the lines. The
+   * drawing's own places are kept (data-origin), so a group opens and closes without a fetch. */
+  function foldSweeps(svg) {
+    const rows = [...svg.querySelectorAll("g.pt-node[data-row]")];
+    const edges = [...svg.querySelectorAll("path.pt-edge[data-to]")];
+    const byRow = new Map(rows.map((row) => [row.dataset.row, row]));
+    const parentOf = new Map(edges.map((edge) => [edge.dataset.to, edge.dataset.from]));
+    const closed = (index) => {
+      const sweep = byRow.get(index).dataset.sweep;
+      return sweep !== undefined && !openSweeps.has(Number(sweep));
+    };
+    const folded = (index) => {
+      for (let up = parentOf.get(index); up !== undefined; up = parentOf.get(up)) if (closed(up)) return true;
+      return false;
+    };
+    const origin = (node, attribute) => {
+      if (!node.dataset.origin) node.dataset.origin = node.getAttribute(attribute);
+      return node.dataset.origin.match(/-?[\d.]+/g).map(Number);
+    };
+    const moved = new Map(); // row -> how far up it moved
+    let gone = 0;
+    let bottom = 0;
+    rows.forEach((row, at) => {
+      const [x, y] = origin(row, "transform");
+      const hide = folded(row.dataset.row);
+      row.style.display = hide ? "none" : "";
+      if (hide) {
+        const next = rows[at + 1];
+        if (next) gone += origin(next, "transform")[1] - y;
+        return;
+      }
+      moved.set(row.dataset.row, gone);
+      row.setAttribute("transform", `translate(${x},${y - gone})`);
+      bottom = y - gone + Number(row.querySelector("rect.pt-box").getAttribute("height"));
+      if (row.dataset.sweep === undefined) return;
+      const open = openSweeps.has(Number(row.dataset.sweep));
+      row.querySelector(".pt-toggle").textContent = open ? "▾ " : "▸ ";
+      row.setAttribute("role", "button");
+      row.setAttribute("tabindex", "0");
+      row.setAttribute("aria-expanded", String(open));
+    });
+    for (const edge of edges) {
+      const hide = folded(edge.dataset.to);
+      edge.style.display = hide ? "none" : "";
+      if (hide) continue;
+      const [elbow, from, to, x] = origin(edge, "d"); // tree.py's "M{elbow},{from} V{to} H{x}"
+      edge.setAttribute("d", `M${elbow},${from - moved.get(edge.dataset.from)} V${to - moved.get(edge.dataset.to)} H${x}`);
+    }
+    // Its top as it is: party-threads.js's decorateTree makes room above the first node.
+    const [left, top, width] = svg.getAttribute("viewBox").split(/\s+/).map(Number);
+    svg.setAttribute("viewBox", `${left} ${top} ${width} ${bottom - top}`);
+  }
+
+  function toggleSweep(group) {
+    const sweep = Number(group.dataset.sweep);
+    if (!openSweeps.delete(sweep)) openSweeps.add(sweep);
+    const svg = group.closest("svg");
+    if (svg) foldSweeps(svg);
+  }
+
   el.tree.addEventListener("click", (click) => {
     if (click.target.closest(".pt-talk")) return; // its 💬 opens its thread (party-threads.js)
+    const group = click.target.closest("[data-sweep]");
+    if (group) return toggleSweep(group);
     const node = click.target.closest("[data-prompt]");
     if (node) room.refine(Number(node.dataset.prompt));
+  });
+
+  el.tree.addEventListener("keydown", (key) => {
+    const group = (key.key === "Enter" || key.key === " ") && key.target.closest("[data-sweep]");
+    if (!group) return;
+    key.preventDefault(); // a space would scroll the page
+    toggleSweep(group);
   });
 
   // --- Proposals ------------------------------------------------------------------------------

@@ -17,6 +17,10 @@
  * comment, a mention, a reaction) brings it back onto the stage. Chat lines and comments (entries
  * with `said`) read as conversation: the name isolated in <bdi>, the words in their writer's own
  * direction (dir="auto"), a hidden message's as a muted "(hidden)".
+ *
+ * A sweep reads as one: timeline.py gives it one entry ("Ann swept “a chair” across 3 artists ×
+ * 2 seeds") and names the cell in each of its renders' entries; those entries carry `sweep`, and
+ * are marked with the sweep's bar (data-sweep) so the eye finds them among the others.
  */
 (function () {
   "use strict";
@@ -51,6 +55,7 @@
 :where(.replay-entry.replay-talk) { background: rgb(128 128 128 / 7%); }
 :where(.replay-entry.replay-talk.current) { background: rgb(139 92 246 / 18%); }
 :where(.replay-entry.replay-talk .replay-text)::after { content: none; }
+:where(.replay-entry.replay-sweep) { box-shadow: inset 3px 0 0 rgb(139 92 246 / 55%); }
 :where(.replay-who) { font-weight: 600; }
 :where(.replay-about) { opacity: .7; }
 :where(.replay-said) { white-space: pre-wrap; }
@@ -169,8 +174,9 @@
           class:
             "replay-entry" +
             (entry.images && entry.images.length ? " has-images" : "") +
-            (isTalk(entry) ? " replay-talk" : ""),
-          dataset: { seq: entry.seq, type: entry.type, index },
+            (isTalk(entry) ? " replay-talk" : "") +
+            (entry.sweep != null ? " replay-sweep" : ""),
+          dataset: { seq: entry.seq, type: entry.type, index, ...(entry.sweep != null ? { sweep: entry.sweep } : {}) },
           title: [entry.who, entry.at].filter(Boolean).join(" · "),
           onclick: () => {
             pause();

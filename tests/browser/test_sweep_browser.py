@@ -1,10 +1,11 @@
 """A sweep, in Chromium against `make run`: the Prompt Master draws one prompt across three
 artists of the palette and two seeds from the composer; a member on a laptop and one on a phone
 see ONE grid card, labelled by its values, whose every cell fills with its image; a member stars a
-cell and refines it (the composer takes that cell's prompt); the stage shows the grid large; a
-5 × 4 sweep is refused in the composer before it is sent, and the server's refusal shows should
-it be sent anyway. Screenshots at 1440×900 and 390×844 (PARTYHUB_SCREENSHOTS keeps them).
-Fixtures in browsing.py."""
+cell and refines it (the composer takes that cell's prompt); the prompt tree shows the sweep as
+one group that opens onto its cells; the stage shows the grid large; a 5 × 4 sweep is refused in
+the composer before it is sent, and the server's refusal shows should it be sent anyway; the
+replay tells the sweep as one entry. Screenshots at 1440×900 and 390×844 (PARTYHUB_SCREENSHOTS
+keeps them). Fixtures in browsing.py."""
 
 import re
 
@@ -90,6 +91,47 @@ def test_a_sweep_is_one_labelled_grid(server, browser, screenshots):
     loaded(bea)
     bea.screenshot(path=screenshots / "sweep-room-1440.png", full_page=True)
 
+    # The prompt tree: one group labelled as the card, closed; opened, its six cells, each with
+    # its values, and a click on one refines it.
+    tree = bea.locator("#prompt-tree")
+    group = tree.locator("g.pt-sweep")
+    cells = tree.locator("g.pt-node[data-prompt]").filter(visible=True)
+    expect(group).to_have_count(1)
+    expect(group.locator(".pt-sweep-label")).to_have_text("▸ Sweep · artist × seed")
+    expect(group).to_contain_text(TEXT)
+    expect(group.locator(".pt-meta")).to_have_text("Ann · 6 cells")
+    expect(cells).to_have_count(0)
+    tree.screenshot(path=screenshots / "sweep-tree-closed-1440.png")
+    group.click()
+    expect(group).to_have_attribute("aria-expanded", "true")
+    expect(group.locator(".pt-sweep-label")).to_have_text("▾ Sweep · artist × seed")
+    expect(cells.locator(".pt-meta")).to_have_text(
+        [f"{artist} · seed {seed} · 1 image" for seed in (1, 2) for artist in ARTISTS]
+    )
+    tops = [cells.nth(i).bounding_box()["y"] for i in range(6)]
+    assert tops == sorted(tops) and len(set(tops)) == 6  # one under the other, none overlaid
+    loaded(bea)
+    tree.screenshot(path=screenshots / "sweep-tree-open-1440.png")
+    cells.filter(has_text="Frida Kahlo · seed 2").click()
+    expect(bea.locator("#prompt-text")).to_have_value(f"{TEXT}, by Frida Kahlo")
+    # Bea proposes a refinement of that cell, then a prompt of her own: the first hangs under
+    # the cell, folded away with the group (which counts it); hers comes right under the group.
+    bea.fill("#prompt-text", "a red star at dusk, by Frida Kahlo")  # the offline model's 22 tokens
+    bea.click("#composer-submit")
+    expect(bea.locator("#prompt-text")).to_have_value("")
+    bea.fill("#prompt-text", "a blue moon")
+    bea.click("#composer-submit")
+    moon = tree.locator("g.pt-node", has_text="a blue moon")
+    expect(moon).to_have_count(1)
+    expect(cells).to_have_count(8)  # the group stays open across the tree's redraws
+    group.click()
+    expect(cells).to_have_text([re.compile("a blue moon")])
+    expect(group.locator(".pt-meta")).to_have_text("Ann · 6 cells · 1 refinement")
+    above, below = group.locator("rect.pt-box").bounding_box(), moon.locator("rect.pt-box")
+    gap = below.bounding_box()["y"] - (above["y"] + above["height"])
+    assert 5 < gap < 15, gap  # tree.py's ROW_GAP: the folded rows left no hole
+    tree.screenshot(path=screenshots / "sweep-tree-folded-1440.png")
+
     # The phone: the same one card, its grid within the screen's width.
     phone_card = cy.locator("#renders .sweep-card")
     expect(phone_card.locator(".sweep-cell .shot img")).to_have_count(6)
@@ -166,4 +208,18 @@ def test_a_sweep_is_one_labelled_grid(server, browser, screenshots):
     expect(ann.locator("#sweep-body")).to_be_hidden()
     expect(ann.locator("#sweep-hint")).to_have_text(re.compile("choose Text to image to sweep"))
     expect(submit).to_have_text("Render")
+
+    # The replay tells the sweep as one entry, not six prompts, and names each cell's render.
+    bea.goto(room + "replay/")
+    swept = bea.locator(".replay-entry.replay-sweep").filter(has_text="swept")
+    expect(swept.locator(".replay-text")).to_have_text(
+        [f"Ann swept “{TEXT}” across 3 artists × 2 seeds"]
+    )
+    expect(bea.locator('.replay-entry[data-type="prompt.added"]')).to_have_count(0)
+    expect(bea.locator('.replay-entry[data-type="render.queued"]')).to_have_count(0)
+    done = bea.locator('.replay-entry.replay-sweep[data-type="render.done"]')
+    expect(done).to_have_count(6)
+    expect(done.first).to_contain_text("1 image for the sweep’s ")
+    loaded(bea)
+    bea.screenshot(path=screenshots / "sweep-replay-1440.png", full_page=True)
     assert errors == []
