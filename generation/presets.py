@@ -142,7 +142,7 @@ def _limits(size, steps, guidance):
 TURBO_DEFAULTS = {"width": 512, "height": 512, "steps": 1, "guidance": 0.0, "sampler": "Euler a"}
 TURBO_LIMITS = _limits((256, 1024), (1, 4), (0.0, 0.0))
 
-# A clip-guided render starts from random codes or from an image (img2img), nothing else.
+# A clip-guided render starts from grey with noise, or from an image (img2img): nothing else.
 CLIP_GUIDED_MODES = ("txt2img", "img2img")
 CLIP_GUIDED_DEFAULTS = {"guidance": 0.0, "sampler": clip_guided.SAMPLER}
 
