@@ -37,6 +37,16 @@ def repeat_of(rows, author, client_id):
     return rows.filter(author=author, client_id=client_id).first()
 
 
+def one_per_client_id(what):
+    """The constraint that keeps one row of an author's per `client_id` (none sent: no limit),
+    named `one_<what>_per_client_id`: what `repeat_of` finds a repeat by."""
+    return models.UniqueConstraint(
+        fields=["author", "client_id"],
+        condition=~Q(client_id=""),
+        name=f"one_{what}_per_client_id",
+    )
+
+
 class Prompt(models.Model):
     class Status(models.TextChoices):
         SUBMITTED = "submitted"  # rendered (or queued to render)
@@ -70,13 +80,7 @@ class Prompt(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["author", "client_id"],
-                condition=~Q(client_id=""),
-                name="one_prompt_per_client_id",
-            )
-        ]
+        constraints = [one_per_client_id("prompt")]
 
     def __str__(self):
         return self.text

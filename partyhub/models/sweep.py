@@ -7,12 +7,11 @@ in as few passes as their parameters allow; a cell is refined, starred and picke
 image. The sweep keeps the grid: its axes, and which prompt sits in which cell."""
 
 from django.db import IntegrityError, models, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import ApiError
 from generation.params import MAX_SEED
-from partyhub.models.prompt import Prompt, clean_client_id, repeat_of
+from partyhub.models.prompt import Prompt, clean_client_id, one_per_client_id, repeat_of
 
 MAX_CELLS = 16
 # The palette's kinds: a value is words added to the prompt.
@@ -85,13 +84,7 @@ class Sweep(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["author", "client_id"],
-                condition=~Q(client_id=""),
-                name="one_sweep_per_client_id",
-            )
-        ]
+        constraints = [one_per_client_id("sweep")]
 
     def __str__(self):
         return f"sweep {self.pk}: {self.text}"

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from core.errors import ApiError
 from partyhub.models.event import Event
-from partyhub.models.prompt import clean_client_id, repeat_of
+from partyhub.models.prompt import clean_client_id, one_per_client_id, repeat_of
 
 MAX_TEXT = 500
 # A line break per line of a short paragraph; a wall of empty lines would push the chat away.
@@ -73,11 +73,7 @@ class Message(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["author", "client_id"],
-                condition=~Q(client_id=""),
-                name="one_message_per_client_id",
-            ),
+            one_per_client_id("message"),
             models.CheckConstraint(
                 condition=Q(image__isnull=True) | Q(prompt__isnull=True),
                 name="message_about_one_thing",
