@@ -101,6 +101,21 @@ def party(db, host, guest):
 
 
 @pytest.fixture
+def broadcasts(monkeypatch):
+    """Every render frame sent to a party, and a hook called with each one."""
+    sent, hooks = [], []
+
+    def record(group, message):
+        frame = json.loads(message["frame"])  # encoded once by the worker, as members get it
+        sent.append(frame)
+        for hook in hooks:
+            hook(frame)
+
+    monkeypatch.setattr("partyhub.jobs.watch.group_send", record)
+    return sent, hooks
+
+
+@pytest.fixture
 def pm(party, host):
     """The party's Prompt Master, as a member row."""
     return Member.objects.get(session_key=host.session_key)

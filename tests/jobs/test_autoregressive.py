@@ -135,21 +135,6 @@ def prompt_master(party, host):
     return Member.objects.get(session_key=host.session_key)
 
 
-@pytest.fixture
-def broadcasts(monkeypatch):
-    """Every render frame sent to a party, and a hook called with each one."""
-    sent, hooks = [], []
-
-    def record(group, message):
-        frame = json.loads(message["frame"])  # encoded once by the worker, as members get it
-        sent.append(frame)
-        for hook in hooks:
-            hook(frame)
-
-    monkeypatch.setattr("partyhub.jobs.watch.group_send", record)
-    return sent, hooks
-
-
 def params(**overrides):
     return {**TINY.defaults, "model": NAME, "mode": "txt2img", "negative": "", "count": 1} | (
         overrides

@@ -24,7 +24,7 @@ from generation.modes import slots_for
 from generation.pipelines import generate_batch
 from generation.presets import PRESETS
 from partyhub.jobs.runner import run_render
-from partyhub.models import Image, Member, Render
+from partyhub.models import Image, Render
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -89,22 +89,6 @@ def vqgan_models_dir(tmp_path_factory, tiny_clip):
 def tiny_vqgan(isolated_files, settings, monkeypatch, vqgan_models_dir):
     settings.PARTYHUB_MODELS_DIR = vqgan_models_dir
     monkeypatch.setitem(presets.PRESETS, NAME, TINY)
-
-
-@pytest.fixture
-def prompt_master(party, host):
-    return Member.objects.get(session_key=host.session_key)
-
-
-@pytest.fixture
-def broadcasts(monkeypatch):
-    sent = []
-
-    def record(group, message):
-        sent.append(json.loads(message["frame"]))
-
-    monkeypatch.setattr("partyhub.jobs.watch.group_send", record)
-    return sent
 
 
 def params(**overrides):
@@ -202,10 +186,10 @@ def test_should_stop_ends_the_render_at_the_next_step():
 
 
 def test_a_render_stores_pngs_the_room_sees_each_step_and_it_exports(
-    party, host, prompt_master, broadcasts, settings
+    party, host, pm, broadcasts, settings
 ):
     _, render = party.submit_prompt(
-        prompt_master, "a red lighthouse", params={"model": NAME, "count": 2, "seed": 41}
+        pm, "a red lighthouse", params={"model": NAME, "count": 2, "seed": 41}
     )
     assert render.params["sampler"] == "Adam"
     run_render(render.pk)
@@ -216,7 +200,8 @@ def test_a_render_stores_pngs_the_room_sees_each_step_and_it_exports(
     png = PILImage.open(io.BytesIO((settings.MEDIA_ROOT / rows[0].file.name).read_bytes()))
     for field in ("Sampler: Adam", "Steps: 4", "CFG scale: 0.0", f"Model: {NAME}", "Seed: 41"):
         assert field in png.text["parameters"]
-    progress = [m for m in broadcasts if m["type"] == "render.progress"]
+    sent, _ = broadcasts
+    progress = [m for m in sent if m["type"] == "render.progress"]
     assert (progress[0]["step"], progress[-1]["step"], progress[-1]["steps"]) == (0, 4, 4)
     # The frames between carry the picture itself as the preview.
     previews = [m["preview"] for m in progress if "preview" in m]
@@ -241,25 +226,30 @@ def test_a_render_stores_pngs_the_room_sees_each_step_and_it_exports(
         ({"steps": 0}, "invalid_param", "steps must be between 1 and 20"),
         ({"mode": "inpaint"}, "unsupported_mode", "renders txt2img, img2img"),
         ({"weights": True}, "invalid_param", "takes no prompt weights"),
+        ({"steps": 10**30}, "invalid_param", "steps must be between 1 and 20"),
+        ({"steps": [[["deep"]]]}, "invalid_param", "steps must be a whole number"),
+        ({"guidance": float("nan")}, "invalid_param", "guidance must be between"),
+        ({"negative": {"a": "b"}}, "invalid_param", "negative must be a string"),
     ],
 )
-def test_requests_it_cannot_honour_are_refused(party, prompt_master, overrides, code, message):
+def test_requests_it_cannot_honour_are_refused(party, pm, overrides, code, message):
     with pytest.raises(ApiError) as refused:
-        party.submit_prompt(prompt_master, "a cat", params={"model": NAME, **overrides})
+        party.submit_prompt(pm, "a cat", params={"model": NAME, **overrides})
     assert (refused.value.code, message in refused.value.message) == (code, True)
+    assert not party.prompts.exists() and not Render.objects.exists()  # nothing half-stored
 
 
-def test_a_prompt_the_offline_clip_would_cut_is_refused(party, prompt_master):
+def test_a_prompt_the_offline_clip_would_cut_is_refused(party, pm):
     long = "a small red star above a large blue square on a white background, outlined " * 2
     with pytest.raises(ApiError) as refused:
-        party.submit_prompt(prompt_master, long.strip(), params={"model": OFFLINE})
+        party.submit_prompt(pm, long.strip(), params={"model": OFFLINE})
     assert refused.value.code == "prompt_too_long"
     assert "reads at most 22" in refused.value.message
 
 
-def test_the_offline_preset_renders_with_the_bundled_weights(party, prompt_master, settings):
+def test_the_offline_preset_renders_with_the_bundled_weights(party, pm, settings):
     _, render = party.submit_prompt(
-        prompt_master, "a yellow circle", params={"model": OFFLINE, "steps": 3, "seed": 2}
+        pm, "a yellow circle", params={"model": OFFLINE, "steps": 3, "seed": 2}
     )
     run_render(render.pk)
     render.refresh_from_db()
