@@ -31,6 +31,7 @@ from torch.nn import functional as F
 
 from offline import diffusion as D
 from offline import evaluate, training, world
+from offline import grounding as G
 
 EMPTY = 0.1  # share of captions dropped for classifier-free guidance
 LOOSE = 1 / 3  # share of captions with words left out
@@ -50,17 +51,29 @@ def encode_pool(vae, scenes: list[world.Scene], batch: int = 100) -> torch.Tenso
     return torch.cat(out)
 
 
-def captions(scenes, rng: np.random.Generator) -> list[str]:
+def said(scenes, rng: np.random.Generator) -> list[world.Scene | None]:
+    """What each step's captions say of its scenes: the whole scene, a loosened one, or None for
+    an empty caption."""
     out = []
     for scene in scenes:
         roll = rng.random()
         if roll < EMPTY:
-            out.append("")
+            out.append(None)
         elif roll < EMPTY + LOOSE:
-            out.append(world.caption(world.loosen(scene, rng, 0.4)))
+            out.append(world.loosen(scene, rng, 0.4))
         else:
-            out.append(world.caption(scene))
+            out.append(scene)
     return out
+
+
+def captions(said_scenes: list[world.Scene | None]) -> list[str]:
+    return ["" if s is None else world.caption(s) for s in said_scenes]
+
+
+def pool_masks(scenes: list[world.Scene]) -> dict[int, torch.Tensor]:
+    """Each scene's grounding targets (``grounding.scene_masks``), stacked per resolution."""
+    each = [G.scene_masks(s) for s in scenes]
+    return {res: torch.stack([m[res] for m in each]) for res in G.RESOLUTIONS}
 
 
 def encode_text(tokenizer, text_encoder, texts: list[str]) -> torch.Tensor:
@@ -75,6 +88,10 @@ def train(parts: nn.ModuleDict, tokenizer, pool: torch.Tensor, scenes, run: trai
     from diffusers.training_utils import EMAModel
 
     args = run.args
+    grounding = G.CrossAttentionGrounding(parts["unet"]) if args.grounding else None
+    masks = pool_masks(scenes) if grounding else {}
+    if args.roles:
+        parts["roles"] = G.RoleHead(D.TEXT["d_model"])
     noise_schedule = DDPMScheduler(**D.SCHEDULE)
     alphas = noise_schedule.alphas_cumprod
     snr = alphas / (1 - alphas)
@@ -90,18 +107,33 @@ def train(parts: nn.ModuleDict, tokenizer, pool: torch.Tensor, scenes, run: trai
         noise = torch.randn(latents.shape, generator=g)
         t = torch.randint(0, len(alphas), (args.batch_size,), generator=g)
         noisy = noise_schedule.add_noise(latents, noise, t)
-        context = encode_text(
-            tokenizer, parts["text_encoder"], captions([scenes[i] for i in idx], rng)
-        )
+        told = said([scenes[i] for i in idx], rng)
+        context = encode_text(tokenizer, parts["text_encoder"], captions(told))
+        if grounding:
+            roles = G.token_roles(told, D.MAX_TOKENS)
+            grounding.expect({res: m[idx] for res, m in masks.items()}, roles)
         pred = parts["unet"](noisy, t, context).sample
         loss = (F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3)) * weights[t]).mean()
+        parts_of_loss = {}
+        if grounding:
+            parts_of_loss["grounding"] = grounding.loss()
+        if args.roles:
+            parts_of_loss["roles"] = parts["roles"](context, G.role_targets(told, D.MAX_TOKENS))
+        denoising = loss
+        for name, value in parts_of_loss.items():
+            loss = loss + getattr(args, name) * value
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(parts.parameters(), 1.0)
         opt.step()
         sched.step()
         ema.step(parts.parameters())
-        run.step(step, loss.item())
+        run.step(
+            step,
+            loss.item(),
+            denoising=denoising.item(),
+            **{k: v.item() for k, v in parts_of_loss.items()},
+        )
         if args.save_every and step % args.save_every == 0 and step < args.steps:
             save(averaged(parts, ema), tokenizer, run, step)
     return averaged(parts, ema).eval()
@@ -143,6 +175,10 @@ def main(argv=None) -> None:
         eval=200,
         resume="the UNet and text encoder",
     )
+    parser.add_argument(
+        "--grounding", type=float, default=0.0, help="weight of the cross-attention grounding loss"
+    )
+    parser.add_argument("--roles", type=float, default=0.0, help="weight of the text role loss")
     args = parser.parse_args(argv)
     run = training.Run(args, "diffusion")
     vae = AutoencoderKL.from_pretrained(args.out / "vae", local_files_only=True).eval()
@@ -165,7 +201,7 @@ def main(argv=None) -> None:
     parts = nn.ModuleDict({"unet": unet, "text_encoder": text})
     parts = train(parts, tokenizer, pool, scenes, run)
     pipe = save(parts, tokenizer, run, args.steps)
-    entry = run.record()
+    entry = run.record(grounding=args.grounding, roles=args.roles)
     if args.eval:
         scores = evaluate.diffusion_scores(pipe, evaluate.heldout_captions(args.eval))
         run.say("held-out captions: " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()))

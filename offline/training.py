@@ -52,7 +52,7 @@ def add_options(parser: argparse.ArgumentParser, **defaults) -> argparse.Argumen
 
 class Run:
     """The setup of torch for a run (threads, seed), then wall-clock and CPU time since it
-    started, a running mean of the loss printed every ``every`` steps, and the record saved with
+    started, running means of the losses printed every ``every`` steps, and the record saved with
     the weights as the ``part`` entry of ``<out>/training.json``, which a ``--resume`` continues.
     """
 
@@ -74,7 +74,8 @@ class Run:
         # The run a --resume continues, kept in this run's record.
         self.resumed_from = read_record(args.out, part) if vars(args).get("resume") else None
         self.t0, self.cpu0 = time.perf_counter(), time.process_time()
-        self._sum, self._n = 0.0, 0
+        self._sums: dict[str, float] = {}
+        self._n = 0
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
@@ -85,11 +86,15 @@ class Run:
     def say(self, text: str) -> None:
         print(f"[{self.elapsed():6.0f}s] {text}", flush=True)
 
-    def step(self, step: int, loss: float) -> None:
-        self._sum, self._n = self._sum + loss, self._n + 1
+    def step(self, step: int, loss: float, **parts: float) -> None:
+        """Counts a step and its loss; ``parts`` are the losses it adds up, printed beside it."""
+        for name, value in {"loss": loss, **parts}.items():
+            self._sums[name] = self._sums.get(name, 0.0) + value
+        self._n += 1
         if step % self.every == 0 or step == self.args.steps:
-            self.say(f"step {step}/{self.args.steps} loss {self._sum / self._n:.4f}")
-            self._sum, self._n = 0.0, 0
+            means = " ".join(f"{k} {v / self._n:.4f}" for k, v in self._sums.items())
+            self.say(f"step {step}/{self.args.steps} {means}")
+            self._sums, self._n = {}, 0
 
     def record(self, **extra) -> dict:
         """What went into the run and what it cost, for the saved config. The options come in

@@ -81,7 +81,7 @@ HELDOUT: frozenset[tuple[str, str]] = frozenset(
 )
 SPLITS = ("train", "heldout", "all")
 
-_PLACE_PHRASES = {
+PLACE_PHRASES = {
     "left": "on the left",
     "right": "on the right",
     "top": "at the top",
@@ -183,7 +183,8 @@ def sample_scene(rng: np.random.Generator, split: str = "train") -> Scene:
 # Captions and their inverse
 
 
-def _article(word: str) -> str:
+def article(word: str) -> str:
+    """The article English puts before ``word``: a or an."""
     return "an" if word[0] in "aeiou" else "a"
 
 
@@ -194,10 +195,10 @@ def plural(shape: str) -> str:
 _SINGULAR = {plural(s): s for s in SHAPES}
 
 
-def _noun_phrase(s: Shape, article: bool = True) -> str:
+def _noun_phrase(s: Shape, with_article: bool = True) -> str:
     words = [w for w in (s.size, s.colour, s.shape) if w]
     phrase = " ".join(words)
-    return f"{_article(phrase)} {phrase}" if article else phrase
+    return f"{article(phrase)} {phrase}" if with_article else phrase
 
 
 def caption(scene: Scene) -> str:
@@ -209,7 +210,7 @@ def caption(scene: Scene) -> str:
         (s,) = scene.shapes
         text = _noun_phrase(s)
         if s.position:
-            text += " " + _PLACE_PHRASES[s.position]
+            text += " " + PLACE_PHRASES[s.position]
     elif scene.relation is None:
         s = scene.shapes[0]
         words = [w for w in (s.size, s.colour, plural(s.shape)) if w]
@@ -218,7 +219,7 @@ def caption(scene: Scene) -> str:
         a, b = scene.shapes
         text = f"{_noun_phrase(a)} {scene.relation} {_noun_phrase(b)}"
     if scene.background:
-        text += f" on {_article(scene.background)} {scene.background} background"
+        text += f" on {article(scene.background)} {scene.background} background"
     if scene.style and scene.style != "filled":
         text += f", {scene.style}"
     return text
@@ -257,7 +258,7 @@ def describe(scene: Scene) -> Scene:
 
 
 _ALIASES = {"center": "centre", "gray": "grey", "big": "large", "little": "small"}
-_PLACE_WORDS = {phrase: place for place, phrase in _PLACE_PHRASES.items()}
+_PLACE_WORDS = {phrase: place for place, phrase in PLACE_PHRASES.items()}
 _REL_PLACES = {
     "above": ("top", "bottom"),
     "below": ("bottom", "top"),
@@ -348,7 +349,7 @@ def parse(text: str) -> Scene:
 def vocabulary() -> list[str]:
     """Every word the grammar writes or parse() reads, sorted (for the text tokenizers)."""
     words = set(COLOURS) | set(SHAPES) | set(_SINGULAR) | set(SIZES) | set(STYLES)
-    for phrase in [*_PLACE_PHRASES.values(), *RELATIONS]:
+    for phrase in [*PLACE_PHRASES.values(), *RELATIONS]:
         words.update(phrase.split())
     words.update({"a", "an", "two", "on", "background", ","})
     words.update(_ALIASES)
@@ -512,25 +513,17 @@ def _stripes(ss: int) -> list[Image.Image]:
     return masks
 
 
-def draw(scene: Scene, scale: int = 1) -> Image.Image:
-    """Renders a sampled scene (every field set) as a 64×64 RGB image, the same every time;
-    ``scale`` 2 draws the same scene at 128×128 (the diffusion model's size)."""
-    if scene.seed is None or scene.background is None or scene.style is None:
-        raise ValueError("draw() needs a complete scene (from sample_scene), not a parsed one")
+def _jitter(scene: Scene) -> tuple[list, list[tuple[int, int, int]], int]:
+    """All of a scene's seeded jitter at once: colour tints (background, then each shape), each
+    shape's centre and radius ``(cx, cy, r)`` in 64-pixel units, and the stripes' phase."""
     rng = np.random.default_rng(scene.seed)
-    # All the jitter at once: colours (background + per shape), radii, offsets, stripe phase.
     tint = rng.integers(-_JITTER, _JITTER + 1, (1 + scene.count, 3)).tolist()
     wobble = rng.integers(-3, 4, (scene.count, 3)).tolist()
     phase = int(rng.integers(4))
-    ss = _SS * scale
-
-    def colour(name, n):
-        return tuple(min(max(c + d, 0), 255) for c, d in zip(COLOURS[name], tint[n], strict=True))
-
-    img = Image.new("RGB", (SIZE * ss, SIZE * ss), colour(scene.background, 0))
     # Pairs keep their shapes a little smaller and closer in, so two large ones never touch.
     centres = _PAIR_CENTRE if scene.count == 2 else _ONE_CENTRE
     j = 3 if scene.count == 1 else 2
+    places = []
     for n, s in enumerate(scene.shapes):
         lo, hi = _RADIUS[s.size]
         if scene.count == 2 and s.size == "large":
@@ -540,12 +533,51 @@ def draw(scene: Scene, scale: int = 1) -> Image.Image:
             c + min(max(d, -j), j) for c, d in zip(centres[s.position], wobble[n][1:], strict=True)
         )
         cx, cy = (min(max(c, r + 1), SIZE - r - 1) for c in (cx, cy))
+        places.append((cx, cy, r))
+    return tint, places, phase
+
+
+def _polygons(shape: str, radius: int, offset: int) -> list[tuple[list[float], bool]]:
+    """A shape's polygons scaled to ``radius`` around ``(offset, offset)``, each with its flag
+    (True for a hole)."""
+    return [((pts * radius + offset).ravel().tolist(), hole) for pts, hole in _UNIT[shape]]
+
+
+def masks(scene: Scene, size: int = SIZE) -> np.ndarray:
+    """Where each shape of a sampled scene lies: float32 [count, size, size], the share of each
+    cell its silhouette covers (outlined and striped shapes count as filled), in caption order.
+    What a grounding loss points each object's words at."""
+    _tint, places, _phase = _jitter(scene)
+    out = np.zeros((scene.count, size, size), dtype=np.float32)
+    for n, (s, (cx, cy, r)) in enumerate(zip(scene.shapes, places, strict=True)):
+        mask = Image.new("L", (SIZE * _SS, SIZE * _SS), 0)
+        mdraw = ImageDraw.Draw(mask)
+        for pts, hole in _polygons(s.shape, r * _SS, 0):
+            shifted = [v + (cx if i % 2 == 0 else cy) * _SS for i, v in enumerate(pts)]
+            mdraw.polygon(shifted, fill=0 if hole else 255)
+        out[n] = np.asarray(mask.resize((size, size), Image.BOX), dtype=np.float32) / 255
+    return out
+
+
+def draw(scene: Scene, scale: int = 1) -> Image.Image:
+    """Renders a sampled scene (every field set) as a 64×64 RGB image, the same every time;
+    ``scale`` 2 draws the same scene at 128×128 (the diffusion model's size)."""
+    if scene.seed is None or scene.background is None or scene.style is None:
+        raise ValueError("draw() needs a complete scene (from sample_scene), not a parsed one")
+    tint, places, phase = _jitter(scene)
+    ss = _SS * scale
+
+    def colour(name, n):
+        return tuple(min(max(c + d, 0), 255) for c, d in zip(COLOURS[name], tint[n], strict=True))
+
+    img = Image.new("RGB", (SIZE * ss, SIZE * ss), colour(scene.background, 0))
+    for n, (s, (cx, cy, r)) in enumerate(zip(scene.shapes, places, strict=True)):
         fill = colour(s.colour, n + 1)
         # Everything in a box around the shape (supersampled coordinates): pasting through a
         # full-size mask was most of the time.
         half = (r + 2) * ss
         x0, y0 = cx * ss - half, cy * ss - half
-        polys = [((pts * (r * ss) + half).ravel().tolist(), hole) for pts, hole in _UNIT[s.shape]]
+        polys = _polygons(s.shape, r * ss, half)
         if scene.style == "outlined":
             box = img.crop((x0, y0, x0 + 2 * half, y0 + 2 * half))
             bdraw = ImageDraw.Draw(box)
