@@ -20,7 +20,7 @@ from torch import nn
 from offline import autoregressive as A
 from offline import diffusion as D
 from offline import evaluate, training, world
-from offline.train_diffusion import captions
+from offline.train_diffusion import captions, said
 
 
 def encode_pool(vq, scenes: list[world.Scene], batch: int = 200) -> torch.Tensor:
@@ -73,7 +73,7 @@ def train(gpt, tokenizer, pool: torch.Tensor, scenes, run: training.Run):
     gpt.train()
     for step in range(1, args.steps + 1):
         idx = torch.randint(len(pool), (args.batch_size,), generator=g)
-        prompt = A.prompt_ids(tokenizer, captions([scenes[i] for i in idx], rng))
+        prompt = A.prompt_ids(tokenizer, captions(said([scenes[i] for i in idx], rng)))
         loss = image_loss(gpt, prompt, pool[idx], offset)
         opt.zero_grad(set_to_none=True)
         loss.backward()

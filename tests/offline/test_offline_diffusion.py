@@ -85,6 +85,16 @@ def test_colour_and_shape_pairs_never_seen_in_training_are_drawn(pipe, judge, pr
     assert [tuple(r.values()) for r in read(judge, images)] == [expected] * 4
 
 
+def test_the_judges_figures_on_held_out_captions_are_the_recorded_ones(pipe):
+    """What docs/models.md and training.json say the shipped model scores, it scores: the 200
+    held-out captions of ``python -m offline.evaluate diffusion``, rendered again here."""
+    recorded = json.loads((D.WEIGHTS / "training.json").read_text())["diffusion"]["heldout"]
+    scores = evaluate.diffusion_scores(pipe, evaluate.heldout_captions(200))
+    assert set(recorded) <= set(scores)
+    for name, figure in recorded.items():
+        assert scores[name] == pytest.approx(figure, abs=0.03), name
+
+
 def round_trip(pipe, pictures):
     """The pictures through the autoencoder and back: the most any redraw can keep."""
     with torch.no_grad():
