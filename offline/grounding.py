@@ -30,6 +30,7 @@ from offline import world
 # What a word of a caption names (its index into a scene's targets, see ``targets``).
 NOTHING, FIRST, SECOND, BOTH, BACKGROUND = -1, 0, 1, 2, 3
 RESOLUTIONS = (8, 4)  # the latent sizes the UNet's cross-attention runs at
+TOUCHES = 0.1  # the share of a cell a shape covers for the cell to be the shape's
 
 
 def words(scene: world.Scene) -> list[tuple[str, int]]:
@@ -86,12 +87,14 @@ def token_roles(said: list[world.Scene | None], length: int) -> torch.Tensor:
 
 
 def scene_masks(scene: world.Scene) -> dict[int, torch.Tensor]:
-    """A sampled scene's targets at each of :data:`RESOLUTIONS`: float [4, res·res], the share
-    of each cell covered by its first object, its second, either (``BOTH``), and neither
-    (``BACKGROUND``), indexed as the roles are."""
+    """A sampled scene's targets at each of :data:`RESOLUTIONS`: float [4, res·res], 1 on the
+    cells that hold some of its first object, its second, either (``BOTH``), and neither
+    (``BACKGROUND``), indexed as the roles are. Whole cells, not the share of each covered: at
+    4×4 a small shape covers a third of a cell or less, and a word that looks only there would
+    still score (1 − 0.3)²."""
     out = {}
     for res in RESOLUTIONS:
-        shapes = torch.from_numpy(world.masks(scene, res)).flatten(1)
+        shapes = (torch.from_numpy(world.masks(scene, res)) >= TOUCHES).float().flatten(1)
         union = shapes.amax(0)
         first, second = shapes[0], shapes[-1] if scene.count == 2 else torch.zeros_like(union)
         out[res] = torch.stack([first, second, union, 1 - union])
