@@ -23,6 +23,8 @@ Writes the whole pipeline folder (``model_index.json``, ``unet/``, ``text_encode
 from __future__ import annotations
 
 import copy
+import hashlib
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -74,6 +76,22 @@ def pool_masks(scenes: list[world.Scene]) -> dict[int, torch.Tensor]:
     """Each scene's grounding targets (``grounding.scene_masks``), stacked per resolution."""
     each = [G.scene_masks(s) for s in scenes]
     return {res: torch.stack([m[res] for m in each]) for res in G.RESOLUTIONS}
+
+
+def cached(folder: Path | None, vae, args, encode) -> torch.Tensor:
+    """The encoded pool from ``folder`` when an earlier run of the same seed, size and
+    autoencoder weights saved it there, else ``encode()``, saved there for the next run: a
+    resumed run then starts training in seconds, not the minutes encoding takes."""
+    if folder is None:
+        return encode()
+    weights = hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in vae.parameters()))
+    path = folder / f"pool-{args.seed}-{args.pool}-{weights.hexdigest()[:16]}.pt"
+    if path.exists():
+        return torch.load(path)
+    pool = encode()
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(pool, path)
+    return pool
 
 
 def encode_text(tokenizer, text_encoder, texts: list[str]) -> torch.Tensor:
@@ -179,14 +197,15 @@ def main(argv=None) -> None:
         "--grounding", type=float, default=0.0, help="weight of the cross-attention grounding loss"
     )
     parser.add_argument("--roles", type=float, default=0.0, help="weight of the text role loss")
+    parser.add_argument("--cache", type=Path, help="keep the encoded pool here for later runs")
     args = parser.parse_args(argv)
     run = training.Run(args, "diffusion")
     vae = AutoencoderKL.from_pretrained(args.out / "vae", local_files_only=True).eval()
     tokenizer = D.write_tokenizer(args.out / "tokenizer")
     rng = np.random.default_rng(args.seed)
     scenes = [world.sample_scene(rng, "train") for _ in range(args.pool)]
-    pool = encode_pool(vae, scenes)
-    run.say(f"encoded {len(scenes)} pictures; latent std {pool.std():.3f}")
+    pool = cached(args.cache, vae, args, lambda: encode_pool(vae, scenes))
+    run.say(f"a pool of {len(scenes)} encoded pictures; latent std {pool.std():.3f}")
     if args.resume:
         from transformers import T5EncoderModel
 
