@@ -6,8 +6,8 @@ pair's colours and shapes end up on the same object about as often as chance
 (``../shared/offline-findings.md`` §2). Two losses, from what the world knows of each picture:
 
 - **grounding** (TokenCompose's token loss): each word naming an object (its size, colour and
-  shape) should spend its cross-attention on that object's silhouette, and the background's
-  colour word on the background: ``(1 - share of the word's attention inside its mask)²``, at
+  shape) should spend its cross-attention on the cells its object touches, and the background's
+  colour word on the rest: ``(1 - share of the word's attention inside its mask)²``, at
   every cross-attention layer, averaged over heads. This is what routes each place of the
   picture to its own object's words.
 - **roles**: a linear head on the text encoder predicts, for each object word, which object of
@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from offline import world
 
-# What a word of a caption names (its index into a scene's targets, see ``targets``).
+# What a word of a caption names: its index into a scene's masks (``scene_masks``), or nothing.
 NOTHING, FIRST, SECOND, BOTH, BACKGROUND = -1, 0, 1, 2, 3
 RESOLUTIONS = (8, 4)  # the latent sizes the UNet's cross-attention runs at
 TOUCHES = 0.1  # the share of a cell a shape covers for the cell to be the shape's
