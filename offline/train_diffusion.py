@@ -10,6 +10,9 @@ added at a random step of Stable Diffusion's schedule, given the caption:
   in ten left empty, the unconditional case classifier-free guidance steers away from;
 - the loss is weighted by min-SNR (γ = 5), which spends less effort on nearly clean steps and
   converges in far fewer steps than the plain loss;
+- ``--grounding`` and ``--roles`` add the losses of ``offline.grounding``, which teach the
+  model which words go on which object (the shipped model: two resumed runs with both at 0.05,
+  docs/models.md);
 - an exponential moving average of the weights is what gets saved: diffusers' ``EMAModel``,
   whose decay grows as (1 + n) / (10 + n) up to 0.999, so the average follows the first steps
   closely and a checkpoint saved early is already a usable model.

@@ -8,6 +8,7 @@ them is trained on this world, so it is the shared contract:
 - ``parse(text)`` is the grammar's inverse: it reads a caption (or a looser prompt a person typed,
   with some words left out) back into a :class:`Scene` whose unknown fields are ``None``, and
   raises ``ValueError`` for anything outside the grammar.
+- ``masks(scene, size)`` says where each shape lies, for losses that point words at their object.
 - ``labels(scene)`` gives the per-object class indices the judge predicts; objects are ordered by
   place in the picture (top or left first), never by the order a caption names them, because a
   picture cannot tell "a star above a square" from "a square below a star".
