@@ -156,8 +156,9 @@ def test_inpainting_changes_pixels_only_inside_the_mask(pipe):
 def test_a_few_training_steps_give_a_folder_stable_diffusion_loads(tmp_path):
     common = ["--out", str(tmp_path), "--threads", "1", "--batch-size", "4"]
     train_vae.main(["--steps", "2", "--eval-size", "8", *common])
+    binding = ["--grounding", "0.05", "--roles", "0.05"]  # the losses the shipped runs added
     train_diffusion.main(
-        ["--steps", "2", "--pool", "8", "--eval", "2", "--save-every", "0", *common]
+        ["--steps", "2", "--pool", "8", "--eval", "2", "--save-every", "0", *binding, *common]
     )
     loaded = evaluate.load_diffusion(tmp_path)
     assert list(loaded.unet.config.block_out_channels) == D.UNET["block_out_channels"]
@@ -165,3 +166,4 @@ def test_a_few_training_steps_give_a_folder_stable_diffusion_loads(tmp_path):
     assert images.shape == (1, D.SIZE, D.SIZE, 3)
     record = json.loads((tmp_path / "training.json").read_text())
     assert record["vae"]["steps"] == record["diffusion"]["steps"] == 2
+    assert record["diffusion"]["grounding"] == record["diffusion"]["roles"] == 0.05
