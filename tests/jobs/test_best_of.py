@@ -48,10 +48,10 @@ def chunks(image):
 
 
 def test_it_keeps_the_top_count_by_clip_score_among_the_candidates(party, member, offline_clip):
-    render = best_of_render(party, member, best_of=4, count=2, seed=100)
+    render = best_of_render(party, member, best_of=4, count=2, seed=300)
     assert render.status == Render.Status.DONE
     every = list(Image.rendered.filter(render=render).order_by("index"))
-    assert sorted(image.seed for image in every) == [100, 101, 102, 103]
+    assert sorted(image.seed for image in every) == [300, 301, 302, 303]
     kept = [image for image in every if not image.set_aside]
     assert [image.index for image in kept] == [0, 1]  # stored best first
     assert list(render.images.order_by("index")) == kept  # the party's images: the kept ones
@@ -61,8 +61,9 @@ def test_it_keeps_the_top_count_by_clip_score_among_the_candidates(party, member
     assert [image.score for image in every] == pytest.approx(mine, abs=1e-4)
     ranked = sorted(range(4), key=lambda i: (-round(mine[i], 4), every[i].seed))
     assert {every[i].seed for i in ranked[:2]} == {image.seed for image in kept}
-    # This prompt and seed tell a ranking from the first seeds: CLIP prefers others.
-    assert {image.seed for image in kept} != {100, 101}
+    # This prompt and seed tell a ranking from the first seeds: CLIP prefers others (with the
+    # shipped offline weights; a new model can need another seed).
+    assert {image.seed for image in kept} != {300, 301}
     assert min(image.score for image in kept) >= max(i.score for i in every if i.set_aside) - 1e-4
 
 
