@@ -44,35 +44,29 @@ def words(scene: world.Scene) -> list[tuple[str, int]]:
         noun = world.plural(s.shape) if plural else s.shape
         return [(w, role) for w in [*said, noun]]
 
+    def one(s: world.Shape, role: int) -> list[tuple[str, int]]:
+        named = phrase(s, role)
+        return [(world.article(named[0][0]), NOTHING), *named]
+
     def plain(text: str) -> list[tuple[str, int]]:
         return [(w, NOTHING) for w in text.split()]
 
     if scene.count == 1:
         (s,) = scene.shapes
-        out = [(_article_of(s), NOTHING), *phrase(s, FIRST)]
+        out = one(s, FIRST)
         if s.position:
             out += plain(world.PLACE_PHRASES[s.position])
     elif scene.relation is None:
         out = [("two", NOTHING), *phrase(scene.shapes[0], BOTH, plural=True)]
     else:
         a, b = scene.shapes
-        out = [
-            (_article_of(a), NOTHING),
-            *phrase(a, FIRST),
-            *plain(scene.relation),
-            (_article_of(b), NOTHING),
-            *phrase(b, SECOND),
-        ]
+        out = [*one(a, FIRST), *plain(scene.relation), *one(b, SECOND)]
     if scene.background:
         out += [("on", NOTHING), (world.article(scene.background), NOTHING)]
         out += [(scene.background, BACKGROUND), ("background", NOTHING)]
     if scene.style and scene.style != "filled":
         out += [(",", NOTHING), (scene.style, NOTHING)]
     return out
-
-
-def _article_of(s: world.Shape) -> str:
-    return world.article(next(w for w in (s.size, s.colour, s.shape) if w))
 
 
 def token_roles(said: list[world.Scene | None], length: int) -> torch.Tensor:
