@@ -50,7 +50,16 @@ VQ = {
     "sample_size": SIZE,
 }
 
-GPT = {"n_embd": 128, "n_layer": 4, "n_head": 4, "n_positions": TEXT_TOKENS + 1 + GRID * GRID}
+# No dropout (GPT-2's default is 0.1): a model this small, on a pool it sees a few times over,
+# underfits long before it could overfit.
+NO_DROPOUT = {"resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0}
+GPT = {
+    "n_embd": 128,
+    "n_layer": 4,
+    "n_head": 4,
+    "n_positions": TEXT_TOKENS + 1 + GRID * GRID,
+    **NO_DROPOUT,
+}
 
 
 @dataclass

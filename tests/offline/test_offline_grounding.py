@@ -120,4 +120,3 @@ def test_training_on_the_grounding_loss_moves_each_words_attention_onto_its_obje
     # Between steps the hooks do nothing: a copy runs any batch, as the moving average's does.
     copy.deepcopy(unet)(latents[:1], t[:1], context[:1])
     assert grounding.loss().item() == 0.0
-
