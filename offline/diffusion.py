@@ -182,8 +182,10 @@ def to_pixels(images: np.ndarray) -> torch.Tensor:
 def to_images(pixels: torch.Tensor) -> np.ndarray:
     """The inverse of :func:`to_pixels`, clamped."""
     return (
-        pixels.detach().float().clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1)
-    ).numpy()
+        (pixels.detach().float().clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1))
+        .cpu()
+        .numpy()
+    )
 
 
 def draw_batch(scenes: list[world.Scene], scale: int = SCALE) -> np.ndarray:

@@ -67,7 +67,7 @@ def image_loss(
     caption's own tokens are not learnt. ``weights`` [N, 256] weigh each image token's loss (the
     mean is over the weights); by default every token counts the same."""
     ids = torch.cat([prompt, codes + text_vocab], dim=1)
-    with training.low_precision():
+    with training.low_precision(ids.device):
         logits = gpt(input_ids=ids).logits
     # The logits at position p predict token p + 1: those from begin-of-image on predict the codes.
     predicted = logits[:, prompt.shape[1] - 1 : -1].float()
@@ -90,12 +90,13 @@ def train(gpt, tokenizer, pool: torch.Tensor, drawn: torch.Tensor, scenes, run: 
     g = torch.Generator().manual_seed(args.seed)
     opt, sched = training.one_cycle(gpt.parameters(), args.lr, args.steps, weight_decay=0.01)
     offset = len(tokenizer)
-    weights = token_weights(drawn, args.foreground)
+    pool, weights = pool.to(run.device), token_weights(drawn, args.foreground).to(run.device)
     gpt.train()
     for step in range(1, args.steps + 1):
         idx = torch.randint(len(pool), (args.batch_size,), generator=g)
         prompt = A.prompt_ids(tokenizer, captions(said([scenes[i] for i in idx], rng)))
-        loss = image_loss(gpt, prompt, pool[idx], offset, weights[idx])
+        on = idx.to(run.device)
+        loss = image_loss(gpt, prompt.to(run.device), pool[on], offset, weights[on])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(gpt.parameters(), 1.0)
@@ -119,6 +120,7 @@ def main(argv=None) -> None:
         threads=2,
         pool=40_000,
         eval=200,
+        device="cpu",
         resume="the GPT-2",
     )
     parser.add_argument(
@@ -129,7 +131,7 @@ def main(argv=None) -> None:
     )
     args = parser.parse_args(argv)
     run = training.Run(args, "gpt")
-    vq = VQModel.from_pretrained(args.out / "vqvae", local_files_only=True).eval()
+    vq = VQModel.from_pretrained(args.out / "vqvae", local_files_only=True).to(run.device).eval()
     tokenizer = D.write_tokenizer(args.out / "tokenizer")
     rng = np.random.default_rng(args.seed)
     scenes = [world.sample_scene(rng, "train") for _ in range(args.pool)]
@@ -143,7 +145,7 @@ def main(argv=None) -> None:
     else:
         gpt = GPT2LMHeadModel(A.gpt_config(len(tokenizer)))
         grid_positions(gpt)
-    gpt = train(gpt, tokenizer, pool, drawn, scenes, run)
+    gpt = train(gpt.to(run.device), tokenizer, pool, drawn, scenes, run)
     gpt.save_pretrained(args.out)
     entry = run.record(foreground=args.foreground)
     if args.eval:

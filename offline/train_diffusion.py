@@ -49,10 +49,10 @@ def encode_pool(vae, scenes: list[world.Scene], batch: int = 100) -> torch.Tenso
     """Each scene drawn and encoded once: [N, 4, 16, 16] latents, already scaled."""
     out = []
     for i in range(0, len(scenes), batch):
-        x = D.to_pixels(D.draw_batch(scenes[i : i + batch]))
-        with training.low_precision():
+        x = D.to_pixels(D.draw_batch(scenes[i : i + batch])).to(vae.device)
+        with training.low_precision(vae.device):
             mean = vae.encode(x).latent_dist.mode()
-        out.append(mean.float() * vae.config.scaling_factor)
+        out.append(mean.float().cpu() * vae.config.scaling_factor)
     return torch.cat(out)
 
 
@@ -87,7 +87,7 @@ def cached(folder: Path | None, vae, args, encode) -> torch.Tensor:
     resumed run then starts training in seconds, not the minutes encoding takes."""
     if folder is None:
         return encode()
-    weights = hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in vae.parameters()))
+    weights = hashlib.sha256(b"".join(p.detach().cpu().numpy().tobytes() for p in vae.parameters()))
     path = folder / f"pool-{args.seed}-{args.pool}-{weights.hexdigest()[:16]}.pt"
     if path.exists():
         return torch.load(path)
@@ -101,7 +101,7 @@ def encode_text(tokenizer, text_encoder, texts: list[str]) -> torch.Tensor:
     ids = tokenizer(
         texts, padding="max_length", max_length=D.MAX_TOKENS, truncation=True, return_tensors="pt"
     ).input_ids
-    return text_encoder(ids).last_hidden_state
+    return text_encoder(ids.to(text_encoder.device)).last_hidden_state
 
 
 def train(parts: nn.ModuleDict, tokenizer, pool: torch.Tensor, scenes, run: training.Run):
@@ -112,11 +112,12 @@ def train(parts: nn.ModuleDict, tokenizer, pool: torch.Tensor, scenes, run: trai
     grounding = G.CrossAttentionGrounding(parts["unet"]) if args.grounding else None
     masks = pool_masks(scenes) if grounding else {}
     if args.roles:
-        parts["roles"] = G.RoleHead(D.TEXT["d_model"])
+        parts["roles"] = G.RoleHead(D.TEXT["d_model"]).to(run.device)
     noise_schedule = DDPMScheduler(**D.SCHEDULE)
     alphas = noise_schedule.alphas_cumprod
     snr = alphas / (1 - alphas)
     weights = snr.clamp(max=MIN_SNR) / snr  # min-SNR for an epsilon-predicting model
+    on = run.device
     rng = np.random.default_rng(args.seed)
     g = torch.Generator().manual_seed(args.seed)
     opt, sched = training.one_cycle(parts.parameters(), args.lr, args.steps, weight_decay=0.01)
@@ -125,21 +126,27 @@ def train(parts: nn.ModuleDict, tokenizer, pool: torch.Tensor, scenes, run: trai
     for step in range(1, args.steps + 1):
         idx = torch.randint(len(pool), (args.batch_size,), generator=g)
         latents = pool[idx]
+        # Drawn on the CPU whatever the device, so a seed gives the same batches everywhere.
         noise = torch.randn(latents.shape, generator=g)
         t = torch.randint(0, len(alphas), (args.batch_size,), generator=g)
-        noisy = noise_schedule.add_noise(latents, noise, t)
+        noisy = noise_schedule.add_noise(latents, noise, t).to(on)
+        noise, t = noise.to(on), t.to(on)
         told = said([scenes[i] for i in idx], rng)
         context = encode_text(tokenizer, parts["text_encoder"], captions(told))
         if grounding:
-            roles = G.token_roles(told, D.MAX_TOKENS)
-            grounding.expect({res: m[idx] for res, m in masks.items()}, roles)
+            roles = G.token_roles(told, D.MAX_TOKENS).to(on)
+            grounding.expect({res: m[idx].to(on) for res, m in masks.items()}, roles)
         pred = parts["unet"](noisy, t, context).sample
-        loss = (F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3)) * weights[t]).mean()
+        per_picture = F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3))
+        loss = (per_picture * weights.to(on)[t]).mean()
         parts_of_loss = {}
         if grounding:
             parts_of_loss["grounding"] = grounding.loss()
         if args.roles:
-            parts_of_loss["roles"] = parts["roles"](context, G.role_targets(told, D.MAX_TOKENS))
+            targets = G.role_targets(told, D.MAX_TOKENS)
+            parts_of_loss["roles"] = parts["roles"](
+                context, {k: v.to(on) for k, v in targets.items()}
+            )
         denoising = loss
         for name, value in parts_of_loss.items():
             loss = loss + getattr(args, name) * value
@@ -194,6 +201,7 @@ def main(argv=None) -> None:
         pool=40_000,
         save_every=1000,
         eval=200,
+        device="cpu",
         resume="the UNet and text encoder",
     )
     parser.add_argument(
@@ -203,7 +211,8 @@ def main(argv=None) -> None:
     parser.add_argument("--cache", type=Path, help="keep the encoded pool here for later runs")
     args = parser.parse_args(argv)
     run = training.Run(args, "diffusion")
-    vae = AutoencoderKL.from_pretrained(args.out / "vae", local_files_only=True).eval()
+    vae = AutoencoderKL.from_pretrained(args.out / "vae", local_files_only=True)
+    vae = vae.to(run.device).eval()
     tokenizer = D.write_tokenizer(args.out / "tokenizer")
     rng = np.random.default_rng(args.seed)
     scenes = [world.sample_scene(rng, "train") for _ in range(args.pool)]
@@ -220,7 +229,7 @@ def main(argv=None) -> None:
         )
     else:
         unet, text = UNet2DConditionModel(**D.UNET), D.text_encoder(tokenizer)
-    parts = nn.ModuleDict({"unet": unet, "text_encoder": text})
+    parts = nn.ModuleDict({"unet": unet, "text_encoder": text}).to(run.device)
     parts = train(parts, tokenizer, pool, scenes, run)
     pipe = save(parts, tokenizer, run, args.steps)
     entry = run.record(grounding=args.grounding, roles=args.roles)

@@ -71,7 +71,7 @@ def restart_unused(vq, used: torch.Tensor, h: torch.Tensor, shapes: torch.Tensor
     dead = (~used).nonzero().flatten()
     if len(dead):
         vectors = h.detach().permute(0, 2, 3, 1)[shapes]
-        pick = torch.randint(len(vectors), (len(dead),), generator=g)
+        pick = torch.randint(len(vectors), (len(dead),), generator=g).to(vectors.device)
         vq.quantize.embedding.weight.data[dead] = vectors[pick].float()
     return len(dead)
 
@@ -81,18 +81,18 @@ def train(vq, run: training.Run) -> None:
     rng = np.random.default_rng(args.seed)
     g = torch.Generator().manual_seed(args.seed)
     opt, sched = training.one_cycle(vq.parameters(), args.lr, args.steps)
-    used = torch.zeros(A.CODES, dtype=torch.bool)
+    used = torch.zeros(A.CODES, dtype=torch.bool, device=run.device)
     vq.train()
     for step in range(1, args.steps + 1):
         pictures = D.draw_batch(scenes(rng, args.batch_size, "train"), scale=1)
-        x = D.to_pixels(pictures)
-        shapes = drawn_cells(pictures)
+        x = D.to_pixels(pictures).to(run.device)
+        shapes = drawn_cells(pictures).to(run.device)
         # bfloat16 convolutions where fast, as in train_vae; the codebook lookup and the loss
         # stay fp32, so nearest-entry distances are not rounded.
-        with training.low_precision():
+        with training.low_precision(run.device):
             h = vq.encode(x).latents
         quant, commit, (_, _, codes) = vq.quantize(h.float())
-        with training.low_precision():
+        with training.low_precision(run.device):
             recon = vq.decode(quant, force_not_quantize=True).sample
         flat = background_spread(h.float(), shapes)
         loss = ((recon.float() - x).abs() * pixel_weights(x)).mean() + commit
@@ -135,7 +135,7 @@ def reconstruction_scores(vq, n: int, seed: int = EVAL_SEED) -> dict[str, float]
 
 def main(argv=None) -> None:
     parser = training.arguments(
-        __doc__, out=A.WEIGHTS, steps=3000, batch_size=32, lr=2e-3, seed=0, threads=2
+        __doc__, out=A.WEIGHTS, steps=3000, batch_size=32, lr=2e-3, seed=0, threads=2, device="cpu"
     )
     parser.add_argument("--eval-size", type=int, default=500, help="pictures to grade")
     parser.add_argument(
@@ -143,8 +143,9 @@ def main(argv=None) -> None:
     )
     args = parser.parse_args(argv)
     run = training.Run(args, "vq")
-    vq = build()
+    vq = build().to(run.device)
     train(vq, run)
+    vq = vq.cpu()  # graded and saved as the app loads it
     scores = reconstruction_scores(vq, args.eval_size)
     run.say("held-out reconstructions: " + " ".join(f"{k} {v}" for k, v in scores.items()))
     vq.save_pretrained(args.out / "vqvae")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+CPU = torch.device("cpu")
+
 # The options the trainers share: how each is read, and its help where it has one. Each trainer
 # gives its own defaults (see ``arguments``).
 OPTIONS = {
@@ -24,10 +26,15 @@ OPTIONS = {
     "threads": {"type": int},
     "save_every": {"type": int},
     "eval": {"type": int, "help": "held-out captions to grade"},
+    "device": {
+        "type": torch.device,
+        "help": "where to train: cpu, or cuda on a machine with a GPU (the same recipe, in "
+        "bfloat16 autocast there)",
+    },
 }
 # The shared options a run's record keeps, those its command has; where and how often it saves,
 # how much it grades, and a trainer's own options (the autoencoder's --crop) are not kept.
-RECORDED = ("steps", "batch_size", "pool", "lr", "seed", "threads")
+RECORDED = ("steps", "batch_size", "pool", "lr", "seed", "threads", "device")
 
 
 def arguments(doc: str, **defaults) -> argparse.ArgumentParser:
@@ -71,6 +78,7 @@ class Run:
             torch.set_flush_denormal(True)
         torch.manual_seed(args.seed)
         self.args, self.part, self.every = args, part, every
+        self.device = vars(args).get("device") or CPU
         # The run a --resume continues, kept in this run's record.
         self.resumed_from = read_record(args.out, part) if vars(args).get("resume") else None
         self.t0, self.cpu0 = time.perf_counter(), time.process_time()
@@ -100,9 +108,10 @@ class Run:
         """What went into the run and what it cost, for the saved config. The options come in
         the order of the command line, as argparse sets them."""
         return {
-            **{k: v for k, v in vars(self.args).items() if k in RECORDED},
+            **{k: str(v) for k, v in vars(self.args).items() if k == "device"},
+            **{k: v for k, v in vars(self.args).items() if k in RECORDED and k != "device"},
             **extra,
-            "bfloat16": has_fast_bfloat16(),
+            "bfloat16": uses_bfloat16(self.device),
             "seconds": round(self.elapsed()),
             "cpu_seconds": round(self.cpu_elapsed()),
         }
@@ -120,11 +129,17 @@ def has_fast_bfloat16() -> bool:
     return torch.cpu._is_avx512_bf16_supported() or amx()
 
 
-def low_precision():
-    """bfloat16 autocast where the CPU is fast at it, else nothing (float32). A run's record
-    says which (``Run.record``): the two give different weights."""
-    if has_fast_bfloat16():
-        return torch.autocast("cpu", dtype=torch.bfloat16)
+def uses_bfloat16(device: torch.device = CPU) -> bool:
+    """Whether :func:`low_precision` computes in bfloat16 on ``device``: on a GPU always, on a
+    CPU where it is native."""
+    return device.type == "cuda" or has_fast_bfloat16()
+
+
+def low_precision(device: torch.device = CPU):
+    """bfloat16 autocast on ``device`` where it is fast (``uses_bfloat16``), else nothing
+    (float32). A run's record says which (``Run.record``): the two give different weights."""
+    if uses_bfloat16(device):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

@@ -44,6 +44,9 @@ def test_training_writes_what_the_preset_loads(offline_ar, smoke_models):
     assert offline_ar.defaults["steps"] == A.GRID**2  # a step is a token
     record = json.loads((smoke_models / "offline-ar" / "training.json").read_text())
     assert (record["gpt"]["steps"], record["gpt"]["resumed_from"]["steps"]) == (1, 2)
+    assert record["gpt"]["device"] == record["vq"]["device"] == "cpu"
+    assert record["gpt"]["foreground"] == 4.0 and record["vq"]["flat"] == 1.0
+    assert record["vq"]["heldout"]["background_codes"] >= 1
     assert model.vq.config.num_vq_embeddings == A.CODES
 
 

@@ -167,3 +167,4 @@ def test_a_few_training_steps_give_a_folder_stable_diffusion_loads(tmp_path):
     record = json.loads((tmp_path / "training.json").read_text())
     assert record["vae"]["steps"] == record["diffusion"]["steps"] == 2
     assert record["diffusion"]["grounding"] == record["diffusion"]["roles"] == 0.05
+    assert record["diffusion"]["device"] == "cpu"
