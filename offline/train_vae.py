@@ -57,16 +57,24 @@ def crops(x: torch.Tensor, rng: np.random.Generator, side: int) -> torch.Tensor:
     )
 
 
+def decoding_half(vae) -> list[torch.nn.Parameter]:
+    """The parameters that turn latents into pictures: what ``--decoder-only`` trains. The
+    encoder, and so the latent space the UNet has learnt to draw in, stays as it is."""
+    return [*vae.post_quant_conv.parameters(), *vae.decoder.parameters()]
+
+
 def train(vae, run: training.Run) -> None:
     args = run.args
     rng = np.random.default_rng(args.seed)
-    opt, sched = training.one_cycle(vae.parameters(), args.lr, args.steps)
+    trained = decoding_half(vae) if args.decoder_only else list(vae.parameters())
+    opt, sched = training.one_cycle(trained, args.lr, args.steps)
     vae.train()
     for step in range(1, args.steps + 1):
         x = crops(D.to_pixels(D.draw_batch(scenes(rng, args.batch_size, "train"))), rng, args.crop)
         # bfloat16 where the CPU is fast at it (training.low_precision); the loss stays fp32.
         with training.low_precision():
-            posterior = vae.encode(x).latent_dist
+            with torch.set_grad_enabled(not args.decoder_only):
+                posterior = vae.encode(x).latent_dist
             recon = vae.decode(posterior.mode()).sample
         error = (recon.float() - x).abs() * pixel_weights(x)
         loss = error.mean() + KL_WEIGHT * posterior.kl().mean()
@@ -129,7 +137,15 @@ def main(argv=None) -> None:
     training.add_options(parser, save_every=500)
     parser.add_argument("--eval-size", type=int, default=500, help="pictures to measure on")
     training.add_options(parser, resume="the autoencoder")
+    parser.add_argument(
+        "--decoder-only",
+        action="store_true",
+        help="with --resume: train the decoder alone, so the latents the diffusion model was "
+        "trained on stay as they are",
+    )
     args = parser.parse_args(argv)
+    if args.decoder_only and not args.resume:
+        parser.error("--decoder-only trains on from a trained autoencoder: add --resume")
     run = training.Run(args, "vae")
     if args.resume:
         from diffusers import AutoencoderKL
@@ -138,14 +154,16 @@ def main(argv=None) -> None:
     else:
         vae = build()
     train(vae, run)
-    pin_posterior(vae)
-    vae.register_to_config(scaling_factor=round(scaling_factor(vae, args.eval_size), 5))
+    if not args.decoder_only:  # else the encoder, its posterior and its scale are unchanged
+        pin_posterior(vae)
+        vae.register_to_config(scaling_factor=round(scaling_factor(vae, args.eval_size), 5))
     run.say(f"scaling factor {vae.config.scaling_factor}")
     scores = reconstruction_scores(vae, args.eval_size)
     run.say("held-out reconstructions: " + " ".join(f"{k} {v}" for k, v in scores.items()))
     args.out.mkdir(parents=True, exist_ok=True)
     vae.save_pretrained(args.out / "vae")
-    run.save_record(run.record(scaling_factor=vae.config.scaling_factor, heldout=scores))
+    entry = run.record(scaling_factor=vae.config.scaling_factor, heldout=scores)
+    run.save_record({**entry, "decoder_only": True} if args.decoder_only else entry)
     run.say(f"saved to {args.out / 'vae'}")
 
 

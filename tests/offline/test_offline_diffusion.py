@@ -168,3 +168,23 @@ def test_a_few_training_steps_give_a_folder_stable_diffusion_loads(tmp_path):
     assert record["vae"]["steps"] == record["diffusion"]["steps"] == 2
     assert record["diffusion"]["grounding"] == record["diffusion"]["roles"] == 0.05
     assert record["diffusion"]["device"] == "cpu"
+
+
+def test_training_the_decoder_alone_keeps_the_latents_the_unet_learnt(tmp_path):
+    from diffusers import AutoencoderKL
+
+    common = ["--out", str(tmp_path), "--threads", "1", "--batch-size", "2", "--eval-size", "4"]
+    train_vae.main(["--steps", "2", *common])
+    before = AutoencoderKL.from_pretrained(tmp_path / "vae", local_files_only=True)
+    train_vae.main(["--steps", "3", "--lr", "1e-2", "--resume", "--decoder-only", *common])
+    after = AutoencoderKL.from_pretrained(tmp_path / "vae", local_files_only=True)
+    x = D.to_pixels(D.draw_batch(train_vae.scenes(np.random.default_rng(1), 2, "train")))
+    with torch.no_grad():
+        assert torch.equal(before.encode(x).latent_dist.mean, after.encode(x).latent_dist.mean)
+        z = before.encode(x).latent_dist.mode()
+        assert not torch.allclose(before.decode(z).sample, after.decode(z).sample)
+    assert after.config.scaling_factor == before.config.scaling_factor
+    record = json.loads((tmp_path / "training.json").read_text())["vae"]
+    assert record["decoder_only"] and record["resumed_from"]["steps"] == 2
+    with pytest.raises(SystemExit):
+        train_vae.main(["--steps", "1", "--decoder-only", *common])  # nothing to train on from
