@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from offline import diffusion as D
+from offline import evaluate, training, world
 from offline import judge as J
-from offline import training, world
 
 KL_WEIGHT = 1e-6  # Stable Diffusion's
 FOREGROUND = 8.0
@@ -110,7 +110,9 @@ def scaling_factor(vae, n: int, seed: int = EVAL_SEED) -> float:
 
 @torch.no_grad()
 def reconstruction_scores(vae, n: int, seed: int = EVAL_SEED + 1) -> dict[str, float]:
-    """The judge's accuracy on reconstructions of held-out pictures, and their PSNR."""
+    """The judge's accuracy on reconstructions of held-out pictures, their PSNR, and how often
+    a pair of two different objects comes back bound right (``evaluate.grade``): the ceiling
+    for the diffusion model's own figure."""
     sampled = scenes(np.random.default_rng(seed), n, "heldout")
     images = D.draw_batch(sampled)
     recon = np.concatenate(
@@ -123,9 +125,11 @@ def reconstruction_scores(vae, n: int, seed: int = EVAL_SEED + 1) -> dict[str, f
     )
     mse = np.mean((recon.astype(np.float64) - images) ** 2)
     labels = {k: np.array([world.labels(s)[k] for s in sampled]) for k in world.HEADS}
-    accuracy = J.accuracy(J.load().predict(D.to_judge(recon)), labels)
+    pred = J.load().predict(D.to_judge(recon))
+    accuracy = J.accuracy(pred, labels)
+    bound = evaluate.grade(pred, [world.caption(s) for s in sampled])["bound"]
     return {"psnr": round(float(10 * np.log10(255**2 / mse)), 2)} | {
-        k: round(v, 4) for k, v in accuracy.items()
+        k: round(v, 4) for k, v in {**accuracy, "bound": bound}.items()
     }
 
 
