@@ -36,11 +36,10 @@ def scenes(rng: np.random.Generator, n: int, split: str) -> list[world.Scene]:
 
 
 def pixel_weights(x: torch.Tensor) -> torch.Tensor:
-    """FOREGROUND times the weight on pixels that are not the background (the corner's colour):
-    shapes cover a tenth of a picture, and an even loss learns the backgrounds long before
-    them."""
-    corner = x[:, :, :1, :1]
-    foreground = (x - corner).abs().amax(dim=1, keepdim=True) > 0.1
+    """FOREGROUND times the weight on pixels that are not the background
+    (``training.background``): shapes cover a tenth of a picture, and an even loss learns the
+    backgrounds long before them."""
+    foreground = (x - training.background(x)).abs().amax(dim=1, keepdim=True) > 0.1
     return 1 + (FOREGROUND - 1) * foreground.float()
 
 

@@ -43,14 +43,11 @@ def build():
 
 def drawn_cells(pictures: np.ndarray) -> torch.Tensor:
     """bool [N, GRID, GRID]: the cells of each picture's token grid (uint8 [N, 64, 64, 3]) where
-    anything is drawn on its flat background, whose colour is the one at three of its four
-    corners at least (no shape covers two)."""
-    corners = pictures[:, [0, 0, -1, -1], [0, -1, 0, -1]].astype(np.float32)  # [N, 4, 3]
-    background = np.median(corners, axis=1)[:, None, None, :]
-    differs = np.abs(pictures - background).max(axis=-1) > 0  # [N, 64, 64]
+    anything is drawn on its flat background (``training.background``)."""
+    x = torch.from_numpy(pictures).permute(0, 3, 1, 2).float()
+    differs = (x - training.background(x)).abs().amax(dim=1) > 0  # [N, 64, 64]
     n, side = len(pictures), world.SIZE // A.GRID
-    cells = differs.reshape(n, A.GRID, side, A.GRID, side).any(axis=(2, 4))
-    return torch.from_numpy(cells)
+    return differs.reshape(n, A.GRID, side, A.GRID, side).any(dim=4).any(dim=2)
 
 
 def background_spread(h: torch.Tensor, shapes: torch.Tensor) -> torch.Tensor:

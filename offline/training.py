@@ -57,6 +57,19 @@ def add_options(parser: argparse.ArgumentParser, **defaults) -> argparse.Argumen
     return parser
 
 
+def background(pictures: torch.Tensor) -> torch.Tensor:
+    """Each picture's flat background colour, [N, C, 1, 1], of pictures [N, C, H, W]: the colour
+    at three of its four corners at least (no shape covers two), so their median (per channel,
+    the three agree)."""
+    corners = pictures[:, :, [0, 0, -1, -1], [0, -1, 0, -1]]
+    return corners.median(dim=-1).values[:, :, None, None]
+
+
+def _json(value):
+    """An option's value as the record keeps it: a torch.device is not JSON, its name is."""
+    return str(value) if isinstance(value, torch.device) else value
+
+
 class Run:
     """The setup of torch for a run (threads, seed), then wall-clock and CPU time since it
     started, running means of the losses printed every ``every`` steps, and the record saved with
@@ -108,8 +121,7 @@ class Run:
         """What went into the run and what it cost, for the saved config. The options come in
         the order of the command line, as argparse sets them."""
         return {
-            **{k: str(v) for k, v in vars(self.args).items() if k == "device"},
-            **{k: v for k, v in vars(self.args).items() if k in RECORDED and k != "device"},
+            **{k: _json(v) for k, v in vars(self.args).items() if k in RECORDED},
             **extra,
             "bfloat16": uses_bfloat16(self.device),
             "seconds": round(self.elapsed()),
