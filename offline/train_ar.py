@@ -103,6 +103,9 @@ def train(gpt, tokenizer, pool: torch.Tensor, drawn: torch.Tensor, scenes, run: 
         opt.step()
         sched.step()
         run.step(step, loss.item())
+        if args.save_every and step % args.save_every == 0 and step < args.steps:
+            gpt.save_pretrained(args.out)  # to go on from with --resume, should the run stop
+            run.say(f"saved step {step}")
     return gpt.eval()
 
 
@@ -129,6 +132,7 @@ def main(argv=None) -> None:
         default=4.0,
         help="weight of the image tokens a shape touches, against 1 for the background's",
     )
+    training.add_options(parser, save_every=1000)
     args = parser.parse_args(argv)
     run = training.Run(args, "gpt")
     vq = VQModel.from_pretrained(args.out / "vqvae", local_files_only=True).to(run.device).eval()

@@ -23,7 +23,7 @@ def smoke_models(tmp_path_factory):
     models = tmp_path_factory.mktemp("offline-ar-models")
     common = ["--out", str(models / "offline-ar"), "--threads", "1", "--batch-size", "4"]
     train_vq.main(["--steps", "2", "--eval-size", "4", *common])
-    train_ar.main(["--steps", "2", "--pool", "8", "--eval", "2", *common])
+    train_ar.main(["--steps", "2", "--pool", "8", "--eval", "2", "--save-every", "1", *common])
     train_ar.main(["--steps", "1", "--pool", "8", "--eval", "0", "--resume", *common])
     return models
 
