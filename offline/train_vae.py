@@ -57,8 +57,9 @@ def crops(x: torch.Tensor, rng: np.random.Generator, side: int) -> torch.Tensor:
 
 
 def decoding_half(vae) -> list[torch.nn.Parameter]:
-    """The parameters that turn latents into pictures: what ``--decoder-only`` trains. The
-    encoder, and so the latent space the UNet has learnt to draw in, stays as it is."""
+    """The parameters of an autoencoder (this one, or ``train_vq``'s tokenizer) that turn
+    latents into pictures: what ``--decoder-only`` trains. The encoder, and so the latents the
+    UNet or the tokens the transformer learnt to draw in, stays as it is."""
     return [*vae.post_quant_conv.parameters(), *vae.decoder.parameters()]
 
 

@@ -14,7 +14,9 @@ between):
   a shape is, not where the background is.
 
 Held-out reconstructions are graded by the judge at the end, with the entries a flat background
-takes (``background_codes``).
+takes (``background_codes``). ``--resume --decoder-only`` trains the decoder alone, as
+``train_vae`` does for the diffusion model: the encoder and the codebook, and so the tokens a
+transformer has learnt to write, stay exactly as they are.
 
 Writes ``<out>/vqvae/`` and the ``vq`` entry of ``<out>/training.json``. Run it before
 ``offline.train_ar``.
@@ -27,9 +29,9 @@ import torch
 
 from offline import autoregressive as A
 from offline import diffusion as D
+from offline import evaluate, training, world
 from offline import judge as J
-from offline import training, world
-from offline.train_vae import pixel_weights, scenes
+from offline.train_vae import decoding_half, pixel_weights, scenes
 
 EVAL_SEED = 40_000
 RESTART_EVERY = 100  # steps between moving unused codebook entries
@@ -77,7 +79,8 @@ def train(vq, run: training.Run) -> None:
     args = run.args
     rng = np.random.default_rng(args.seed)
     g = torch.Generator().manual_seed(args.seed)
-    opt, sched = training.one_cycle(vq.parameters(), args.lr, args.steps)
+    trained = decoding_half(vq) if args.decoder_only else list(vq.parameters())
+    opt, sched = training.one_cycle(trained, args.lr, args.steps)
     used = torch.zeros(A.CODES, dtype=torch.bool, device=run.device)
     vq.train()
     for step in range(1, args.steps + 1):
@@ -86,7 +89,7 @@ def train(vq, run: training.Run) -> None:
         shapes = drawn_cells(pictures).to(run.device)
         # bfloat16 convolutions where fast, as in train_vae; the codebook lookup and the loss
         # stay fp32, so nearest-entry distances are not rounded.
-        with training.low_precision(run.device):
+        with training.low_precision(run.device), torch.set_grad_enabled(not args.decoder_only):
             h = vq.encode(x).latents
         quant, commit, (_, _, codes) = vq.quantize(h.float())
         with training.low_precision(run.device):
@@ -99,7 +102,8 @@ def train(vq, run: training.Run) -> None:
         opt.step()
         sched.step()
         used[codes.flatten()] = True
-        if step % RESTART_EVERY == 0 and step <= args.steps * 3 // 4:
+        restarting = not args.decoder_only and step <= args.steps * 3 // 4
+        if restarting and step % RESTART_EVERY == 0:
             moved = restart_unused(vq, used, h, shapes, g)
             run.say(f"{A.CODES - moved} codes in use; moved {moved}")
             used[:] = False
@@ -116,21 +120,28 @@ def background_codes(codes: torch.Tensor, shapes: torch.Tensor) -> float:
 
 @torch.no_grad()
 def reconstruction_scores(vq, n: int, seed: int = EVAL_SEED) -> dict[str, float]:
+    """The judge's accuracy on held-out pictures encoded to tokens and decoded, their PSNR, the
+    background entry count, and how often a pair comes back bound right (``evaluate.grade``):
+    the ceiling for the transformer's own figures."""
     sampled = scenes(np.random.default_rng(seed), n, "heldout")
     images = D.draw_batch(sampled, scale=1)
     codes = torch.cat([A.encode(vq, images[i : i + 100]) for i in range(0, n, 100)])
     recon = np.concatenate([A.decode(vq, codes[i : i + 100]) for i in range(0, n, 100)])
     mse = np.mean((recon.astype(np.float64) - images) ** 2)
     labels = {k: np.array([world.labels(s)[k] for s in sampled]) for k in world.HEADS}
-    accuracy = J.accuracy(J.load().predict(recon), labels)
+    pred = J.load().predict(recon)
+    accuracy = J.accuracy(pred, labels)
+    bound = evaluate.grade(pred, [world.caption(s) for s in sampled])["bound"]
     return {
         "psnr": round(float(10 * np.log10(255**2 / mse)), 2),
         "background_codes": round(background_codes(codes, drawn_cells(images)), 1),
         "codes_in_use": len(codes.unique()),
-    } | {k: round(v, 4) for k, v in accuracy.items()}
+    } | {k: round(v, 4) for k, v in {**accuracy, "bound": bound}.items()}
 
 
 def main(argv=None) -> None:
+    from diffusers import VQModel
+
     parser = training.arguments(
         __doc__, out=A.WEIGHTS, steps=3000, batch_size=32, lr=2e-3, seed=0, threads=2, device="cpu"
     )
@@ -138,15 +149,28 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--flat", type=float, default=1.0, help="weight of the flat-background loss"
     )
+    training.add_options(parser, resume="the tokenizer")
+    parser.add_argument(
+        "--decoder-only",
+        action="store_true",
+        help="with --resume: train the decoder alone, so the tokens (the encoder and the "
+        "codebook) stay as they are",
+    )
     args = parser.parse_args(argv)
+    if args.decoder_only and not args.resume:
+        parser.error("--decoder-only trains on from a trained tokenizer: add --resume")
     run = training.Run(args, "vq")
-    vq = build().to(run.device)
-    train(vq, run)
+    if args.resume:
+        vq = VQModel.from_pretrained(args.out / "vqvae", local_files_only=True)
+    else:
+        vq = build()
+    train(vq.to(run.device), run)
     vq = vq.cpu()  # graded and saved as the app loads it
     scores = reconstruction_scores(vq, args.eval_size)
     run.say("held-out reconstructions: " + " ".join(f"{k} {v}" for k, v in scores.items()))
     vq.save_pretrained(args.out / "vqvae")
-    run.save_record(run.record(flat=args.flat, heldout=scores))
+    entry = run.record(flat=args.flat, heldout=scores)
+    run.save_record({**entry, "decoder_only": True} if args.decoder_only else entry)
     run.say(f"saved to {args.out / 'vqvae'}")
 
 

@@ -6,11 +6,13 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from generation import pipelines
 from generation.presets import get_preset
 from offline import autoregressive as A
-from offline import train_ar, train_vq
+from offline import diffusion as D
+from offline import train_ar, train_vq, world
 from partyhub.models import Image, Member, Render
 from tests.conftest import generate_alone
 
@@ -130,3 +132,24 @@ def test_a_small_gpt_learns_four_pictures_by_heart():
     sampled = A.sample(A.Model(gpt, vq, tokenizer), captions, seed=0, guidance=1.0)
     # A slip early in a picture carries on (the model never saw a wrong token), so not all.
     assert (sampled == codes).float().mean() > 0.75
+
+
+def test_training_the_tokenizers_decoder_alone_keeps_the_tokens(tmp_path):
+    from diffusers import VQModel
+
+    common = ["--out", str(tmp_path), "--threads", "1", "--batch-size", "4", "--eval-size", "4"]
+    train_vq.main(["--steps", "2", *common])
+    before = VQModel.from_pretrained(tmp_path / "vqvae", local_files_only=True)
+    train_vq.main(["--steps", "3", "--lr", "1e-2", "--resume", "--decoder-only", *common])
+    after = VQModel.from_pretrained(tmp_path / "vqvae", local_files_only=True)
+    rng = np.random.default_rng(1)
+    pictures = D.draw_batch([world.sample_scene(rng, "train") for _ in range(4)], scale=1)
+    codes = A.encode(before, pictures)
+    # The same tokens for every picture: what a transformer learnt to write still means the same.
+    assert torch.equal(codes, A.encode(after, pictures))
+    assert not np.array_equal(A.decode(before, codes), A.decode(after, codes))
+    record = json.loads((tmp_path / "training.json").read_text())["vq"]
+    assert record["decoder_only"] and record["resumed_from"]["steps"] == 2
+    assert "bound" in record["heldout"]
+    with pytest.raises(SystemExit):
+        train_vq.main(["--steps", "1", "--decoder-only", *common])  # nothing to train on from
