@@ -16,6 +16,7 @@ from core.errors import ApiError
 from generation.modes import slots_for
 from generation.pipelines import drop_flagged, generate_batch
 from partyhub import actions, consumers
+from partyhub.jobs import embedded
 from partyhub.models import Image, Member, Party
 
 # The browser tests' fixtures (make run, Chromium, screenshots) and the Celery workers' ones,
@@ -49,6 +50,18 @@ def isolated_files(settings, tmp_path, models_dir):
     # Scores and the streams' topic guard only where a test asks for a CLIP (clip_on,
     # offline_clip), so the others do not depend on what a model thinks of their prompts.
     settings.PARTYHUB_CLIP_PRETRAINED = ""
+
+
+@pytest.fixture(autouse=True)
+def embedded_worker_settled(request):
+    """Every socket a test opens comes with an event loop of its own (async_to_sync), which
+    starts the embedded render worker (config/asgi.py); what the worker handed its thread runs
+    on after that loop stops: a look for the next render, the end of one. Its query must be done
+    before the database is flushed: beside the flush's TRUNCATE of every table, it deadlocked."""
+    if "_django_db_helper" in request.fixturenames:
+        request.getfixturevalue("_django_db_helper")  # set up first, so torn down after this
+    yield
+    assert embedded.wait_until_idle(timeout=300), "the embedded worker is still busy"
 
 
 def new_session_key():
@@ -343,3 +356,4 @@ def watching(monkeypatch):
     yield watch
     for stream_id in watched:
         viewers.leave(stream_id, "a test's viewer")
+

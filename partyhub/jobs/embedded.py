@@ -8,6 +8,7 @@ the worker takes the oldest queued render, so renders left over from a stopped s
 
 import asyncio
 import logging
+from concurrent import futures
 
 from asgiref.sync import sync_to_async
 
@@ -44,6 +45,16 @@ def warm_up_now():
     request starts the worker: the runserver command calls it as the server starts, so that a
     newcomer's first render finds them loaded. The worker's own warm-up then finds them cached."""
     _executor.submit(warm_up)
+
+
+def wait_until_idle(timeout: float) -> bool:
+    """Wait, at most ``timeout`` seconds, until the calls already handed to the worker's thread
+    have run (a render, a look for the next one); True if they have. Such a call runs on after
+    the event loop that handed it over has stopped. A server has one loop for its life; the
+    tests have one per socket they open, and wait for this before their database is flushed."""
+    if not _executor.started:
+        return True
+    return futures.wait([_executor.submit(int)], timeout).not_done == set()
 
 
 def wake():

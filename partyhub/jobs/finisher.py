@@ -26,8 +26,13 @@ class DaemonThread(Executor):
     def __init__(self, name):
         self._name, self._calls, self._thread, self._pid = name, queue.SimpleQueue(), None, None
 
+    @property
+    def started(self) -> bool:
+        """Whether this process's thread has started: something was handed to it."""
+        return self._thread is not None and self._pid == os.getpid()
+
     def submit(self, fn, /, *args, **kwargs):
-        if self._thread is None or self._pid != os.getpid():
+        if not self.started:
             self._calls, self._pid = queue.SimpleQueue(), os.getpid()
             self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
             self._thread.start()
