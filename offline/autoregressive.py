@@ -84,11 +84,14 @@ class Model:
         return self.text_vocab + CODES
 
 
-def gpt_config(text_vocab: int):
+def gpt_config(text_vocab: int, width: int = GPT["n_embd"], layers: int = GPT["n_layer"]):
+    """GPT-2's config for ``A.GPT``, or another width and depth (a head per 32 channels, as
+    ``A.GPT``): ``load`` reads whichever a folder holds."""
     from transformers import GPT2Config
 
     boi = text_vocab + CODES
-    return GPT2Config(vocab_size=boi + 1, bos_token_id=boi, eos_token_id=boi, **GPT)
+    size = {"n_embd": width, "n_layer": layers, "n_head": width // 32}
+    return GPT2Config(vocab_size=boi + 1, bos_token_id=boi, eos_token_id=boi, **{**GPT, **size})
 
 
 def load(folder: Path = WEIGHTS, dtype=torch.float32, device="cpu") -> Model:

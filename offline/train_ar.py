@@ -84,13 +84,29 @@ def token_weights(drawn: torch.Tensor, foreground: float) -> torch.Tensor:
     return 1 + (foreground - 1) * drawn.float()
 
 
-def train(gpt, tokenizer, pool: torch.Tensor, drawn: torch.Tensor, scenes, run: training.Run):
+# Captions the learning curve (``--curve``) grades: few, as it grades them many times in a run.
+CURVE_CAPTIONS = 40
+
+
+def curve_point(gpt, vq, tokenizer, step: int) -> dict:
+    """The judge's figures for the GPT as it is at ``step``, on the first ``CURVE_CAPTIONS``
+    held-out captions: a point of the run's learning curve."""
+    prompts = evaluate.heldout_captions(CURVE_CAPTIONS)
+    gpt.eval()
+    scores = evaluate.grade_pictures(A.draw(A.Model(gpt, vq, tokenizer), prompts), prompts)
+    gpt.train()
+    return {"step": step, **{k: round(v, 4) for k, v in scores.items()}}
+
+
+def train(gpt, vq, tokenizer, pool: torch.Tensor, drawn: torch.Tensor, scenes, run: training.Run):
+    """Trains ``gpt``; returns it and its learning curve (a point every ``--curve`` steps)."""
     args = run.args
     rng = np.random.default_rng(args.seed)
     g = torch.Generator().manual_seed(args.seed)
     opt, sched = training.one_cycle(gpt.parameters(), args.lr, args.steps, weight_decay=0.01)
     offset = len(tokenizer)
     pool, weights = pool.to(run.device), token_weights(drawn, args.foreground).to(run.device)
+    curve = []
     gpt.train()
     for step in range(1, args.steps + 1):
         idx = torch.randint(len(pool), (args.batch_size,), generator=g)
@@ -106,7 +122,10 @@ def train(gpt, tokenizer, pool: torch.Tensor, drawn: torch.Tensor, scenes, run: 
         if args.save_every and step % args.save_every == 0 and step < args.steps:
             gpt.save_pretrained(args.out)  # to go on from with --resume, should the run stop
             run.say(f"saved step {step}")
-    return gpt.eval()
+        if args.curve and step % args.curve == 0:
+            curve.append(curve_point(gpt, vq, tokenizer, step))
+            run.say(f"curve: {curve[-1]}")
+    return gpt.eval(), curve
 
 
 def main(argv=None) -> None:
@@ -132,6 +151,21 @@ def main(argv=None) -> None:
         default=4.0,
         help="weight of the image tokens a shape touches, against 1 for the background's",
     )
+    parser.add_argument(
+        "--width",
+        type=int,
+        default=A.GPT["n_embd"],
+        help="a new GPT-2's width (--resume: the saved one's)",
+    )
+    parser.add_argument("--layers", type=int, default=A.GPT["n_layer"], help="its layers")
+    parser.add_argument(
+        "--curve",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"every N steps, grade {CURVE_CAPTIONS} held-out captions (the run's learning curve,"
+        " kept in its record); 0: never",
+    )
     training.add_options(parser, save_every=1000)
     args = parser.parse_args(argv)
     run = training.Run(args, "gpt")
@@ -147,11 +181,12 @@ def main(argv=None) -> None:
     if args.resume:
         gpt = GPT2LMHeadModel.from_pretrained(args.out, dtype=torch.float32, local_files_only=True)
     else:
-        gpt = GPT2LMHeadModel(A.gpt_config(len(tokenizer)))
+        gpt = GPT2LMHeadModel(A.gpt_config(len(tokenizer), args.width, args.layers))
         grid_positions(gpt)
-    gpt = train(gpt.to(run.device), tokenizer, pool, drawn, scenes, run)
+    gpt, curve = train(gpt.to(run.device), vq, tokenizer, pool, drawn, scenes, run)
     gpt.save_pretrained(args.out)
-    entry = run.record(foreground=args.foreground)
+    size = {"width": gpt.config.n_embd, "layers": gpt.config.n_layer}
+    entry = run.record(foreground=args.foreground, **size, curve=curve)
     if args.eval:
         model = A.Model(gpt, vq, tokenizer)
         prompts = evaluate.heldout_captions(args.eval)

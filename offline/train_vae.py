@@ -140,16 +140,12 @@ def main(argv=None) -> None:
     parser.add_argument("--crop", type=int, default=64, help="train on windows this wide")
     training.add_options(parser, save_every=500)
     parser.add_argument("--eval-size", type=int, default=500, help="pictures to measure on")
-    training.add_options(parser, resume="the autoencoder")
-    parser.add_argument(
-        "--decoder-only",
-        action="store_true",
-        help="with --resume: train the decoder alone, so the latents the diffusion model was "
-        "trained on stay as they are",
+    training.add_options(
+        parser,
+        resume="the autoencoder",
+        decoder_only="the latents the diffusion model was trained on",
     )
-    args = parser.parse_args(argv)
-    if args.decoder_only and not args.resume:
-        parser.error("--decoder-only trains on from a trained autoencoder: add --resume")
+    args = training.parse(parser, argv)
     run = training.Run(args, "vae")
     if args.resume:
         from diffusers import AutoencoderKL
@@ -168,8 +164,7 @@ def main(argv=None) -> None:
     run.say("held-out reconstructions: " + " ".join(f"{k} {v}" for k, v in scores.items()))
     args.out.mkdir(parents=True, exist_ok=True)
     vae.half().save_pretrained(args.out / "vae")
-    entry = run.record(scaling_factor=vae.config.scaling_factor, heldout=scores)
-    run.save_record({**entry, "decoder_only": True} if args.decoder_only else entry)
+    run.save_record(run.record(scaling_factor=vae.config.scaling_factor, heldout=scores))
     run.say(f"saved to {args.out / 'vae'}")
 
 

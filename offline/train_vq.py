@@ -94,9 +94,11 @@ def train(vq, run: training.Run) -> None:
         quant, commit, (_, _, codes) = vq.quantize(h.float())
         with training.low_precision(run.device):
             recon = vq.decode(quant, force_not_quantize=True).sample
-        flat = background_spread(h.float(), shapes)
-        loss = ((recon.float() - x).abs() * pixel_weights(x)).mean() + commit
-        loss = loss + args.flat * flat
+        loss = ((recon.float() - x).abs() * pixel_weights(x)).mean()
+        parts = {}
+        if not args.decoder_only:  # else the encoder and the codebook, what these move, stay
+            parts = {"commitment": commit, "flat": background_spread(h.float(), shapes)}
+            loss = loss + commit + args.flat * parts["flat"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -107,7 +109,7 @@ def train(vq, run: training.Run) -> None:
             moved = restart_unused(vq, used, h, shapes, g)
             run.say(f"{A.CODES - moved} codes in use; moved {moved}")
             used[:] = False
-        run.step(step, loss.item(), commitment=commit.item(), flat=flat.item())
+        run.step(step, loss.item(), **{name: part.item() for name, part in parts.items()})
     vq.eval()
 
 
@@ -149,16 +151,10 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--flat", type=float, default=1.0, help="weight of the flat-background loss"
     )
-    training.add_options(parser, resume="the tokenizer")
-    parser.add_argument(
-        "--decoder-only",
-        action="store_true",
-        help="with --resume: train the decoder alone, so the tokens (the encoder and the "
-        "codebook) stay as they are",
+    training.add_options(
+        parser, resume="the tokenizer", decoder_only="the tokens (the encoder and the codebook)"
     )
-    args = parser.parse_args(argv)
-    if args.decoder_only and not args.resume:
-        parser.error("--decoder-only trains on from a trained tokenizer: add --resume")
+    args = training.parse(parser, argv)
     run = training.Run(args, "vq")
     if args.resume:
         vq = VQModel.from_pretrained(args.out / "vqvae", local_files_only=True)
@@ -169,8 +165,9 @@ def main(argv=None) -> None:
     scores = reconstruction_scores(vq, args.eval_size)
     run.say("held-out reconstructions: " + " ".join(f"{k} {v}" for k, v in scores.items()))
     vq.save_pretrained(args.out / "vqvae")
-    entry = run.record(flat=args.flat, heldout=scores)
-    run.save_record({**entry, "decoder_only": True} if args.decoder_only else entry)
+    # The flat-background loss moves the encoder only: no part of a decoder-only run.
+    flat = {} if args.decoder_only else {"flat": args.flat}
+    run.save_record(run.record(**flat, heldout=scores))
     run.say(f"saved to {args.out / 'vqvae'}")
 
 

@@ -34,7 +34,7 @@ OPTIONS = {
 }
 # The shared options a run's record keeps, those its command has; where and how often it saves,
 # how much it grades, and a trainer's own options (the autoencoder's --crop) are not kept.
-RECORDED = ("steps", "batch_size", "pool", "lr", "seed", "threads", "device")
+RECORDED = ("steps", "batch_size", "pool", "lr", "seed", "threads", "device", "decoder_only")
 
 
 def arguments(doc: str, **defaults) -> argparse.ArgumentParser:
@@ -46,15 +46,31 @@ def arguments(doc: str, **defaults) -> argparse.ArgumentParser:
 def add_options(parser: argparse.ArgumentParser, **defaults) -> argparse.ArgumentParser:
     """Adds the shared options named, each with the trainer's default, in the order given, which
     is the order ``--help`` lists them in (each command keeps its own). ``resume`` names what
-    ``--resume`` trains on from."""
+    ``--resume`` trains on from; ``decoder_only`` what training the decoder alone keeps as it is
+    (read the command line with ``parse``, which checks it comes with ``--resume``)."""
     for name, default in defaults.items():
         if name == "resume":
             parser.add_argument(
                 "--resume", action="store_true", help=f"train on from {default} in --out"
             )
+        elif name == "decoder_only":
+            parser.add_argument(
+                "--decoder-only",
+                action="store_true",
+                help=f"with --resume: train the decoder alone, so that {default} stay as they are",
+            )
         else:
             parser.add_argument("--" + name.replace("_", "-"), default=default, **OPTIONS[name])
     return parser
+
+
+def parse(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """The command line, and the one rule between options: ``--decoder-only`` keeps the encoding
+    half of a trained model, so it needs one (``--resume``)."""
+    args = parser.parse_args(argv)
+    if vars(args).get("decoder_only") and not args.resume:
+        parser.error("--decoder-only trains on from a trained model: add --resume")
+    return args
 
 
 def background(pictures: torch.Tensor) -> torch.Tensor:

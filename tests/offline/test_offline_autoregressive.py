@@ -25,7 +25,13 @@ def smoke_models(tmp_path_factory):
     models = tmp_path_factory.mktemp("offline-ar-models")
     common = ["--out", str(models / "offline-ar"), "--threads", "1", "--batch-size", "4"]
     train_vq.main(["--steps", "2", "--eval-size", "4", *common])
-    train_ar.main(["--steps", "2", "--pool", "8", "--eval", "2", "--save-every", "1", *common])
+    small = ["--width", "64", "--layers", "2", "--curve", "2"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train_ar, "CURVE_CAPTIONS", 2)  # its point is graded as the last is
+        train_ar.main(
+            ["--steps", "2", "--pool", "8", "--eval", "2", "--save-every", "1", *small, *common]
+        )
+    # A resumed GPT keeps its size, whatever the command line's default.
     train_ar.main(["--steps", "1", "--pool", "8", "--eval", "0", "--resume", *common])
     return models
 
@@ -48,6 +54,12 @@ def test_training_writes_what_the_preset_loads(offline_ar, smoke_models):
     assert (record["gpt"]["steps"], record["gpt"]["resumed_from"]["steps"]) == (1, 2)
     assert record["gpt"]["device"] == record["vq"]["device"] == "cpu"
     assert record["gpt"]["foreground"] == 4.0 and record["vq"]["flat"] == 1.0
+    assert model.gpt.config.n_embd == record["gpt"]["width"] == 64
+    assert model.gpt.config.n_layer == record["gpt"]["layers"] == 2
+    # The learning curve: a point at step 2, the judge's figures for the same two captions as
+    # the run's final grading (the same weights).
+    first = record["gpt"]["resumed_from"]
+    assert first["curve"] == [{"step": 2, **first["heldout"]}] and record["gpt"]["curve"] == []
     assert record["vq"]["heldout"]["background_codes"] >= 1
     assert model.vq.config.num_vq_embeddings == A.CODES
 
@@ -150,6 +162,9 @@ def test_training_the_tokenizers_decoder_alone_keeps_the_tokens(tmp_path):
     assert not np.array_equal(A.decode(before, codes), A.decode(after, codes))
     record = json.loads((tmp_path / "training.json").read_text())["vq"]
     assert record["decoder_only"] and record["resumed_from"]["steps"] == 2
+    assert not record["resumed_from"]["decoder_only"]
+    # The flat-background loss moves only the encoder: no part of a decoder-only run.
+    assert "flat" not in record and record["resumed_from"]["flat"] == 1.0
     assert "bound" in record["heldout"]
     with pytest.raises(SystemExit):
         train_vq.main(["--steps", "1", "--decoder-only", *common])  # nothing to train on from
