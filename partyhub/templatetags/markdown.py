@@ -31,6 +31,12 @@ _BREAKS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 # "> "), where `-`, `+`, `=`, `:` or `1.` begin a list, a rule, a setext heading or a definition:
 # there a punctuation mark is escaped, and the `.` or `)` after leading digits.
 _ORDERED = re.compile(r"\d{1,9}(?=[.)])")
+# Explicit direction controls (embeddings, overrides, isolates and their ends). One left open,
+# an override U+202E with no U+202C after it, would turn the rest of PartyHub's own line right to
+# left; a stray end, U+2069, would close an isolate the line opened. A text holding any goes in an
+# isolate of its own (FSI ... PDI, what <bdi> is in the pages), whose end closes all it opened.
+_DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_ISOLATE_STARTS, _ISOLATE_END, _FSI = "\u2066\u2067\u2068", "\u2069", "\u2068"
 
 
 @register.filter
@@ -38,7 +44,8 @@ def markdown_text(value):
     """`value` as Markdown that a CommonMark renderer shows as exactly that text.
 
     Line breaks and control characters become spaces (see _BREAKS); everything else comes back
-    character for character, and nothing in it becomes an element, an entity or a block.
+    character for character, and nothing in it becomes an element, an entity or a block. A text
+    with direction controls in it comes in an isolate of its own (see _isolated).
     """
     text = _BREAKS.sub(" ", str(value))
     body = text.strip()
@@ -52,7 +59,26 @@ def markdown_text(value):
         escaped = ordered[0] + "\\" + escaped[len(ordered[0]) :]
     elif body[0] in string.punctuation and not _SYNTAX.match(body):
         escaped = "\\" + escaped
-    return _references(lead) + escaped + _references(trail)
+    return _isolated(_references(lead) + escaped + _references(trail))
+
+
+def _isolated(text):
+    """``text`` in an isolate that closes everything the text opens, when it holds direction
+    controls; else as it is."""
+    if not _DIRECTION_CONTROLS.search(text):
+        return text
+    # An isolate end matches the nearest open start before it (UAX #9, BD9). The text's ends that
+    # match none of its own starts each get a start in front, so that none of them ends the
+    # isolate around it; the starts it leaves open get their ends after, before the isolate's.
+    open_starts, stray_ends = 0, 0
+    for char in text:
+        if char in _ISOLATE_STARTS:
+            open_starts += 1
+        elif char == _ISOLATE_END and open_starts:
+            open_starts -= 1
+        elif char == _ISOLATE_END:
+            stray_ends += 1
+    return _FSI * (1 + stray_ends) + text + _ISOLATE_END * (1 + open_starts)
 
 
 def _references(blank):

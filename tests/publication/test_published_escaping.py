@@ -38,6 +38,37 @@ def shown(text):
     return BREAKS.sub(" ", text)
 
 
+DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+FSI, PDI = "\u2068", "\u2069"
+
+
+def closed_by_its_last_character(text):
+    """Whether the isolate `text` starts with ends at its last character and not before: an
+    isolate end (PDI) closes the nearest open isolate start (UAX #9, BD9), and everything opened
+    inside (overrides, embeddings) with it (X6a)."""
+    depth = 0
+    for n, char in enumerate(text):
+        if char in "\u2066\u2067\u2068":
+            depth += 1
+        elif char == PDI and depth:
+            depth -= 1
+            if depth == 0:
+                return n == len(text) - 1
+    return False
+
+
+def in_its_own_isolate(rendered, text):
+    """`rendered` is what markdown_text shows of `text`: the text as it is when it holds no
+    direction control; else the text after FSIs and before PDIs, all one isolate, so that an
+    override left open in it cannot turn the rest of the line around."""
+    if not DIRECTION_CONTROLS.search(text):
+        return rendered == text
+    added = len(rendered) - len(text)
+    return closed_by_its_last_character(rendered) and any(
+        rendered == FSI * n + text + PDI * (added - n) for n in range(1, added)
+    )
+
+
 class Rendered(HTMLParser):
     """Elements (tag and attributes but alt) and the text a reader sees, alt text included."""
 
@@ -66,7 +97,10 @@ class Rendered(HTMLParser):
 ANY_TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"))
 MARKDOWNISH = st.text(
     st.sampled_from(
-        list("\\`*_[]{}()#|~&<>!-+=.:;\"' \t\n\r\x0b\x1c\u2028\xa0\u3000019aé\u202e\u0301")
+        list(
+            "\\`*_[]{}()#|~&<>!-+=.:;\"' \t\n\r\x0b\x1c\u2028\xa0\u3000019aé\u0301"
+            "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+        )
     )
 )
 TEXTS = st.one_of(ANY_TEXT, MARKDOWNISH)
@@ -99,7 +133,7 @@ def test_markdown_text_renders_inline_as_exactly_the_text(text):
     html = MD.renderInline(escaped)
     rendered = Rendered(html)
     assert rendered.elements == [], html
-    assert rendered.text == shown(text)
+    assert in_its_own_isolate(rendered.text, shown(text)), html
     [inline] = MD.parseInline(escaped)
     assert {child.type for child in inline.children} <= {"text"}
 
@@ -110,7 +144,8 @@ def test_markdown_text_keeps_post_md_s_own_markup_and_makes_none(text):
     document = CONTEXTS.replace(WORD, markdown_text(text))
     rendered = Rendered(MD.render(document))
     assert rendered.elements == PLAIN.elements, document
-    assert rendered.text == PLAIN.text.replace(WORD, shown(text))
+    alone = Rendered(MD.renderInline(markdown_text(text))).text  # shown as it is, or isolated
+    assert rendered.text == PLAIN.text.replace(WORD, alone)
 
 
 @pytest.mark.parametrize(
@@ -125,6 +160,9 @@ def test_markdown_text_keeps_post_md_s_own_markup_and_makes_none(text):
         ("  four  ", "&#32;&#32;four&#32;&#32;"),
         ("{{ site.secret }}", "\\{\\{ site.secret \\}\\}"),
         ("back\\", "back\\\\"),
+        ("\u202eevil", "\u2068\u202eevil\u2069"),  # the override ends where the text does
+        ("\u2069\u202eevil", "\u2068\u2068\u2069\u202eevil\u2069"),  # and a stray end cannot end it
+        ("\u2067x", "\u2068\u2067x\u2069\u2069"),
     ],
 )
 def test_markdown_text_escapes_only_what_markdown_reads(text, escaped):
