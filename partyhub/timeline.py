@@ -6,8 +6,8 @@ Member.Role, whose labels are the only copy of the roles' names, REACTIONS, whos
 only copy of how reactions look, and the tree's names of a sweep's cells, so both say them alike.
 
 A sweep is told as one: its `sweep.added` says what was swept across what, its cells'
-`prompt.added` and first `render.queued` get no entry of their own, and each cell's finished
-render names the cell. The entries of a sweep carry its id as `sweep`.
+`prompt.added` and first `render.queued` get no entry of their own, and what became of each
+cell's render (finished, failed, cancelled, held back) names the cell. The entries of a sweep carry its id as `sweep`.
 
 It is one piece: a few lines per event type, all in one table, sharing what the story has learnt
 so far (names, prompts, which prompt a render is of, which reactions were already told).
@@ -239,30 +239,40 @@ def _render_done(story, event):
     count = f"{len(images)} image" + ("" if len(images) == 1 else "s")
     what = "an animation and " if event.get("animation") else ""
     who = story.author_of(story.prompt_of_render(event))
-    text = f"render {event['render']} finished: {what}{count}"
-    cell = story.cell_of_render(event)
-    if cell is None:
-        return who, text, images
-    return who, f"{text} for the sweep’s {cell['label']}", images, {"sweep": cell["sweep"]}
+    return _of_render(
+        story, event, who, f"render {event['render']} finished: {what}{count}", "", images
+    )
 
 
 def _render_failed(story, event):
     error = event.get("error") or {}
     reason = error.get("message") or error.get("code") or "an error"
     who = story.author_of(story.prompt_of_render(event))
-    return who, f"render {event['render']} failed: {reason}", []
+    return _of_render(story, event, who, f"render {event['render']} failed", f": {reason}")
 
 
 def _render_cancelled(story, event):
     if _as_id(event.get("by")) is not None:
         who = story.name(event["by"])
-        return who, f"{who} cancelled render {event['render']}", []
-    return None, f"render {event['render']} was cancelled", []
+        return _of_render(story, event, who, f"{who} cancelled render {event['render']}")
+    return _of_render(story, event, None, f"render {event['render']}", " was cancelled")
 
 
 def _render_filtered(story, event):
     who = story.author_of(story.prompt_of_render(event))
-    return who, f"render {event['render']} was held back by the safety checker", []
+    held = " was held back by the safety checker"
+    return _of_render(story, event, who, f"render {event['render']}", held)
+
+
+def _of_render(story, event, who, text, then="", images=()):
+    """The entry of what became of a render, told as ``text`` then ``then``: a sweep cell's
+    names the cell between the two ("render 9 failed for the sweep’s Hokusai · seed 2: ...")
+    and carries the sweep's id."""
+    cell = story.cell_of_render(event)
+    if cell is None:
+        return who, text + then, list(images)
+    told = f"{text} for the sweep’s {cell['label']}{then}"
+    return who, told, list(images), {"sweep": cell["sweep"]}
 
 
 def _vote_changed(story, event):

@@ -142,6 +142,9 @@ ARCHIVE = [
     # Rendered again later, and refined: news of their own.
     event(8, "render.queued", render={"id": 22, "prompt": 8}),
     event(9, "prompt.added", prompt={**cell_prompt(9, "a chair at dusk", None, 8), "sweep": None}),
+    # A cell's render that failed names the cell, as one that finished does.
+    event(10, "render.failed", render=20, error={"code": "out_of_memory", "message": "Out."}),
+    event(11, "render.cancelled", render=22, by=1),
 ]
 
 
@@ -152,6 +155,8 @@ def test_a_sweep_s_cells_are_told_once_and_what_follows_them_as_ever():
         (7, "render 21 finished: 1 image for the sweep’s film noir", 4),
         (8, "render 22 queued: “a chair, film noir”", None),
         (9, "Ann refined “a chair, film noir” into “a chair at dusk”", None),
+        (10, "render 20 failed for the sweep’s ukiyo-e: Out.", 4),
+        (11, "Ann cancelled render 22 for the sweep’s film noir", 4),
     ]
 
 
