@@ -7,13 +7,15 @@ only copy of how reactions look, and the tree's names of a sweep's cells, so bot
 
 A sweep is told as one: its `sweep.added` says what was swept across what, its cells'
 `prompt.added` and first `render.queued` get no entry of their own, and what became of each
-cell's render (finished, failed, cancelled, held back) names the cell. The entries of a sweep carry its id as `sweep`.
+cell's render (finished, failed, cancelled, held back) names the cell. The entries of a sweep
+carry its id as `sweep`.
 
 It is one piece: a few lines per event type, all in one table, sharing what the story has learnt
 so far (names, prompts, which prompt a render is of, which reactions were already told).
 """
 
 from partyhub.models import REACTIONS, Member
+from partyhub.models.sweep import AXIS_PLURALS
 from partyhub.tree import cell_label
 
 # Member.Role's labels as a sentence reads them: the two titles keep their capitals ("made Bob an
@@ -24,18 +26,6 @@ ROLE_TITLES = {
 }
 # Prompts are quoted in full up to this many characters, so one entry stays one line.
 QUOTE_LENGTH = 80
-# A sweep axis's values as a sentence counts them (the room's composer says them alike,
-# party-sweeps.js's PLURALS).
-AXIS_PLURALS = {
-    "style": "styles",
-    "technique": "techniques",
-    "artist": "artists",
-    "period": "periods",
-    "modifier": "modifiers",
-    "seed": "seeds",
-    "guidance": "guidance values",
-    "steps": "step counts",
-}
 
 
 def timeline(events, members):

@@ -356,4 +356,3 @@ def watching(monkeypatch):
     yield watch
     for stream_id in watched:
         viewers.leave(stream_id, "a test's viewer")
-

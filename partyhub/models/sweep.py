@@ -19,6 +19,18 @@ TEXT_AXES = ("style", "technique", "artist", "period", "modifier")
 # A generation parameter: a value is the parameter's, the prompt's words stay.
 PARAM_AXES = ("seed", "guidance", "steps")
 AXES = TEXT_AXES + PARAM_AXES
+# Each axis's values, as a sentence counts them ("3 artists × 2 seeds"): the replay's timeline
+# says them so, and the room's composer too (`{% sweep_rules %}` carries them).
+AXIS_PLURALS = {
+    "style": "styles",
+    "technique": "techniques",
+    "artist": "artists",
+    "period": "periods",
+    "modifier": "modifiers",
+    "seed": "seeds",
+    "guidance": "guidance values",
+    "steps": "step counts",
+}
 MAX_VALUE_CHARS = 60  # a palette entry's length
 
 

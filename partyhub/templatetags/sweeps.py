@@ -7,7 +7,7 @@ from django import template
 from django.utils.html import json_script
 
 from generation.params import MAX_SEED
-from partyhub.models.sweep import AXES, MAX_CELLS, MAX_VALUE_CHARS
+from partyhub.models.sweep import AXES, AXIS_PLURALS, MAX_CELLS, MAX_VALUE_CHARS
 
 register = template.Library()
 
@@ -15,9 +15,10 @@ register = template.Library()
 @register.simple_tag
 def sweep_rules():
     """A `<script id="sweep-rules" type="application/json">` of {"axes": [...] in the composer's
-    order, "max_cells", "max_value_chars", "max_seed"}."""
+    order, "plurals": {axis: its values counted}, "max_cells", "max_value_chars", "max_seed"}."""
     rules = {
         "axes": list(AXES),
+        "plurals": AXIS_PLURALS,
         "max_cells": MAX_CELLS,
         "max_value_chars": MAX_VALUE_CHARS,
         "max_seed": MAX_SEED,

@@ -21,18 +21,8 @@
   const MAX_CELLS = RULES.max_cells;
   const MAX_VALUE_CHARS = RULES.max_value_chars;
   const MAX_SEED = RULES.max_seed;
-  // Each axis's values, as a sentence names them.
-  const PLURALS = {
-    style: "styles",
-    technique: "techniques",
-    artist: "artists",
-    period: "periods",
-    modifier: "modifiers",
-    seed: "seeds",
-    guidance: "guidance values",
-    steps: "step counts",
-  };
-  const AXES = Object.fromEntries(RULES.axes.map((axis) => [axis, PLURALS[axis] || axis]));
+  // Each axis's values, as a sentence counts them ("pick at least 2 artists").
+  const AXES = Object.fromEntries(RULES.axes.map((axis) => [axis, RULES.plurals[axis]]));
   const EXAMPLES = { seed: "1, 2, 3", guidance: "3, 7.5, 12", steps: "10, 20, 30" };
   const ACTIVE = new Set(["queued", "running"]);
 
@@ -275,7 +265,7 @@
   function renderCount() {
     const xs = valuesOf("x").length;
     const ys = axisOf("y") ? valuesOf("y").length : null;
-    const cells = xs * (ys || 1);
+    const cells = ys === null ? xs : xs * ys; // a second axis with no values yet: no cells
     const sum = ys === null ? `${cells} ${cells === 1 ? "cell" : "cells"}` : `${xs} × ${ys} = ${cells} cells`;
     const problem = sweepProblem();
     count.dataset.over = String(cells > MAX_CELLS);

@@ -58,12 +58,15 @@ def test_a_sweep_is_one_labelled_grid(server, browser, screenshots):
     expect(ann.get_by_label("Sweep across (columns)")).to_have_value("artist")
     count = ann.locator("#sweep-count")
     expect(count).to_have_attribute("data-ready", "false")  # nothing picked yet
+    # The axes' plurals come from the server's rules (sweep_rules), as the replay says them.
+    expect(count).to_have_text("0 cells: pick at least 2 artists across")
     expect(submit).to_be_disabled()
     for artist in ARTISTS:
         across.get_by_role("button", name=artist).click()
     expect(across.locator(".chip.on")).to_have_text([f"{n}{a}" for n, a in enumerate(ARTISTS, 1)])
     expect(count).to_have_text("3 cells, one render each with the same seed")
     ann.get_by_label("Sweep down (rows)").select_option("seed")
+    expect(count).to_have_text("3 × 0 = 0 cells: pick at least 2 seeds down, or sweep across only")
     ann.get_by_label("Add a value down").fill("1, 2")
     ann.get_by_label("Add a value down").press("Enter")  # adds them; it does not render
     expect(ann.locator('.sweep-axis[data-axis="y"] .chip.on')).to_have_text(["1seed 1", "2seed 2"])
