@@ -3,9 +3,10 @@
 Needs the image tokenizer from ``offline.train_vq`` in ``<out>/vqvae``. Draws a pool of
 ``split="train"`` scenes, turns each into its 256 image tokens once, then trains a GPT-2 from
 scratch on caption + image sequences (``offline.autoregressive``): cross-entropy on the image
-tokens only, the caption being what they are conditioned on, each token with a shape drawn on
-weighted ``--foreground`` times a background one. As for the diffusion model, each
-step writes the captions afresh, a third of them loosened and one in ten empty (for guidance).
+tokens only, the caption being what they are conditioned on, every token weighing the same (a
+weight that depends on the token to predict moves what the model learns away from the pictures'
+odds: see ``image_loss``). As for the diffusion model, each step writes the captions afresh, a
+third of them loosened and one in ten empty (for guidance).
 
 Writes the GPT-2 (``config.json``, ``model.safetensors``) and ``tokenizer/`` into ``<out>``, the
 ``gpt`` entry of ``training.json``, then grades held-out captions with the judge
@@ -23,18 +24,16 @@ from offline import autoregressive as A
 from offline import diffusion as D
 from offline import evaluate, training, world
 from offline.train_diffusion import captions, said
-from offline.train_vq import drawn_cells
 
 
-def encode_pool(vq, scenes: list[world.Scene], batch: int = 200):
-    """Each scene drawn once: its 256 image tokens, and which of them have a shape drawn on
-    (``train_vq.drawn_cells``), both [N, 256]."""
-    codes, drawn = [], []
-    for i in range(0, len(scenes), batch):
-        pictures = D.draw_batch(scenes[i : i + batch], scale=1)
-        codes.append(A.encode(vq, pictures))
-        drawn.append(drawn_cells(pictures).flatten(1))
-    return torch.cat(codes), torch.cat(drawn)
+def encode_pool(vq, scenes: list[world.Scene], batch: int = 200) -> torch.Tensor:
+    """Each scene drawn once, as its 256 image tokens: [N, 256]."""
+    return torch.cat(
+        [
+            A.encode(vq, D.draw_batch(scenes[i : i + batch], scale=1))
+            for i in range(0, len(scenes), batch)
+        ]
+    )
 
 
 def grid_positions(gpt) -> None:
@@ -57,31 +56,24 @@ def grid_positions(gpt) -> None:
         gpt.transformer.wpe.weight[A.TEXT_TOKENS + 1 :] = grid
 
 
-def image_loss(
-    gpt, prompt: torch.Tensor, codes: torch.Tensor, text_vocab: int, weights=None
-) -> torch.Tensor:
-    """The cross-entropy of a picture's image tokens given its caption (``prompt``: caption ids
-    and the begin-of-image token, from ``A.prompt_ids``; ``codes``: [N, 256] codebook entries):
-    one sequence, the codes after the text vocabulary. Each position learns the token after it
-    (teacher forcing), the last caption position (begin-of-image) the first image token; the
-    caption's own tokens are not learnt. ``weights`` [N, 256] weigh each image token's loss (the
-    mean is over the weights); by default every token counts the same."""
+def image_loss(gpt, prompt: torch.Tensor, codes: torch.Tensor, text_vocab: int) -> torch.Tensor:
+    """The mean cross-entropy of a picture's image tokens given its caption (``prompt``: caption
+    ids and the begin-of-image token, from ``A.prompt_ids``; ``codes``: [N, 256] codebook
+    entries): one sequence, the codes after the text vocabulary. Each position learns the token
+    after it (teacher forcing), the last caption position (begin-of-image) the first image token;
+    the caption's own tokens are not learnt.
+
+    Every image token weighs the same. Weighing those with a shape drawn on four times (they are
+    a tenth of a picture) was tried and dropped: a weight chosen by the token to predict makes
+    the loss's best guess four times likelier to draw a shape than the pictures are wherever it
+    is unsure (at a shape's edge, anywhere on the background), and the pictures came out as
+    blobs far larger than asked, with specks of colour all over."""
     ids = torch.cat([prompt, codes + text_vocab], dim=1)
     with training.low_precision(ids.device):
         logits = gpt(input_ids=ids).logits
     # The logits at position p predict token p + 1: those from begin-of-image on predict the codes.
     predicted = logits[:, prompt.shape[1] - 1 : -1].float()
-    loss = F.cross_entropy(predicted.transpose(1, 2), ids[:, prompt.shape[1] :], reduction="none")
-    if weights is None:
-        return loss.mean()
-    return (loss * weights).sum() / weights.sum()
-
-
-def token_weights(drawn: torch.Tensor, foreground: float) -> torch.Tensor:
-    """``foreground`` for the image tokens with a shape drawn on (``drawn``), 1 for the flat
-    background's. Shapes cover about a tenth of a picture: an even loss spends nine tenths of
-    its gradient on background tokens the caption's colour word already settles."""
-    return 1 + (foreground - 1) * drawn.float()
+    return F.cross_entropy(predicted.transpose(1, 2), ids[:, prompt.shape[1] :])
 
 
 # Captions the learning curve (``--curve``) grades: few, as it grades them many times in a run.
@@ -98,21 +90,20 @@ def curve_point(gpt, vq, tokenizer, step: int) -> dict:
     return {"step": step, **{k: round(v, 4) for k, v in scores.items()}}
 
 
-def train(gpt, vq, tokenizer, pool: torch.Tensor, drawn: torch.Tensor, scenes, run: training.Run):
+def train(gpt, vq, tokenizer, pool: torch.Tensor, scenes, run: training.Run):
     """Trains ``gpt``; returns it and its learning curve (a point every ``--curve`` steps)."""
     args = run.args
     rng = np.random.default_rng(args.seed)
     g = torch.Generator().manual_seed(args.seed)
     opt, sched = training.one_cycle(gpt.parameters(), args.lr, args.steps, weight_decay=0.01)
     offset = len(tokenizer)
-    pool, weights = pool.to(run.device), token_weights(drawn, args.foreground).to(run.device)
+    pool = pool.to(run.device)
     curve = []
     gpt.train()
     for step in range(1, args.steps + 1):
         idx = torch.randint(len(pool), (args.batch_size,), generator=g)
         prompt = A.prompt_ids(tokenizer, captions(said([scenes[i] for i in idx], rng)))
-        on = idx.to(run.device)
-        loss = image_loss(gpt, prompt.to(run.device), pool[on], offset, weights[on])
+        loss = image_loss(gpt, prompt.to(run.device), pool[idx.to(run.device)], offset)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(gpt.parameters(), 1.0)
@@ -146,12 +137,6 @@ def main(argv=None) -> None:
         resume="the GPT-2",
     )
     parser.add_argument(
-        "--foreground",
-        type=float,
-        default=4.0,
-        help="weight of the image tokens a shape touches, against 1 for the background's",
-    )
-    parser.add_argument(
         "--width",
         type=int,
         default=A.GPT["n_embd"],
@@ -173,20 +158,16 @@ def main(argv=None) -> None:
     tokenizer = D.write_tokenizer(args.out / "tokenizer")
     rng = np.random.default_rng(args.seed)
     scenes = [world.sample_scene(rng, "train") for _ in range(args.pool)]
-    pool, drawn = encode_pool(vq, scenes)
-    run.say(
-        f"encoded {len(scenes)} pictures; {len(pool.unique())} codes in use;"
-        f" shapes on {drawn.float().mean():.1%} of the tokens"
-    )
+    pool = encode_pool(vq, scenes)
+    run.say(f"encoded {len(scenes)} pictures; {len(pool.unique())} codes in use")
     if args.resume:
         gpt = GPT2LMHeadModel.from_pretrained(args.out, dtype=torch.float32, local_files_only=True)
     else:
         gpt = GPT2LMHeadModel(A.gpt_config(len(tokenizer), args.width, args.layers))
         grid_positions(gpt)
-    gpt, curve = train(gpt.to(run.device), vq, tokenizer, pool, drawn, scenes, run)
+    gpt, curve = train(gpt.to(run.device), vq, tokenizer, pool, scenes, run)
     gpt.save_pretrained(args.out)
-    size = {"width": gpt.config.n_embd, "layers": gpt.config.n_layer}
-    entry = run.record(foreground=args.foreground, **size, curve=curve)
+    entry = run.record(width=gpt.config.n_embd, layers=gpt.config.n_layer, curve=curve)
     if args.eval:
         model = A.Model(gpt, vq, tokenizer)
         prompts = evaluate.heldout_captions(args.eval)
