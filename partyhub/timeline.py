@@ -229,7 +229,7 @@ def _render_done(story, event):
     count = f"{len(images)} image" + ("" if len(images) == 1 else "s")
     what = "an animation and " if event.get("animation") else ""
     who = story.author_of(story.prompt_of_render(event))
-    return _of_render(
+    return _render_entry(
         story, event, who, f"render {event['render']} finished: {what}{count}", "", images
     )
 
@@ -238,30 +238,30 @@ def _render_failed(story, event):
     error = event.get("error") or {}
     reason = error.get("message") or error.get("code") or "an error"
     who = story.author_of(story.prompt_of_render(event))
-    return _of_render(story, event, who, f"render {event['render']} failed", f": {reason}")
+    return _render_entry(story, event, who, f"render {event['render']} failed", f": {reason}")
 
 
 def _render_cancelled(story, event):
     if _as_id(event.get("by")) is not None:
         who = story.name(event["by"])
-        return _of_render(story, event, who, f"{who} cancelled render {event['render']}")
-    return _of_render(story, event, None, f"render {event['render']}", " was cancelled")
+        return _render_entry(story, event, who, f"{who} cancelled render {event['render']}")
+    return _render_entry(story, event, None, f"render {event['render']}", " was cancelled")
 
 
 def _render_filtered(story, event):
     who = story.author_of(story.prompt_of_render(event))
     held = " was held back by the safety checker"
-    return _of_render(story, event, who, f"render {event['render']}", held)
+    return _render_entry(story, event, who, f"render {event['render']}", held)
 
 
-def _of_render(story, event, who, text, then="", images=()):
-    """The entry of what became of a render, told as ``text`` then ``then``: a sweep cell's
-    names the cell between the two ("render 9 failed for the sweep’s Hokusai · seed 2: ...")
-    and carries the sweep's id."""
+def _render_entry(story, event, who, subject, rest="", images=()):
+    """The entry of what became of a render, told as ``subject`` then ``rest``: a sweep cell's
+    names the cell between the two ("render 9 failed", " for the sweep’s Hokusai · seed 2",
+    ": Out of memory.") and carries the sweep's id."""
     cell = story.cell_of_render(event)
     if cell is None:
-        return who, text + then, list(images)
-    told = f"{text} for the sweep’s {cell['label']}{then}"
+        return who, subject + rest, list(images)
+    told = f"{subject} for the sweep’s {cell['label']}{rest}"
     return who, told, list(images), {"sweep": cell["sweep"]}
 
 

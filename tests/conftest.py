@@ -54,14 +54,20 @@ def isolated_files(settings, tmp_path, models_dir):
 
 @pytest.fixture(autouse=True)
 def embedded_worker_settled(request):
-    """Every socket a test opens comes with an event loop of its own (async_to_sync), which
-    starts the embedded render worker (config/asgi.py); what the worker handed its thread runs
-    on after that loop stops: a look for the next render, the end of one. Its query must be done
-    before the database is flushed: beside the flush's TRUNCATE of every table, it deadlocked."""
+    """Each event loop a test runs (an async test's, each async_to_sync call's) starts the
+    embedded render worker when a request or socket goes through config/asgi.py; what the worker
+    handed its thread runs on after that loop stops: a look for the next render, the end of one.
+    Its query must be done before the database is flushed: beside the flush's TRUNCATE of every
+    table, it deadlocked now and then."""
+    if {"db", "transactional_db"} & set(request.fixturenames):
+        # pytest-django's own fixture behind both: set up first, so it is torn down after this.
+        assert "_django_db_helper" in request.fixturenames, "pytest-django renamed its helper"
     if "_django_db_helper" in request.fixturenames:
-        request.getfixturevalue("_django_db_helper")  # set up first, so torn down after this
+        request.getfixturevalue("_django_db_helper")
     yield
-    assert embedded.wait_until_idle(timeout=300), "the embedded worker is still busy"
+    if not embedded.wait_until_idle(timeout=120):
+        # Every later test would wait as long behind it.
+        pytest.exit("the embedded worker's thread is stuck in a call (see its stack)", returncode=1)
 
 
 def new_session_key():

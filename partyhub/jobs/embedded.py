@@ -51,10 +51,16 @@ def wait_until_idle(timeout: float) -> bool:
     """Wait, at most ``timeout`` seconds, until the calls already handed to the worker's thread
     have run (a render, a look for the next one); True if they have. Such a call runs on after
     the event loop that handed it over has stopped. A server has one loop for its life; the
-    tests have one per socket they open, and wait for this before their database is flushed."""
+    tests run many, and wait for this before their database is flushed."""
     if not _executor.started:
         return True
-    return futures.wait([_executor.submit(int)], timeout).not_done == set()
+    # The thread runs its calls in order: this one runs once all those before it have.
+    last = _executor.submit(_nothing)
+    return not futures.wait([last], timeout).not_done
+
+
+def _nothing():
+    pass
 
 
 def wake():

@@ -9,6 +9,7 @@ what PartyHub itself writes there (the headings, the image paths inside the ZIP)
 
 import re
 import string
+import unicodedata
 
 from django import template
 
@@ -31,11 +32,14 @@ _BREAKS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 # "> "), where `-`, `+`, `=`, `:` or `1.` begin a list, a rule, a setext heading or a definition:
 # there a punctuation mark is escaped, and the `.` or `)` after leading digits.
 _ORDERED = re.compile(r"\d{1,9}(?=[.)])")
-# Explicit direction controls (embeddings, overrides, isolates and their ends). One left open,
-# an override U+202E with no U+202C after it, would turn the rest of PartyHub's own line right to
-# left; a stray end, U+2069, would close an isolate the line opened. A text holding any goes in an
-# isolate of its own (FSI ... PDI, what <bdi> is in the pages), whose end closes all it opened.
-_DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# What turns text right to left: right-to-left letters and Arabic digits (their bidirectional
+# classes), and the explicit direction controls (embeddings, overrides, isolates and their ends).
+# Next to PartyHub's own words, a Hebrew name would carry the punctuation and digits after it
+# (" (Prompt Master)", ": 3 prompts") into its own direction; an override left open, U+202E with
+# no U+202C after it, would turn the rest of the line around; a stray end, U+2069, would close an
+# isolate the line opened. A text holding any goes in an isolate of its own (FSI ... PDI, what
+# <bdi> is in the pages), whose end closes all it opened.
+_RIGHT_TO_LEFT = {"R", "AL", "AN", "LRE", "LRO", "RLE", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}
 _ISOLATE_STARTS, _ISOLATE_END, _FSI = "\u2066\u2067\u2068", "\u2069", "\u2068"
 
 
@@ -45,7 +49,8 @@ def markdown_text(value):
 
     Line breaks and control characters become spaces (see _BREAKS); everything else comes back
     character for character, and nothing in it becomes an element, an entity or a block. A text
-    with direction controls in it comes in an isolate of its own (see _isolated).
+    with right-to-left letters or direction controls in it comes in an isolate of its own (see
+    _isolated).
     """
     text = _BREAKS.sub(" ", str(value))
     body = text.strip()
@@ -63,9 +68,9 @@ def markdown_text(value):
 
 
 def _isolated(text):
-    """``text`` in an isolate that closes everything the text opens, when it holds direction
-    controls; else as it is."""
-    if not _DIRECTION_CONTROLS.search(text):
+    """``text`` in an isolate that closes everything the text opens, when it holds right-to-left
+    letters or direction controls; else as it is."""
+    if not any(unicodedata.bidirectional(char) in _RIGHT_TO_LEFT for char in text):
         return text
     # An isolate end matches the nearest open start before it (UAX #9, BD9). The text's ends that
     # match none of its own starts each get a start in front, so that none of them ends the

@@ -142,9 +142,13 @@ ARCHIVE = [
     # Rendered again later, and refined: news of their own.
     event(8, "render.queued", render={"id": 22, "prompt": 8}),
     event(9, "prompt.added", prompt={**cell_prompt(9, "a chair at dusk", None, 8), "sweep": None}),
-    # A cell's render that failed names the cell, as one that finished does.
+    # Whatever became of a cell's render names the cell, as a finished one does.
     event(10, "render.failed", render=20, error={"code": "out_of_memory", "message": "Out."}),
     event(11, "render.cancelled", render=22, by=1),
+    event(12, "render.queued", render={"id": 23, "prompt": 7}),
+    event(13, "render.cancelled", render=23),
+    event(14, "render.queued", render={"id": 24, "prompt": 8}),
+    event(15, "render.filtered", render=24),
 ]
 
 
@@ -157,6 +161,10 @@ def test_a_sweep_s_cells_are_told_once_and_what_follows_them_as_ever():
         (9, "Ann refined “a chair, film noir” into “a chair at dusk”", None),
         (10, "render 20 failed for the sweep’s ukiyo-e: Out.", 4),
         (11, "Ann cancelled render 22 for the sweep’s film noir", 4),
+        (12, "render 23 queued: “a chair, ukiyo-e”", None),
+        (13, "render 23 for the sweep’s ukiyo-e was cancelled", 4),
+        (14, "render 24 queued: “a chair, film noir”", None),
+        (15, "render 24 for the sweep’s film noir was held back by the safety checker", 4),
     ]
 
 

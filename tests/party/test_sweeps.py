@@ -174,3 +174,10 @@ def difference(one, other):
     from PIL import ImageChops, ImageStat
 
     return sum(ImageStat.Stat(ImageChops.difference(one, other)).mean)
+
+
+def test_every_axis_has_its_plural():
+    """The replay and the room's composer (through sweep_rules) count an axis's values by it."""
+    from partyhub.models.sweep import AXES, AXIS_PLURALS
+
+    assert set(AXIS_PLURALS) == set(AXES)

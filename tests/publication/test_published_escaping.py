@@ -6,6 +6,7 @@ and on the contact sheet (drawn with Pillow)."""
 import io
 import json
 import re
+import unicodedata
 import zipfile
 from html.parser import HTMLParser
 
@@ -38,7 +39,8 @@ def shown(text):
     return BREAKS.sub(" ", text)
 
 
-DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# Right-to-left letters and Arabic digits, and the direction controls, by bidirectional class.
+RIGHT_TO_LEFT = {"R", "AL", "AN", "LRE", "LRO", "RLE", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}
 FSI, PDI = "\u2068", "\u2069"
 
 
@@ -58,10 +60,10 @@ def closed_by_its_last_character(text):
 
 
 def in_its_own_isolate(rendered, text):
-    """`rendered` is what markdown_text shows of `text`: the text as it is when it holds no
-    direction control; else the text after FSIs and before PDIs, all one isolate, so that an
-    override left open in it cannot turn the rest of the line around."""
-    if not DIRECTION_CONTROLS.search(text):
+    """`rendered` is what markdown_text shows of `text`: the text as it is when it holds nothing
+    right to left; else the text after FSIs and before PDIs, all one isolate, so that neither an
+    override left open in it nor its direction turns the rest of the line around."""
+    if not any(unicodedata.bidirectional(char) in RIGHT_TO_LEFT for char in text):
         return rendered == text
     added = len(rendered) - len(text)
     return closed_by_its_last_character(rendered) and any(
@@ -99,7 +101,7 @@ MARKDOWNISH = st.text(
     st.sampled_from(
         list(
             "\\`*_[]{}()#|~&<>!-+=.:;\"' \t\n\r\x0b\x1c\u2028\xa0\u3000019aé\u0301"
-            "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+            "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u05d0\u0628\u0663"
         )
     )
 )
@@ -144,7 +146,8 @@ def test_markdown_text_keeps_post_md_s_own_markup_and_makes_none(text):
     document = CONTEXTS.replace(WORD, markdown_text(text))
     rendered = Rendered(MD.render(document))
     assert rendered.elements == PLAIN.elements, document
-    alone = Rendered(MD.renderInline(markdown_text(text))).text  # shown as it is, or isolated
+    alone = Rendered(MD.renderInline(markdown_text(text))).text
+    assert in_its_own_isolate(alone, shown(text))
     assert rendered.text == PLAIN.text.replace(WORD, alone)
 
 
@@ -163,6 +166,7 @@ def test_markdown_text_keeps_post_md_s_own_markup_and_makes_none(text):
         ("\u202eevil", "\u2068\u202eevil\u2069"),  # the override ends where the text does
         ("\u2069\u202eevil", "\u2068\u2068\u2069\u202eevil\u2069"),  # and a stray end cannot end it
         ("\u2067x", "\u2068\u2067x\u2069\u2069"),
+        ("\u05e9\u05dc\u05d5\u05dd", "\u2068\u05e9\u05dc\u05d5\u05dd\u2069"),  # a Hebrew word
     ],
 )
 def test_markdown_text_escapes_only_what_markdown_reads(text, escaped):
