@@ -15,6 +15,8 @@ Writes the GPT-2 (``config.json``, ``model.safetensors``) and ``tokenizer/`` int
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 import torch
 from torch import nn
@@ -64,10 +66,10 @@ def image_loss(gpt, prompt: torch.Tensor, codes: torch.Tensor, text_vocab: int) 
     the caption's own tokens are not learnt.
 
     Every image token weighs the same. Weighing those with a shape drawn on four times (they are
-    a tenth of a picture) was tried and dropped: a weight chosen by the token to predict makes
-    the loss's best guess four times likelier to draw a shape than the pictures are wherever it
-    is unsure (at a shape's edge, anywhere on the background), and the pictures came out as
-    blobs far larger than asked, with specks of colour all over."""
+    a tenth of a picture) was tried and dropped: a weight chosen by the token to predict moves
+    the loss's best guess off the pictures' odds, multiplying the odds of a shape's token by
+    four wherever the model is unsure (at a shape's edge, anywhere on the background); its
+    pictures had specks of colour all over (docs/models.md, "A bias found")."""
     ids = torch.cat([prompt, codes + text_vocab], dim=1)
     with training.low_precision(ids.device):
         logits = gpt(input_ids=ids).logits
@@ -119,6 +121,14 @@ def train(gpt, vq, tokenizer, pool: torch.Tensor, scenes, run: training.Run):
     return gpt.eval(), curve
 
 
+def width(text: str) -> int:
+    """A GPT-2 width from the command line: a head per 32 channels (``A.gpt_config``)."""
+    value = int(text)
+    if value <= 0 or value % 32:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive multiple of 32")
+    return value
+
+
 def main(argv=None) -> None:
     from diffusers import VQModel
     from transformers import GPT2LMHeadModel
@@ -138,9 +148,9 @@ def main(argv=None) -> None:
     )
     parser.add_argument(
         "--width",
-        type=int,
+        type=width,
         default=A.GPT["n_embd"],
-        help="a new GPT-2's width (--resume: the saved one's)",
+        help="a new GPT-2's width, a multiple of 32 (--resume: the saved one's)",
     )
     parser.add_argument("--layers", type=int, default=A.GPT["n_layer"], help="its layers")
     parser.add_argument(
@@ -167,7 +177,9 @@ def main(argv=None) -> None:
         grid_positions(gpt)
     gpt, curve = train(gpt.to(run.device), vq, tokenizer, pool, scenes, run)
     gpt.save_pretrained(args.out)
-    entry = run.record(width=gpt.config.n_embd, layers=gpt.config.n_layer, curve=curve)
+    entry = run.record(width=gpt.config.n_embd, layers=gpt.config.n_layer)
+    if args.curve:
+        entry["curve"] = curve  # its steps are this run's (a resumed one's start again at 1)
     if args.eval:
         model = A.Model(gpt, vq, tokenizer)
         prompts = evaluate.heldout_captions(args.eval)

@@ -59,7 +59,7 @@ def test_training_writes_what_the_preset_loads(offline_ar, smoke_models):
     # The learning curve: a point at step 2, the judge's figures for the same two captions as
     # the run's final grading (the same weights).
     first = record["gpt"]["resumed_from"]
-    assert first["curve"] == [{"step": 2, **first["heldout"]}] and record["gpt"]["curve"] == []
+    assert first["curve"] == [{"step": 2, **first["heldout"]}] and "curve" not in record["gpt"]
     assert record["vq"]["heldout"]["background_codes"] >= 1
     assert model.vq.config.num_vq_embeddings == A.CODES
 
@@ -168,3 +168,11 @@ def test_training_the_tokenizers_decoder_alone_keeps_the_tokens(tmp_path):
     assert "bound" in record["heldout"]
     with pytest.raises(SystemExit):
         train_vq.main(["--steps", "1", "--decoder-only", *common])  # nothing to train on from
+
+
+@pytest.mark.parametrize("width", ["100", "16", "0", "-64"])
+def test_a_width_without_whole_heads_is_refused_before_anything_runs(width, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train_ar.main(["--out", str(tmp_path), "--width", width])
+    assert "not a positive multiple of 32" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
