@@ -28,10 +28,15 @@ EVAL_SEED = 20261123
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 
 
-def heldout_captions(n: int, seed: int = EVAL_SEED) -> list[str]:
-    """The captions generators are graded on: ``n`` held-out scenes, the same every time."""
+def heldout_scenes(n: int, seed: int = EVAL_SEED) -> list[world.Scene]:
+    """The scenes generators are graded on: ``n`` held-out ones, the same every time."""
     rng = np.random.default_rng(seed)
-    return [world.caption(world.sample_scene(rng, "heldout")) for _ in range(n)]
+    return [world.sample_scene(rng, "heldout") for _ in range(n)]
+
+
+def heldout_captions(n: int, seed: int = EVAL_SEED) -> list[str]:
+    """The captions generators are graded on: those of ``heldout_scenes``."""
+    return [world.caption(scene) for scene in heldout_scenes(n, seed)]
 
 
 def _swap(lab: dict[str, int]) -> dict[str, int]:

@@ -57,9 +57,12 @@ def test_training_writes_what_the_preset_loads(offline_ar, smoke_models):
     assert model.gpt.config.n_embd == record["gpt"]["width"] == 64
     assert model.gpt.config.n_layer == record["gpt"]["layers"] == 2
     # The learning curve: a point at step 2, the judge's figures for the same two captions as
-    # the run's final grading (the same weights).
+    # the run's final grading (the same weights), and for its likeliest tokens.
     first = record["gpt"]["resumed_from"]
-    assert first["curve"] == [{"step": 2, **first["heldout"]}] and "curve" not in record["gpt"]
+    [point] = first["curve"]
+    assert point == {"step": 2, **first["heldout"], "teacher_forced": point["teacher_forced"]}
+    assert set(point["teacher_forced"]) == set(first["heldout"])
+    assert "curve" not in record["gpt"]
     assert record["vq"]["heldout"]["background_codes"] >= 1
     assert model.vq.config.num_vq_embeddings == A.CODES
 
@@ -137,10 +140,7 @@ def test_a_small_gpt_learns_four_pictures_by_heart():
         loss.backward()
         optimiser.step()
     gpt.eval()
-    with torch.no_grad():
-        logits = gpt(torch.cat([prompt, codes + len(tokenizer)], dim=1)).logits
-    likeliest = logits[:, prompt.shape[1] - 1 : -1].argmax(-1) - len(tokenizer)
-    assert torch.equal(likeliest, codes)
+    assert torch.equal(train_ar.likeliest_tokens(gpt, prompt, codes, len(tokenizer)), codes)
     sampled = A.sample(A.Model(gpt, vq, tokenizer), captions, seed=0, guidance=1.0)
     # A slip early in a picture carries on (the model never saw a wrong token), so not all.
     assert (sampled == codes).float().mean() > 0.75
