@@ -95,15 +95,23 @@ def gpt_config(text_vocab: int, width: int = GPT["n_embd"], layers: int = GPT["n
 
 
 def load(folder: Path = WEIGHTS, dtype=torch.float32, device="cpu") -> Model:
-    from diffusers import VQModel
     from transformers import CLIPTokenizer, GPT2LMHeadModel
 
     folder = Path(folder)
     # The app loads it (the offline-ar preset): from the folder only, never the hub.
     local = {"local_files_only": True}
     gpt = GPT2LMHeadModel.from_pretrained(folder, dtype=dtype, **local).to(device).eval()
-    vq = VQModel.from_pretrained(folder / "vqvae", dtype=dtype, **local).to(device).eval()
+    vq = load_vq(folder, dtype).to(device)
     return Model(gpt, vq, CLIPTokenizer.from_pretrained(folder / "tokenizer", **local))
+
+
+def load_vq(folder: Path = WEIGHTS, dtype=torch.float32):
+    """The image tokenizer alone (``<folder>/vqvae``), as ``load`` loads it."""
+    from diffusers import VQModel
+
+    return VQModel.from_pretrained(
+        Path(folder) / "vqvae", dtype=dtype, local_files_only=True
+    ).eval()
 
 
 def prompt_ids(tokenizer, texts: list[str]) -> torch.Tensor:

@@ -9,6 +9,10 @@
 - ``diffusion``, ``autoregressive``: the generator renders the held-out captions and
   :func:`grade` scores its pictures, in all and by kind of caption (:func:`report`; the
   clip-guided preset, whose optimiser is the app's, in ``generation/evaluate_clip_guided.py``).
+- ``autoregressive --teacher-forced``: the token model's likeliest tokens given the true ones
+  before each, decoded and graded: what it knows before sampling.
+- ``tokens``: the token model's tokenizer's round trip of held-out pictures with a share of
+  their shape tokens replaced (``--replaced``): how many a transformer may get wrong.
 - ``themes``: how close the diffusion model's pictures on a stream's theme and off it are to
   the theme, by the CLIP: what the offline streams' picture thresholds are fitted to.
 """
@@ -19,6 +23,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw
 
 from offline import judge as J
@@ -200,7 +205,6 @@ def normalised(x) -> np.ndarray:
 
 
 def cmd_clip(args) -> None:
-    import torch
 
     model, preprocess, tokenizer = load_clip(args.weights)
 
@@ -226,7 +230,6 @@ def cmd_clip(args) -> None:
 
 def render_diffusion(pipe, prompts, seed=0, steps=20, guidance=5.0, batch=25) -> np.ndarray:
     """The pipeline's pictures for ``prompts`` (picture n from seed ``seed + n``), uint8."""
-    import torch
 
     out = []
     for i in range(0, len(prompts), batch):
@@ -257,7 +260,6 @@ def diffusion_scores(pipe, prompts, **render_options) -> dict[str, float]:
 
 def load_diffusion(folder: Path):
     """The pipeline as the app loads it on a CPU: float32 (the weights are stored in float16)."""
-    import torch
     from diffusers import StableDiffusionPipeline
 
     pipe = StableDiffusionPipeline.from_pretrained(
@@ -309,7 +311,6 @@ def cmd_diffusion(args) -> None:
 def topic_similarities(pipe, clip, topic: str, prompts: list[str]) -> np.ndarray:
     """How close each of the pipeline's pictures for ``prompts`` is to ``topic`` by the CLIP: the
     cosine similarity a stream compares with its ``min_image_topic_score``."""
-    import torch
 
     model, preprocess, tokenizer = clip
     images = render_diffusion(pipe, prompts)
@@ -345,11 +346,50 @@ def cmd_themes(args) -> None:
 
 def cmd_autoregressive(args) -> None:
     from offline import autoregressive as A
+    from offline import diffusion as D
+    from offline.train_ar import likeliest_tokens
 
     model = A.load(args.weights)
+    if args.teacher_forced:
+        scenes = heldout_scenes(args.n)
+        prompts = [world.caption(scene) for scene in scenes]
+        codes = A.encode(model.vq, D.draw_batch(scenes, scale=1))
+        ids = A.prompt_ids(model.tokenizer, prompts)
+        likeliest = likeliest_tokens(model.gpt, ids, codes, model.text_vocab)
+        report("autoregressive, teacher-forced,", A.decode(model.vq, likeliest), prompts, args)
+        return
     prompts = heldout_captions(args.n)
     images = A.draw(model, prompts, guidance=args.guidance)
     report(f"autoregressive, guidance {args.guidance},", images, prompts, args)
+
+
+def cmd_tokens(args) -> None:
+    from offline import autoregressive as A
+    from offline import diffusion as D
+    from offline.train_vq import drawn_cells
+
+    vq = A.load_vq(args.weights)
+    scenes = heldout_scenes(args.n)
+    prompts = [world.caption(scene) for scene in scenes]
+    pictures = D.draw_batch(scenes, scale=1)
+    codes, shapes = A.encode(vq, pictures), drawn_cells(pictures).flatten(1)
+    g = torch.Generator().manual_seed(0)
+    for share in args.replaced:
+        wrong = replace_shape_tokens(codes, shapes, share, g)
+        report(f"tokens, {share:.0%} of shape tokens replaced,", A.decode(vq, wrong), prompts, args)
+
+
+def replace_shape_tokens(codes, shapes, share: float, g) -> torch.Tensor:
+    """``codes`` [N, 256] with about ``share`` of each picture's shape tokens (``shapes``) each
+    replaced by one of the picture's shape tokens, drawn at random: the errors of a model
+    that knows which colours go where and not which part of the outline."""
+    out = codes.clone()
+    for n, on in enumerate(shapes):
+        cells = on.nonzero().flatten()
+        if len(cells):
+            chosen = cells[torch.rand(len(cells), generator=g) < share]
+            out[n, chosen] = codes[n, cells[torch.randint(len(cells), (len(chosen),), generator=g)]]
+    return out
 
 
 COMMANDS = {
@@ -359,6 +399,7 @@ COMMANDS = {
     "clip": cmd_clip,
     "diffusion": cmd_diffusion,
     "autoregressive": cmd_autoregressive,
+    "tokens": cmd_tokens,
     "themes": cmd_themes,
 }
 
@@ -383,6 +424,18 @@ def main(argv=None) -> None:
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--weights", type=Path, default=WEIGHTS / "autoregressive")
     p.add_argument("--guidance", type=float, default=3.0)
+    p.add_argument(
+        "--teacher-forced",
+        action="store_true",
+        help="grade the likeliest tokens given the true ones before each, not samples",
+    )
+    p.add_argument("--sheet", type=Path, help="also save the first 24 pictures here")
+    p = sub.add_parser("tokens")
+    p.add_argument("--n", type=int, default=200)
+    p.add_argument("--weights", type=Path, default=WEIGHTS / "autoregressive")
+    p.add_argument(
+        "--replaced", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.4, 0.8], metavar="SHARE"
+    )
     p.add_argument("--sheet", type=Path, help="also save the first 24 pictures here")
     p = sub.add_parser("themes")
     p.add_argument("--n", type=int, default=60)

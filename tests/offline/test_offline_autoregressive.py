@@ -176,3 +176,37 @@ def test_a_width_without_whole_heads_is_refused_before_anything_runs(width, tmp_
         train_ar.main(["--out", str(tmp_path), "--width", width])
     assert "not a positive multiple of 32" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_teacher_forced_grading_reads_the_likeliest_tokens(smoke_models, capsys):
+    from offline import evaluate
+
+    evaluate.main(
+        [
+            "autoregressive",
+            "--teacher-forced",
+            "--n",
+            "2",
+            "--weights",
+            str(smoke_models / "offline-ar"),
+        ]
+    )
+    assert "autoregressive, teacher-forced, (2 held-out captions) colour" in capsys.readouterr().out
+
+
+def test_replaced_shape_tokens_come_from_the_pictures_own_shapes_only():
+    import torch
+
+    from offline import evaluate
+
+    rng = np.random.default_rng(0)
+    pictures = D.draw_batch([world.sample_scene(rng, "train") for _ in range(6)], scale=1)
+    codes = A.encode(A.load_vq(), pictures)
+    shapes = train_vq.drawn_cells(pictures).flatten(1)
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(evaluate.replace_shape_tokens(codes, shapes, 0.0, g), codes)
+    replaced = evaluate.replace_shape_tokens(codes, shapes, 1.0, g)
+    assert torch.equal(replaced[~shapes], codes[~shapes])  # the background as it was
+    assert not torch.equal(replaced, codes)
+    for n in range(6):
+        assert set(replaced[n][shapes[n]].tolist()) <= set(codes[n][shapes[n]].tolist())
