@@ -25,6 +25,7 @@ import torch
 
 from offline import diffusion as D
 from offline import world
+from offline.training import background, low_precision
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "autoregressive"
 SIZE = world.SIZE
@@ -191,3 +192,47 @@ def draw(model: Model, texts: list[str], seed: int = 0, guidance: float = 3.0) -
             for n, text in enumerate(texts)
         ]
     )
+
+
+def image_logits(gpt, prompt: torch.Tensor, codes: torch.Tensor, text_vocab: int) -> torch.Tensor:
+    """[N, 256, vocabulary]: at each of a picture's image tokens, the GPT's logits for it given
+    its caption (``prompt``: caption ids and the begin-of-image token, from ``prompt_ids``)
+    and the picture's tokens before it (``codes``: [N, 256] codebook entries, after the text
+    vocabulary in the sequence). Teacher forcing: the logits at position p predict token p + 1,
+    so the last caption position (begin-of-image) predicts the first image token."""
+    ids = torch.cat([prompt, codes + text_vocab], dim=1)
+    with low_precision(ids.device):
+        logits = gpt(input_ids=ids).logits
+    return logits[:, prompt.shape[1] - 1 : -1].float()
+
+
+@torch.no_grad()
+def likeliest_tokens(gpt, prompt: torch.Tensor, codes: torch.Tensor, text_vocab: int):
+    """[N, 256] codebook entries: at each position, the one the GPT finds likeliest given the
+    caption and the picture's true tokens before it. Decoded, they show what the model knows
+    of a picture apart from what sampling makes of it: where these do not draw the shape, no
+    sampler will."""
+    logits = image_logits(gpt, prompt, codes, text_vocab)
+    return logits[..., text_vocab : text_vocab + CODES].argmax(-1)
+
+
+def drawn_cells(pictures: np.ndarray) -> torch.Tensor:
+    """bool [N, GRID, GRID]: the cells of each picture's token grid (uint8 [N, 64, 64, 3]) where
+    anything is drawn on its flat background (``training.background``)."""
+    x = torch.from_numpy(pictures).permute(0, 3, 1, 2).float()
+    differs = (x - background(x)).abs().amax(dim=1) > 0  # [N, 64, 64]
+    n, side = len(pictures), world.SIZE // GRID
+    return differs.reshape(n, GRID, side, GRID, side).any(dim=4).any(dim=2)
+
+
+def replace_shape_tokens(codes, shapes, share: float, g) -> torch.Tensor:
+    """``codes`` [N, 256] with about ``share`` of each picture's shape tokens (``shapes``) each
+    replaced by one of the picture's shape tokens, drawn at random: the errors of a model
+    that knows which colours go where and not which part of the outline."""
+    out = codes.clone()
+    for n, on in enumerate(shapes):
+        cells = on.nonzero().flatten()
+        if len(cells):
+            chosen = cells[torch.rand(len(cells), generator=g) < share]
+            out[n, chosen] = codes[n, cells[torch.randint(len(cells), (len(chosen),), generator=g)]]
+    return out

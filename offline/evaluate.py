@@ -15,6 +15,9 @@
   their shape tokens replaced (``--replaced``): how many a transformer may get wrong.
 - ``themes``: how close the diffusion model's pictures on a stream's theme and off it are to
   the theme, by the CLIP: what the offline streams' picture thresholds are fitted to.
+
+It is one piece: the grading every command shares (``grade``, ``report``, the held-out scenes)
+and, after it, one command per model family, each a few lines over the family's own module.
 """
 
 from __future__ import annotations
@@ -347,7 +350,6 @@ def cmd_themes(args) -> None:
 def cmd_autoregressive(args) -> None:
     from offline import autoregressive as A
     from offline import diffusion as D
-    from offline.train_ar import likeliest_tokens
 
     model = A.load(args.weights)
     if args.teacher_forced:
@@ -355,7 +357,7 @@ def cmd_autoregressive(args) -> None:
         prompts = [world.caption(scene) for scene in scenes]
         codes = A.encode(model.vq, D.draw_batch(scenes, scale=1))
         ids = A.prompt_ids(model.tokenizer, prompts)
-        likeliest = likeliest_tokens(model.gpt, ids, codes, model.text_vocab)
+        likeliest = A.likeliest_tokens(model.gpt, ids, codes, model.text_vocab)
         report("autoregressive, teacher-forced,", A.decode(model.vq, likeliest), prompts, args)
         return
     prompts = heldout_captions(args.n)
@@ -366,30 +368,16 @@ def cmd_autoregressive(args) -> None:
 def cmd_tokens(args) -> None:
     from offline import autoregressive as A
     from offline import diffusion as D
-    from offline.train_vq import drawn_cells
 
     vq = A.load_vq(args.weights)
     scenes = heldout_scenes(args.n)
     prompts = [world.caption(scene) for scene in scenes]
     pictures = D.draw_batch(scenes, scale=1)
-    codes, shapes = A.encode(vq, pictures), drawn_cells(pictures).flatten(1)
+    codes, shapes = A.encode(vq, pictures), A.drawn_cells(pictures).flatten(1)
     g = torch.Generator().manual_seed(0)
     for share in args.replaced:
-        wrong = replace_shape_tokens(codes, shapes, share, g)
+        wrong = A.replace_shape_tokens(codes, shapes, share, g)
         report(f"tokens, {share:.0%} of shape tokens replaced,", A.decode(vq, wrong), prompts, args)
-
-
-def replace_shape_tokens(codes, shapes, share: float, g) -> torch.Tensor:
-    """``codes`` [N, 256] with about ``share`` of each picture's shape tokens (``shapes``) each
-    replaced by one of the picture's shape tokens, drawn at random: the errors of a model
-    that knows which colours go where and not which part of the outline."""
-    out = codes.clone()
-    for n, on in enumerate(shapes):
-        cells = on.nonzero().flatten()
-        if len(cells):
-            chosen = cells[torch.rand(len(cells), generator=g) < share]
-            out[n, chosen] = codes[n, cells[torch.randint(len(cells), (len(chosen),), generator=g)]]
-    return out
 
 
 COMMANDS = {

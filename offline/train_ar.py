@@ -58,39 +58,17 @@ def grid_positions(gpt) -> None:
         gpt.transformer.wpe.weight[A.TEXT_TOKENS + 1 :] = grid
 
 
-def image_logits(gpt, prompt: torch.Tensor, codes: torch.Tensor, text_vocab: int) -> torch.Tensor:
-    """[N, 256, vocabulary]: at each of a picture's image tokens, the GPT's logits for it given
-    its caption (``prompt``: caption ids and the begin-of-image token, from ``A.prompt_ids``)
-    and the picture's tokens before it (``codes``: [N, 256] codebook entries, after the text
-    vocabulary in the sequence). Teacher forcing: the logits at position p predict token p + 1,
-    so the last caption position (begin-of-image) predicts the first image token."""
-    ids = torch.cat([prompt, codes + text_vocab], dim=1)
-    with training.low_precision(ids.device):
-        logits = gpt(input_ids=ids).logits
-    return logits[:, prompt.shape[1] - 1 : -1].float()
-
-
 def image_loss(gpt, prompt: torch.Tensor, codes: torch.Tensor, text_vocab: int) -> torch.Tensor:
     """The mean cross-entropy of a picture's image tokens given its caption and the tokens
-    before each (``image_logits``); the caption's own tokens are not learnt.
+    before each (``A.image_logits``); the caption's own tokens are not learnt.
 
     Every image token weighs the same. Weighing those with a shape drawn on four times (they are
     a tenth of a picture) was tried and dropped: a weight chosen by the token to predict moves
     the loss's best guess off the pictures' odds, multiplying the odds of a shape's token by
     four wherever the model is unsure (at a shape's edge, anywhere on the background); its
     pictures had specks of colour all over (docs/models.md, "A bias found")."""
-    logits = image_logits(gpt, prompt, codes, text_vocab)
+    logits = A.image_logits(gpt, prompt, codes, text_vocab)
     return F.cross_entropy(logits.transpose(1, 2), codes + text_vocab)
-
-
-@torch.no_grad()
-def likeliest_tokens(gpt, prompt: torch.Tensor, codes: torch.Tensor, text_vocab: int):
-    """[N, 256] codebook entries: at each position, the one the GPT finds likeliest given the
-    caption and the picture's true tokens before it. Decoded, they show what the model knows
-    of a picture apart from what sampling makes of it: where these do not draw the shape, no
-    sampler will."""
-    logits = image_logits(gpt, prompt, codes, text_vocab)
-    return logits[..., text_vocab : text_vocab + A.CODES].argmax(-1)
 
 
 # Held-out scenes the learning curve (``--curve``) grades: few, as it grades them many times.
@@ -101,13 +79,13 @@ def curve_point(gpt, vq, tokenizer, step: int) -> dict:
     """A point of the run's learning curve: the judge's figures for the GPT as it is at
     ``step``, on the first ``CURVE_CAPTIONS`` held-out scenes' captions, for its pictures and
     (``teacher_forced``) for the pictures of its likeliest tokens given the true ones before
-    each (``likeliest_tokens``): what it knows, before sampling."""
+    each (``A.likeliest_tokens``): what it knows, before sampling."""
     scenes = evaluate.heldout_scenes(CURVE_CAPTIONS)
     prompts = [world.caption(scene) for scene in scenes]
     gpt.eval()
     drawn = evaluate.grade_pictures(A.draw(A.Model(gpt, vq, tokenizer), prompts), prompts)
     codes = A.encode(vq, D.draw_batch(scenes, scale=1))
-    likeliest = likeliest_tokens(gpt, A.prompt_ids(tokenizer, prompts), codes, len(tokenizer))
+    likeliest = A.likeliest_tokens(gpt, A.prompt_ids(tokenizer, prompts), codes, len(tokenizer))
     known = evaluate.grade_pictures(A.decode(vq, likeliest), prompts)
     gpt.train()
     return {"step": step, **rounded(drawn), "teacher_forced": rounded(known)}

@@ -43,18 +43,9 @@ def build():
     return VQModel(**A.VQ)
 
 
-def drawn_cells(pictures: np.ndarray) -> torch.Tensor:
-    """bool [N, GRID, GRID]: the cells of each picture's token grid (uint8 [N, 64, 64, 3]) where
-    anything is drawn on its flat background (``training.background``)."""
-    x = torch.from_numpy(pictures).permute(0, 3, 1, 2).float()
-    differs = (x - training.background(x)).abs().amax(dim=1) > 0  # [N, 64, 64]
-    n, side = len(pictures), world.SIZE // A.GRID
-    return differs.reshape(n, A.GRID, side, A.GRID, side).any(dim=4).any(dim=2)
-
-
 def background_spread(h: torch.Tensor, shapes: torch.Tensor) -> torch.Tensor:
     """How far each picture's encoder outputs ``h`` [N, C, GRID, GRID] over its flat background
-    (the cells ``shapes`` leaves free: ``drawn_cells``) are from their own mean: their mean
+    (the cells ``shapes`` leaves free: ``A.drawn_cells``) are from their own mean: their mean
     squared distance, as a share of the variance of all outputs, so that shrinking every output
     does not lower it."""
     free = (~shapes).unsqueeze(1).float()
@@ -86,7 +77,7 @@ def train(vq, run: training.Run) -> None:
     for step in range(1, args.steps + 1):
         pictures = D.draw_batch(scenes(rng, args.batch_size, "train"), scale=1)
         x = D.to_pixels(pictures).to(run.device)
-        shapes = drawn_cells(pictures).to(run.device)
+        shapes = A.drawn_cells(pictures).to(run.device)
         # bfloat16 convolutions where fast, as in train_vae; the codebook lookup and the loss
         # stay fp32, so nearest-entry distances are not rounded.
         with training.low_precision(run.device), torch.set_grad_enabled(not args.decoder_only):
@@ -136,7 +127,7 @@ def reconstruction_scores(vq, n: int, seed: int = EVAL_SEED) -> dict[str, float]
     bound = evaluate.grade(pred, [world.caption(s) for s in sampled])["bound"]
     return {
         "psnr": round(float(10 * np.log10(255**2 / mse)), 2),
-        "background_codes": round(background_codes(codes, drawn_cells(images)), 1),
+        "background_codes": round(background_codes(codes, A.drawn_cells(images)), 1),
         "codes_in_use": len(codes.unique()),
     } | {k: round(v, 4) for k, v in {**accuracy, "bound": bound}.items()}
 

@@ -140,7 +140,7 @@ def test_a_small_gpt_learns_four_pictures_by_heart():
         loss.backward()
         optimiser.step()
     gpt.eval()
-    assert torch.equal(train_ar.likeliest_tokens(gpt, prompt, codes, len(tokenizer)), codes)
+    assert torch.equal(A.likeliest_tokens(gpt, prompt, codes, len(tokenizer)), codes)
     sampled = A.sample(A.Model(gpt, vq, tokenizer), captions, seed=0, guidance=1.0)
     # A slip early in a picture carries on (the model never saw a wrong token), so not all.
     assert (sampled == codes).float().mean() > 0.75
@@ -197,15 +197,13 @@ def test_the_teacher_forced_grading_reads_the_likeliest_tokens(smoke_models, cap
 def test_replaced_shape_tokens_come_from_the_pictures_own_shapes_only():
     import torch
 
-    from offline import evaluate
-
     rng = np.random.default_rng(0)
     pictures = D.draw_batch([world.sample_scene(rng, "train") for _ in range(6)], scale=1)
     codes = A.encode(A.load_vq(), pictures)
-    shapes = train_vq.drawn_cells(pictures).flatten(1)
+    shapes = A.drawn_cells(pictures).flatten(1)
     g = torch.Generator().manual_seed(0)
-    assert torch.equal(evaluate.replace_shape_tokens(codes, shapes, 0.0, g), codes)
-    replaced = evaluate.replace_shape_tokens(codes, shapes, 1.0, g)
+    assert torch.equal(A.replace_shape_tokens(codes, shapes, 0.0, g), codes)
+    replaced = A.replace_shape_tokens(codes, shapes, 1.0, g)
     assert torch.equal(replaced[~shapes], codes[~shapes])  # the background as it was
     assert not torch.equal(replaced, codes)
     for n in range(6):

@@ -20,7 +20,7 @@ def sampled(n: int, seed: int = 0) -> list[world.Scene]:
 def drawn(scenes: list[world.Scene]) -> torch.Tensor:
     from offline import diffusion as D
 
-    return train_vq.drawn_cells(D.draw_batch(scenes, scale=1))
+    return A.drawn_cells(D.draw_batch(scenes, scale=1))
 
 
 def test_the_drawn_cells_are_those_a_shape_touches_and_its_outline():
@@ -40,7 +40,7 @@ def test_the_drawn_cells_are_those_a_shape_touches_and_its_outline():
 def test_a_shape_over_a_corner_does_not_hide_the_background():
     pictures = np.zeros((1, world.SIZE, world.SIZE, 3), dtype=np.uint8)
     pictures[0, :4, :4] = 255  # drawn over the top-left corner's cell only
-    cells = train_vq.drawn_cells(pictures)[0]
+    cells = A.drawn_cells(pictures)[0]
     assert cells[0, 0] and cells.sum() == 1
 
 
