@@ -216,6 +216,14 @@ def likeliest_tokens(gpt, prompt: torch.Tensor, codes: torch.Tensor, text_vocab:
     return logits[..., text_vocab : text_vocab + CODES].argmax(-1)
 
 
+def teacher_forced_pictures(model: Model, scenes: list[world.Scene]) -> np.ndarray:
+    """uint8 [N, 64, 64, 3]: each scene's picture as ``likeliest_tokens`` draw it from its
+    caption and its true tokens, decoded."""
+    codes = encode(model.vq, D.draw_batch(scenes, scale=1))
+    prompt = prompt_ids(model.tokenizer, [world.caption(scene) for scene in scenes])
+    return decode(model.vq, likeliest_tokens(model.gpt, prompt, codes, model.text_vocab))
+
+
 def drawn_cells(pictures: np.ndarray) -> torch.Tensor:
     """bool [N, GRID, GRID]: the cells of each picture's token grid (uint8 [N, 64, 64, 3]) where
     anything is drawn on its flat background (``training.background``)."""

@@ -349,16 +349,13 @@ def cmd_themes(args) -> None:
 
 def cmd_autoregressive(args) -> None:
     from offline import autoregressive as A
-    from offline import diffusion as D
 
     model = A.load(args.weights)
     if args.teacher_forced:
         scenes = heldout_scenes(args.n)
         prompts = [world.caption(scene) for scene in scenes]
-        codes = A.encode(model.vq, D.draw_batch(scenes, scale=1))
-        ids = A.prompt_ids(model.tokenizer, prompts)
-        likeliest = A.likeliest_tokens(model.gpt, ids, codes, model.text_vocab)
-        report("autoregressive, teacher-forced,", A.decode(model.vq, likeliest), prompts, args)
+        images = A.teacher_forced_pictures(model, scenes)
+        report("autoregressive, teacher-forced,", images, prompts, args)
         return
     prompts = heldout_captions(args.n)
     images = A.draw(model, prompts, guidance=args.guidance)

@@ -79,14 +79,12 @@ def curve_point(gpt, vq, tokenizer, step: int) -> dict:
     """A point of the run's learning curve: the judge's figures for the GPT as it is at
     ``step``, on the first ``CURVE_CAPTIONS`` held-out scenes' captions, for its pictures and
     (``teacher_forced``) for the pictures of its likeliest tokens given the true ones before
-    each (``A.likeliest_tokens``): what it knows, before sampling."""
+    each (``A.teacher_forced_pictures``): what it knows, before sampling."""
     scenes = evaluate.heldout_scenes(CURVE_CAPTIONS)
     prompts = [world.caption(scene) for scene in scenes]
-    gpt.eval()
-    drawn = evaluate.grade_pictures(A.draw(A.Model(gpt, vq, tokenizer), prompts), prompts)
-    codes = A.encode(vq, D.draw_batch(scenes, scale=1))
-    likeliest = A.likeliest_tokens(gpt, A.prompt_ids(tokenizer, prompts), codes, len(tokenizer))
-    known = evaluate.grade_pictures(A.decode(vq, likeliest), prompts)
+    model = A.Model(gpt.eval(), vq, tokenizer)
+    drawn = evaluate.grade_pictures(A.draw(model, prompts), prompts)
+    known = evaluate.grade_pictures(A.teacher_forced_pictures(model, scenes), prompts)
     gpt.train()
     return {"step": step, **rounded(drawn), "teacher_forced": rounded(known)}
 
