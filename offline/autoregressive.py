@@ -115,11 +115,16 @@ def load_vq(folder: Path = WEIGHTS, dtype=torch.float32):
     ).eval()
 
 
-def prompt_ids(tokenizer, texts: list[str]) -> torch.Tensor:
-    """[N, TEXT_TOKENS + 1]: each caption padded (or cut) to TEXT_TOKENS, then begin-of-image."""
-    ids = tokenizer(
+def caption_ids(tokenizer, texts: list[str]) -> torch.Tensor:
+    """[N, TEXT_TOKENS]: each caption's word tokens, padded (or cut) to TEXT_TOKENS."""
+    return tokenizer(
         texts, padding="max_length", max_length=TEXT_TOKENS, truncation=True, return_tensors="pt"
     ).input_ids
+
+
+def prompt_ids(tokenizer, texts: list[str]) -> torch.Tensor:
+    """[N, TEXT_TOKENS + 1]: each caption's tokens (``caption_ids``), then begin-of-image."""
+    ids = caption_ids(tokenizer, texts)
     boi = torch.full((len(texts), 1), len(tokenizer) + CODES)
     return torch.cat([ids, boi], dim=1)
 
@@ -192,6 +197,24 @@ def draw(model: Model, texts: list[str], seed: int = 0, guidance: float = 3.0) -
             for n, text in enumerate(texts)
         ]
     )
+
+
+def grid_sinusoids(width: int, spread: float) -> torch.Tensor:
+    """[256, width]: a start for the image tokens' position embeddings, each its row's sinusoids
+    beside its column's (the 2-D sin-cos embedding of MAE), scaled to ``spread`` (the
+    transformer's initial spread, so they do not drown the tokens). A transformer starts every
+    position as noise; with these the token above, 16 back, is as easy to find as the one
+    before, and a shape's outline is drawn row under row. Training moves them on as any
+    embedding."""
+    n = width // 4  # frequencies per axis: a sine and a cosine each, for rows and for columns
+    # From half a wave across the grid to one every two tokens.
+    freqs = torch.pi / GRID * torch.logspace(0, torch.log2(torch.tensor(GRID)), n, base=2)
+    angles = torch.arange(GRID, dtype=torch.float32)[:, None] * freqs
+    axis = torch.cat([angles.sin(), angles.cos()], dim=1)  # [GRID, width / 2]
+    rows = axis[:, None, :].expand(GRID, GRID, width // 2)
+    cols = axis[None, :, :].expand(GRID, GRID, width // 2)
+    grid = torch.cat([rows, cols], dim=-1).reshape(GRID * GRID, width)
+    return grid * (spread / grid.std())
 
 
 def image_logits(gpt, prompt: torch.Tensor, codes: torch.Tensor, text_vocab: int) -> torch.Tensor:

@@ -11,6 +11,9 @@
   clip-guided preset, whose optimiser is the app's, in ``generation/evaluate_clip_guided.py``).
 - ``autoregressive --teacher-forced``: the token model's likeliest tokens given the true ones
   before each, decoded and graded: what it knows before sampling.
+- ``masked``: the same for the masked token model (``offline.masked``, MaskGIT's design), and
+  with ``--shapes-masked`` its pictures with the tokens of every shape masked and filled in
+  one pass: what it knows of the outlines.
 - ``tokens``: the token model's tokenizer's round trip of held-out pictures with a share of
   their shape tokens replaced (``--replaced``): how many a transformer may get wrong.
 - ``themes``: how close the diffusion model's pictures on a stream's theme and off it are to
@@ -362,6 +365,20 @@ def cmd_autoregressive(args) -> None:
     report(f"autoregressive, guidance {args.guidance},", images, prompts, args)
 
 
+def cmd_masked(args) -> None:
+    from offline import masked as M
+
+    model = M.load(args.weights)
+    if args.shapes_masked:
+        scenes = heldout_scenes(args.n)
+        prompts = [world.caption(scene) for scene in scenes]
+        report("masked, shapes filled in,", M.filled_pictures(model, scenes), prompts, args)
+        return
+    prompts = heldout_captions(args.n)
+    images = M.draw(model, prompts, guidance=args.guidance)
+    report(f"masked, guidance {args.guidance},", images, prompts, args)
+
+
 def cmd_tokens(args) -> None:
     from offline import autoregressive as A
     from offline import diffusion as D
@@ -384,6 +401,7 @@ COMMANDS = {
     "clip": cmd_clip,
     "diffusion": cmd_diffusion,
     "autoregressive": cmd_autoregressive,
+    "masked": cmd_masked,
     "tokens": cmd_tokens,
     "themes": cmd_themes,
 }
@@ -405,16 +423,18 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--guidance", type=float, default=5.0)
     p.add_argument("--sheet", type=Path, help="also save the first 24 pictures here")
-    p = sub.add_parser("autoregressive")
-    p.add_argument("--n", type=int, default=200)
-    p.add_argument("--weights", type=Path, default=WEIGHTS / "autoregressive")
-    p.add_argument("--guidance", type=float, default=3.0)
-    p.add_argument(
-        "--teacher-forced",
-        action="store_true",
-        help="grade the likeliest tokens given the true ones before each, not samples",
-    )
-    p.add_argument("--sheet", type=Path, help="also save the first 24 pictures here")
+    known = {
+        "autoregressive": "grade the likeliest tokens given the true ones before each",
+        "masked": "grade the true pictures with their shapes' tokens masked and filled in one pass",
+    }
+    for name, help_ in known.items():
+        p = sub.add_parser(name)
+        p.add_argument("--n", type=int, default=200)
+        p.add_argument("--weights", type=Path, default=WEIGHTS / name)
+        p.add_argument("--guidance", type=float, default=3.0)
+        flag = "--teacher-forced" if name == "autoregressive" else "--shapes-masked"
+        p.add_argument(flag, action="store_true", help=help_ + ", not samples")
+        p.add_argument("--sheet", type=Path, help="also save the first 24 pictures here")
     p = sub.add_parser("tokens")
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--weights", type=Path, default=WEIGHTS / "autoregressive")

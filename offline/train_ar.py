@@ -39,23 +39,12 @@ def encode_pool(vq, scenes: list[world.Scene], batch: int = 200) -> torch.Tensor
 
 
 def grid_positions(gpt) -> None:
-    """Starts each image token's position embedding as its row's sinusoids beside its column's
-    (the 2-D sin-cos embedding of MAE), where GPT-2 starts every position as noise: the token
-    above, 16 back, is then as easy to find as the one before, and a shape's outline is drawn
-    row under row. Training moves them on as any embedding; the caption's positions keep
-    GPT-2's start. Scaled to GPT-2's initial spread, so they do not drown the tokens."""
-    d = gpt.config.n_embd
-    n = d // 4  # frequencies per axis: a sine and a cosine each, for rows and for columns
-    # From half a wave across the grid to one every two tokens.
-    freqs = torch.pi / A.GRID * torch.logspace(0, torch.log2(torch.tensor(A.GRID)), n, base=2)
-    angles = torch.arange(A.GRID, dtype=torch.float32)[:, None] * freqs
-    axis = torch.cat([angles.sin(), angles.cos()], dim=1)  # [GRID, d / 2]
-    rows = axis[:, None, :].expand(A.GRID, A.GRID, d // 2)
-    cols = axis[None, :, :].expand(A.GRID, A.GRID, d // 2)
-    grid = torch.cat([rows, cols], dim=-1).reshape(A.GRID * A.GRID, d)
-    grid *= gpt.config.initializer_range / grid.std()
+    """Starts the image tokens' position embeddings as their row's and column's sinusoids
+    (``A.grid_sinusoids``); the caption's positions keep GPT-2's start."""
+    config = gpt.config
     with torch.no_grad():
-        gpt.transformer.wpe.weight[A.TEXT_TOKENS + 1 :] = grid
+        wpe = gpt.transformer.wpe.weight
+        wpe[A.TEXT_TOKENS + 1 :] = A.grid_sinusoids(config.n_embd, config.initializer_range)
 
 
 def image_loss(gpt, prompt: torch.Tensor, codes: torch.Tensor, text_vocab: int) -> torch.Tensor:
@@ -82,10 +71,9 @@ def curve_point(gpt, vq, tokenizer, step: int) -> dict:
     each (``A.teacher_forced_pictures``): what it knows, before sampling."""
     scenes = evaluate.heldout_scenes(CURVE_CAPTIONS)
     prompts = [world.caption(scene) for scene in scenes]
-    model = A.Model(gpt.eval(), vq, tokenizer)
+    model = A.Model(gpt, vq, tokenizer)
     drawn = evaluate.grade_pictures(A.draw(model, prompts), prompts)
     known = evaluate.grade_pictures(A.teacher_forced_pictures(model, scenes), prompts)
-    gpt.train()
     return {"step": step, **rounded(drawn), "teacher_forced": rounded(known)}
 
 
@@ -93,33 +81,36 @@ def rounded(scores: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 4) for k, v in scores.items()}
 
 
-def train(gpt, vq, tokenizer, pool: torch.Tensor, scenes, run: training.Run):
-    """Trains ``gpt``; returns it and its learning curve (a point every ``--curve`` steps)."""
+def train(net, pool: torch.Tensor, scenes, run: training.Run, loss_of, point=None):
+    """Trains ``net`` (the GPT, or ``offline.train_masked``'s transformer) on the pictures of
+    ``scenes``, each as its tokens in ``pool``, with captions written afresh each step
+    (``said``); ``loss_of(captions, codes)`` is the loss of a batch. Returns ``net`` and its
+    learning curve: ``point(step)`` every ``--curve`` steps, with ``net`` in eval mode."""
     args = run.args
     rng = np.random.default_rng(args.seed)
     g = torch.Generator().manual_seed(args.seed)
-    opt, sched = training.one_cycle(gpt.parameters(), args.lr, args.steps, weight_decay=0.01)
-    offset = len(tokenizer)
+    opt, sched = training.one_cycle(net.parameters(), args.lr, args.steps, weight_decay=0.01)
     pool = pool.to(run.device)
     curve = []
-    gpt.train()
+    net.train()
     for step in range(1, args.steps + 1):
         idx = torch.randint(len(pool), (args.batch_size,), generator=g)
-        prompt = A.prompt_ids(tokenizer, captions(said([scenes[i] for i in idx], rng)))
-        loss = image_loss(gpt, prompt.to(run.device), pool[idx.to(run.device)], offset)
+        loss = loss_of(captions(said([scenes[i] for i in idx], rng)), pool[idx.to(run.device)])
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(gpt.parameters(), 1.0)
+        nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         sched.step()
         run.step(step, loss.item())
         if args.save_every and step % args.save_every == 0 and step < args.steps:
-            gpt.save_pretrained(args.out)  # to go on from with --resume, should the run stop
+            net.save_pretrained(args.out)  # to go on from with --resume, should the run stop
             run.say(f"saved step {step}")
         if args.curve and step % args.curve == 0:
-            curve.append(curve_point(gpt, vq, tokenizer, step))
+            net.eval()
+            curve.append(point(step))
+            net.train()
             run.say(f"curve: {curve[-1]}")
-    return gpt.eval(), curve
+    return net.eval(), curve
 
 
 def width(text: str) -> int:
@@ -130,30 +121,43 @@ def width(text: str) -> int:
     return value
 
 
-def main(argv=None) -> None:
-    from diffusers import VQModel
-    from transformers import GPT2LMHeadModel
+# The training both token designs share (offline.train_masked trains on the same).
+RECIPE = {
+    "steps": 4500,
+    "batch_size": 16,
+    "lr": 1e-3,
+    "seed": 0,
+    "threads": 2,
+    "pool": 40_000,
+    "eval": 200,
+    "device": "cpu",
+}
 
-    parser = training.arguments(
-        __doc__,
-        out=A.WEIGHTS,
-        steps=4500,
-        batch_size=16,
-        lr=1e-3,
-        seed=0,
-        threads=2,
-        pool=40_000,
-        eval=200,
-        device="cpu",
-        resume="the GPT-2",
-    )
+
+def save_record(run: training.Run, entry: dict, curve: list, draw) -> None:
+    """Saves ``entry`` (``run.record``) with the learning curve where ``--curve`` asked for one,
+    and the judge's figures for ``draw``'s pictures (a function of captions) of ``--eval``
+    held-out captions."""
+    args = run.args
+    if args.curve:
+        entry["curve"] = curve  # its steps are this run's (a resumed one's start again at 1)
+    if args.eval:
+        prompts = evaluate.heldout_captions(args.eval)
+        scores = evaluate.grade_pictures(draw(prompts), prompts)
+        run.say("held-out captions: " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+        entry["heldout"] = rounded(scores)
+    run.save_record(entry)
+
+
+def add_size_options(parser, width_: int, layers: int, what: str) -> None:
+    """A new transformer's ``--width`` and ``--layers``, and ``--curve``."""
     parser.add_argument(
         "--width",
         type=width,
-        default=A.GPT["n_embd"],
-        help="a new GPT-2's width, a multiple of 32 (--resume: the saved one's)",
+        default=width_,
+        help=f"a new {what}'s width, a multiple of 32 (--resume: the saved one's)",
     )
-    parser.add_argument("--layers", type=int, default=A.GPT["n_layer"], help="its layers")
+    parser.add_argument("--layers", type=int, default=layers, help="its layers")
     parser.add_argument(
         "--curve",
         type=int,
@@ -162,6 +166,14 @@ def main(argv=None) -> None:
         help=f"every N steps, grade {CURVE_CAPTIONS} held-out captions (the run's learning curve,"
         " kept in its record); 0: never",
     )
+
+
+def main(argv=None) -> None:
+    from diffusers import VQModel
+    from transformers import GPT2LMHeadModel
+
+    parser = training.arguments(__doc__, out=A.WEIGHTS, **RECIPE, resume="the GPT-2")
+    add_size_options(parser, A.GPT["n_embd"], A.GPT["n_layer"], "GPT-2")
     training.add_options(parser, save_every=1000)
     args = parser.parse_args(argv)
     run = training.Run(args, "gpt")
@@ -176,18 +188,17 @@ def main(argv=None) -> None:
     else:
         gpt = GPT2LMHeadModel(A.gpt_config(len(tokenizer), args.width, args.layers))
         grid_positions(gpt)
-    gpt, curve = train(gpt.to(run.device), vq, tokenizer, pool, scenes, run)
+    gpt = gpt.to(run.device)
+
+    def loss_of(texts, codes):
+        return image_loss(gpt, A.prompt_ids(tokenizer, texts).to(run.device), codes, len(tokenizer))
+
+    gpt, curve = train(
+        gpt, pool, scenes, run, loss_of, lambda step: curve_point(gpt, vq, tokenizer, step)
+    )
     gpt.save_pretrained(args.out)
     entry = run.record(width=gpt.config.n_embd, layers=gpt.config.n_layer)
-    if args.curve:
-        entry["curve"] = curve  # its steps are this run's (a resumed one's start again at 1)
-    if args.eval:
-        model = A.Model(gpt, vq, tokenizer)
-        prompts = evaluate.heldout_captions(args.eval)
-        scores = evaluate.grade_pictures(A.draw(model, prompts), prompts)
-        run.say("held-out captions: " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()))
-        entry["heldout"] = rounded(scores)
-    run.save_record(entry)
+    save_record(run, entry, curve, lambda prompts: A.draw(A.Model(gpt, vq, tokenizer), prompts))
 
 
 if __name__ == "__main__":
