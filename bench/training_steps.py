@@ -1,8 +1,9 @@
 """What one training step of each offline model costs on this machine, for the budgets of
-docs/models.md: the diffusion model's UNet and text encoder, the image tokenizer (VQ), and the
-token model's GPT-2 at its shipped size and a wider one.
+docs/models.md: the diffusion model's UNet and text encoder, the image tokenizer (VQ), the
+token model's GPT-2 at its shipped size and a wider one, and the masked token model's transformer
+(``offline.masked``) at the wider one's size.
 
-    .venv/bin/python bench/training_steps.py [--steps 5] [--threads 2] [--bfloat16]
+    .venv/bin/python bench/training_steps.py [--steps 5] [--threads 2] [--bfloat16] [--only TEXT]
 
 Each part is built from its trainer's own config with random weights and stepped on random data
 of its trainer's default batch (the loss and optimiser as the trainer's, drawing and encoding
@@ -26,10 +27,11 @@ def parts():
     """(name, a function that makes (model, one step's loss function))."""
     import torch
     from diffusers import UNet2DConditionModel, VQModel
-    from transformers import GPT2LMHeadModel
+    from transformers import BertForMaskedLM, GPT2LMHeadModel
 
     from offline import autoregressive as A
     from offline import diffusion as D
+    from offline import masked as M
     from offline import train_ar
 
     def diffusion():
@@ -61,11 +63,21 @@ def parts():
 
         return make
 
+    def masked(width, layers):
+        def make():
+            model = BertForMaskedLM(M.bert_config(700, width, layers))
+            captions = torch.randint(0, 700, (16, A.TEXT_TOKENS))
+            codes = torch.randint(0, A.CODES, (16, A.GRID * A.GRID))
+            return model, lambda: M.masked_loss(model, captions, codes, 700, M.random_masks(16))
+
+        return make
+
     return [
         ("diffusion UNet, batch 64", diffusion),
         ("image tokenizer (VQ), batch 32", vq),
         ("GPT-2 width 128, 4 layers, batch 16", gpt(128, 4)),
         ("GPT-2 width 192, 6 layers, batch 16", gpt(192, 6)),
+        ("masked transformer width 192, 6 layers, batch 16", masked(192, 6)),
     ]
 
 
@@ -98,11 +110,14 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--bfloat16", action="store_true")
+    parser.add_argument("--only", default="", help="time only the parts whose name has this")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
     torch.manual_seed(0)
     for name, make in parts():
+        if args.only not in name:
+            continue
         fp32 = timed(make, args.steps, False)
         line = f"{name}: float32 median {statistics.median(fp32):.2f} s, fastest {min(fp32):.2f} s"
         if args.bfloat16:
