@@ -10,7 +10,9 @@
   const { h } = PH;
 
   // The palette's kinds (a value is words added to the prompt); the other axes are parameters.
-  const TEXT_AXES = new Set(["style", "technique", "artist", "period", "modifier"]);
+  // partyhub/models/sweep.py's, carried by the page ({% sweep_rules %}).
+  const RULES = JSON.parse(document.getElementById("sweep-rules").textContent);
+  const TEXT_AXES = new Set(RULES.text_axes);
   const ACTIVE = new Set(["queued", "running"]);
 
   /* The sweep a render is a cell of, or null. */

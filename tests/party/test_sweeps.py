@@ -181,3 +181,18 @@ def test_every_axis_has_its_plural():
     from partyhub.models.sweep import AXES, AXIS_PLURALS
 
     assert set(AXIS_PLURALS) == set(AXES)
+
+
+def test_the_pages_carry_the_text_axes_the_grids_label_by(host, party):
+    """sweeps.js says a palette value bare and a parameter with its name ("seed 7"), by the
+    server's list of text axes: the room and the stage both carry it."""
+    import json
+    import re
+
+    from partyhub.models.sweep import TEXT_AXES
+
+    for page in (f"/p/{party.code}/", f"/p/{party.code}/stage/"):
+        html = host.client.get(page).content.decode()
+        found = re.search(r'<script id="sweep-rules" type="application/json">(.*?)</script>', html)
+        assert found, page
+        assert json.loads(found.group(1))["text_axes"] == list(TEXT_AXES)
