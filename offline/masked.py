@@ -152,7 +152,7 @@ def sample(
         noise = CHOICE_TEMPERATURE * (1 - (round_ + 1) / rounds)
         sure = logp.gather(-1, drawn[..., None])[..., 0] + noise * gumbel
         sure[~masked] = math.inf  # kept from an earlier round
-        left = min(still_masked(round_, rounds), int(masked[0].sum()) - 1)
+        left = max(0, min(still_masked(round_, rounds), int(masked[0].sum()) - 1))
         again = sure.argsort(1)[:, :left]
         ids.scatter_(1, again, mask_id(vocab))
     return ids - vocab
