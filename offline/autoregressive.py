@@ -131,15 +131,26 @@ def prompt_ids(tokenizer, texts: list[str]) -> torch.Tensor:
 
 @torch.no_grad()
 def encode(vq, images: np.ndarray) -> torch.Tensor:
-    """uint8 [N, 64, 64, 3] → codes [N, 64], in reading order."""
+    """uint8 [N, 64, 64, 3] → codes [N, 256], in reading order."""
     h = vq.encode(D.to_pixels(images).to(vq.device, vq.dtype)).latents
     _, _, (_, _, codes) = vq.quantize(h)
     return codes.view(len(images), GRID * GRID)
 
 
+def encode_scenes(vq, scenes: list[world.Scene], batch: int = 200) -> torch.Tensor:
+    """Each scene drawn once, as its 256 image tokens: [N, 256] (a training pool, a few hundred
+    pictures' memory at a time)."""
+    return torch.cat(
+        [
+            encode(vq, D.draw_batch(scenes[i : i + batch], scale=1))
+            for i in range(0, len(scenes), batch)
+        ]
+    )
+
+
 @torch.no_grad()
 def decode(vq, codes: torch.Tensor) -> np.ndarray:
-    """codes [N, 64] → uint8 [N, 64, 64, 3]."""
+    """codes [N, 256] → uint8 [N, 64, 64, 3]."""
     dim = vq.config.vq_embed_dim
     quant = vq.quantize.get_codebook_entry(codes.reshape(-1), (len(codes), GRID, GRID, dim))
     return D.to_images(vq.decode(quant, force_not_quantize=True).sample)

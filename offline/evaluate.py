@@ -14,6 +14,9 @@
 - ``masked``: the same for the masked token model (``offline.masked``, MaskGIT's design), and
   with ``--shapes-masked`` its pictures with the tokens of every shape masked and filled in
   one pass: what it knows of the outlines.
+- ``neighbours``: what counts of each image token given its neighbours before it draw, read
+  as the token model's teacher-forced figures are (``offline.neighbour_counts``): the baseline a
+  transformer has to beat to have learnt more than which token sits beside which.
 - ``tokens``: the token model's tokenizer's round trip of held-out pictures with a share of
   their shape tokens replaced (``--replaced``): how many a transformer may get wrong.
 - ``themes``: how close the diffusion model's pictures on a stream's theme and off it are to
@@ -394,6 +397,28 @@ def cmd_tokens(args) -> None:
         report(f"tokens, {share:.0%} of shape tokens replaced,", A.decode(vq, wrong), prompts, args)
 
 
+def cmd_neighbours(args) -> None:
+    from offline import autoregressive as A
+    from offline import diffusion as D
+    from offline import neighbour_counts as N
+
+    vq = A.load_vq(args.weights)
+    rng = np.random.default_rng(args.seed)
+    pool = [world.sample_scene(rng, "train") for _ in range(args.pool)]
+    tables = N.fit(A.encode_scenes(vq, pool).numpy(), np.array([N.kind(s) for s in pool]))
+    scenes = heldout_scenes(args.n)
+    pictures = D.draw_batch(scenes, scale=1)
+    codes = A.encode(vq, pictures).numpy()
+    likeliest = N.likeliest(tables, codes, np.array([N.kind(s) for s in scenes]))
+    shapes = A.drawn_cells(pictures).flatten(1).numpy()
+    right = likeliest == codes
+    print(f"tokens right: with a shape drawn on {right[shapes].mean():.3f}, ", end="")
+    print(f"the others {right[~shapes].mean():.3f}")
+    images = A.decode(vq, torch.from_numpy(likeliest))
+    prompts = [world.caption(scene) for scene in scenes]
+    report(f"neighbour counts over {args.pool} pictures, teacher-forced,", images, prompts, args)
+
+
 COMMANDS = {
     "judge": cmd_judge,
     "drawn": cmd_drawn,
@@ -402,6 +427,7 @@ COMMANDS = {
     "diffusion": cmd_diffusion,
     "autoregressive": cmd_autoregressive,
     "masked": cmd_masked,
+    "neighbours": cmd_neighbours,
     "tokens": cmd_tokens,
     "themes": cmd_themes,
 }
@@ -441,6 +467,12 @@ def main(argv=None) -> None:
     p.add_argument(
         "--replaced", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.4, 0.8], metavar="SHARE"
     )
+    p.add_argument("--sheet", type=Path, help="also save the first 24 pictures here")
+    p = sub.add_parser("neighbours")
+    p.add_argument("--n", type=int, default=200)
+    p.add_argument("--pool", type=int, default=40_000, help="training pictures counted")
+    p.add_argument("--seed", type=int, default=0, help="the pool's (train_ar's is 0)")
+    p.add_argument("--weights", type=Path, default=WEIGHTS / "autoregressive")
     p.add_argument("--sheet", type=Path, help="also save the first 24 pictures here")
     p = sub.add_parser("themes")
     p.add_argument("--n", type=int, default=60)

@@ -28,16 +28,6 @@ from offline import evaluate, training, world
 from offline.train_diffusion import captions, said
 
 
-def encode_pool(vq, scenes: list[world.Scene], batch: int = 200) -> torch.Tensor:
-    """Each scene drawn once, as its 256 image tokens: [N, 256]."""
-    return torch.cat(
-        [
-            A.encode(vq, D.draw_batch(scenes[i : i + batch], scale=1))
-            for i in range(0, len(scenes), batch)
-        ]
-    )
-
-
 def grid_positions(gpt) -> None:
     """Starts the image tokens' position embeddings as their row's and column's sinusoids
     (``A.grid_sinusoids``); the caption's positions keep GPT-2's start."""
@@ -181,7 +171,7 @@ def main(argv=None) -> None:
     tokenizer = D.write_tokenizer(args.out / "tokenizer")
     rng = np.random.default_rng(args.seed)
     scenes = [world.sample_scene(rng, "train") for _ in range(args.pool)]
-    pool = encode_pool(vq, scenes)
+    pool = A.encode_scenes(vq, scenes)
     run.say(f"encoded {len(scenes)} pictures; {len(pool.unique())} codes in use")
     if args.resume:
         gpt = GPT2LMHeadModel.from_pretrained(args.out, dtype=torch.float32, local_files_only=True)

@@ -28,7 +28,6 @@ from offline.train_ar import (
     CURVE_CAPTIONS,
     RECIPE,
     add_size_options,
-    encode_pool,
     rounded,
     save_record,
     train,
@@ -75,7 +74,7 @@ def main(argv=None) -> None:
     tokenizer = D.write_tokenizer(args.out / "tokenizer")
     rng = np.random.default_rng(args.seed)
     scenes = [world.sample_scene(rng, "train") for _ in range(args.pool)]
-    pool = encode_pool(vq, scenes)
+    pool = A.encode_scenes(vq, scenes)
     run.say(f"encoded {len(scenes)} pictures; {len(pool.unique())} codes in use")
     vocab = len(tokenizer)
     if args.resume:
