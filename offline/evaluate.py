@@ -433,18 +433,29 @@ COMMANDS = {
 }
 
 
+def count(text: str) -> int:
+    """A number of captions or pictures from the command line: a whole number, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("judge", "drawn"):
         p = sub.add_parser(name)
-        p.add_argument("--n", type=int, default=2000)
+        p.add_argument("--n", type=count, default=2000)
         p.add_argument("--weights", type=Path, default=J.WEIGHTS)
     p = sub.add_parser("clip")
-    p.add_argument("--n", type=int, default=200)
+    p.add_argument("--n", type=count, default=200)
     p.add_argument("--weights", type=Path, default=WEIGHTS / "clip")
     p = sub.add_parser("diffusion")
-    p.add_argument("--n", type=int, default=200)
+    p.add_argument("--n", type=count, default=200)
     p.add_argument("--weights", type=Path, default=WEIGHTS / "diffusion")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--guidance", type=float, default=5.0)
@@ -455,34 +466,34 @@ def main(argv=None) -> None:
     }
     for name, help_ in known.items():
         p = sub.add_parser(name)
-        p.add_argument("--n", type=int, default=200)
+        p.add_argument("--n", type=count, default=200)
         p.add_argument("--weights", type=Path, default=WEIGHTS / name)
         p.add_argument("--guidance", type=float, default=3.0)
         flag = "--teacher-forced" if name == "autoregressive" else "--shapes-masked"
         p.add_argument(flag, action="store_true", help=help_ + ", not samples")
         p.add_argument("--sheet", type=Path, help="also save the first 24 pictures here")
     p = sub.add_parser("tokens")
-    p.add_argument("--n", type=int, default=200)
+    p.add_argument("--n", type=count, default=200)
     p.add_argument("--weights", type=Path, default=WEIGHTS / "autoregressive")
     p.add_argument(
         "--replaced", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.4, 0.8], metavar="SHARE"
     )
     p.add_argument("--sheet", type=Path, help="also save the first 24 pictures here")
     p = sub.add_parser("neighbours")
-    p.add_argument("--n", type=int, default=200)
-    p.add_argument("--pool", type=int, default=40_000, help="training pictures counted")
+    p.add_argument("--n", type=count, default=200)
+    p.add_argument("--pool", type=count, default=40_000, help="training pictures counted")
     p.add_argument("--seed", type=int, default=0, help="the pool's (train_ar's is 0)")
     p.add_argument("--weights", type=Path, default=WEIGHTS / "autoregressive")
     p.add_argument("--sheet", type=Path, help="also save the first 24 pictures here")
     p = sub.add_parser("themes")
-    p.add_argument("--n", type=int, default=60)
+    p.add_argument("--n", type=count, default=60)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--weights", type=Path, default=WEIGHTS / "diffusion")
     p.add_argument("--clip", type=Path, default=WEIGHTS / "clip")
     p.add_argument("themes", nargs="*", default=["circles and rings", "warm colours"])
     p = sub.add_parser("sheet")
     p.add_argument("--out", type=Path, default=Path("docs/world-samples.png"))
-    p.add_argument("--n", type=int, default=24)
+    p.add_argument("--n", type=count, default=24)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--split", default="all", choices=world.SPLITS)
     args = parser.parse_args(argv)
