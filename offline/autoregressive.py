@@ -267,6 +267,26 @@ def drawn_cells(pictures: np.ndarray) -> torch.Tensor:
     return differs.reshape(n, GRID, side, GRID, side).any(dim=4).any(dim=2)
 
 
+def shape_codes(vq, scenes: list[world.Scene]) -> torch.Tensor:
+    """bool [CODES]: the codebook entries the tokenizer gives ``scenes``' pictures more often on
+    a cell with a shape drawn on (``drawn_cells``) than on one without."""
+    pictures = D.draw_batch(scenes, scale=1)
+    codes, drawn = encode(vq, pictures).flatten(), drawn_cells(pictures).flatten()
+    on = torch.bincount(codes[drawn], minlength=CODES)
+    return on > torch.bincount(codes[~drawn], minlength=CODES)
+
+
+def after_shape(codes: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+    """bool [N, 256]: the positions of ``codes`` [N, 256] whose token to the left (in the same
+    row) or above is one of the ``shape`` entries (``shape_codes``): where an outline may go on.
+    A function of the tokens before each position alone, as a left-to-right model reads them."""
+    s = shape[codes].view(-1, GRID, GRID)
+    out = torch.zeros_like(s)
+    out[:, :, 1:] |= s[:, :, :-1]
+    out[:, 1:, :] |= s[:, :-1, :]
+    return out.flatten(1)
+
+
 def replace_shape_tokens(codes, shapes, share: float, g) -> torch.Tensor:
     """``codes`` [N, 256] with about ``share`` of each picture's shape tokens (``shapes``) each
     replaced by one of the picture's shape tokens, drawn at random: the errors of a model

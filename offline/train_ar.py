@@ -3,10 +3,11 @@
 Needs the image tokenizer from ``offline.train_vq`` in ``<out>/vqvae``. Draws a pool of
 ``split="train"`` scenes, turns each into its 256 image tokens once, then trains a GPT-2 from
 scratch on caption + image sequences (``offline.autoregressive``): cross-entropy on the image
-tokens only, the caption being what they are conditioned on, every token weighing the same (a
-weight that depends on the token to predict moves what the model learns away from the pictures'
-odds: see ``image_loss``). As for the diffusion model, each step writes the captions afresh, a
-third of them loosened and one in ten empty (for guidance).
+tokens only, the caption being what they are conditioned on, every token weighing the same, or
+with ``--context-weight`` more where the token before or above is a shape's (a weight may
+depend on what comes before a token, never on the token to predict: see ``image_loss``). As
+for the diffusion model, each step writes the captions afresh, a third of them loosened and one
+in ten empty (for guidance).
 
 Writes the GPT-2 (``config.json``, ``model.safetensors``) and ``tokenizer/`` into ``<out>``, the
 ``gpt`` entry of ``training.json``, then grades held-out captions with the judge
@@ -16,6 +17,7 @@ Writes the GPT-2 (``config.json``, ``model.safetensors``) and ``tokenizer/`` int
 from __future__ import annotations
 
 import argparse
+import math
 
 import numpy as np
 import torch
@@ -37,17 +39,24 @@ def grid_positions(gpt) -> None:
         wpe[A.TEXT_TOKENS + 1 :] = A.grid_sinusoids(config.n_embd, config.initializer_range)
 
 
-def image_loss(gpt, prompt: torch.Tensor, codes: torch.Tensor, text_vocab: int) -> torch.Tensor:
-    """The mean cross-entropy of a picture's image tokens given its caption and the tokens
-    before each (``A.image_logits``); the caption's own tokens are not learnt.
+def image_loss(gpt, prompt, codes, text_vocab: int, weights=None) -> torch.Tensor:
+    """The cross-entropy of a picture's image tokens given its caption and the tokens before
+    each (``A.image_logits``), their mean or, with ``weights`` [N, 256], their weighted mean; the
+    caption's own tokens are not learnt.
 
-    Every image token weighs the same. Weighing those with a shape drawn on four times (they are
-    a tenth of a picture) was tried and dropped: a weight chosen by the token to predict moves
-    the loss's best guess off the pictures' odds, multiplying the odds of a shape's token by
-    four wherever the model is unsure (at a shape's edge, anywhere on the background); its
-    pictures had specks of colour all over (docs/models.md, "A bias found")."""
+    A weight may depend on the tokens before a position (``--context-weight``, from
+    ``A.after_shape``), never on the token to predict. Weighing the tokens with a shape drawn
+    on four times (they are a tenth of a picture) was tried and dropped: a weight chosen by the
+    token to predict moves the loss's best guess off the pictures' odds, multiplying the odds
+    of a shape's token by four wherever the model is unsure (at a shape's edge, anywhere on the
+    background); its pictures had specks of colour all over (docs/models.md, "A bias found").
+    A weight fixed by what comes before leaves the best guess at each position where it was,
+    the pictures' own odds given what comes before; it only spends more of the gradient there."""
     logits = A.image_logits(gpt, prompt, codes, text_vocab)
-    return F.cross_entropy(logits.transpose(1, 2), codes + text_vocab)
+    each = F.cross_entropy(logits.transpose(1, 2), codes + text_vocab, reduction="none")
+    if weights is None:
+        return each.mean()
+    return (each * weights).sum() / weights.sum()
 
 
 # Held-out scenes the learning curve (``--curve``) grades: few, as it grades them many times.
@@ -111,6 +120,17 @@ def width(text: str) -> int:
     return value
 
 
+def positive(text: str) -> float:
+    """A weight from the command line: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number above 0")
+    return value
+
+
 # The training both token designs share (offline.train_masked trains on the same).
 RECIPE = {
     "steps": 4500,
@@ -165,6 +185,15 @@ def main(argv=None) -> None:
     parser = training.arguments(__doc__, out=A.WEIGHTS, **RECIPE, resume="the GPT-2")
     add_size_options(parser, A.GPT["n_embd"], A.GPT["n_layer"], "GPT-2")
     training.add_options(parser, save_every=1000)
+    parser.add_argument(
+        "--context-weight",
+        type=positive,
+        default=1.0,
+        metavar="W",
+        help="weigh W times the image tokens whose token to the left or above is a shape's"
+        " (A.after_shape: known before the token, so the odds learnt stay the pictures');"
+        " 1: every token the same",
+    )
     args = parser.parse_args(argv)
     run = training.Run(args, "gpt")
     vq = VQModel.from_pretrained(args.out / "vqvae", local_files_only=True).to(run.device).eval()
@@ -180,14 +209,23 @@ def main(argv=None) -> None:
         grid_positions(gpt)
     gpt = gpt.to(run.device)
 
+    # The entries shapes are drawn with, for --context-weight (a few seconds on 2,000 pictures).
+    shape = A.shape_codes(vq, scenes[:2000]).to(run.device) if args.context_weight != 1 else None
+
     def loss_of(texts, codes):
-        return image_loss(gpt, A.prompt_ids(tokenizer, texts).to(run.device), codes, len(tokenizer))
+        prompt = A.prompt_ids(tokenizer, texts).to(run.device)
+        if shape is None:
+            return image_loss(gpt, prompt, codes, len(tokenizer))
+        weights = 1 + (args.context_weight - 1) * A.after_shape(codes, shape)
+        return image_loss(gpt, prompt, codes, len(tokenizer), weights)
 
     gpt, curve = train(
         gpt, pool, scenes, run, loss_of, lambda step: curve_point(gpt, vq, tokenizer, step)
     )
     gpt.save_pretrained(args.out)
-    entry = run.record(width=gpt.config.n_embd, layers=gpt.config.n_layer)
+    entry = run.record(
+        width=gpt.config.n_embd, layers=gpt.config.n_layer, context_weight=args.context_weight
+    )
     save_record(run, entry, curve, lambda prompts: A.draw(A.Model(gpt, vq, tokenizer), prompts))
 
 

@@ -31,8 +31,10 @@ def smoke_models(tmp_path_factory):
         train_ar.main(
             ["--steps", "2", "--pool", "8", "--eval", "2", "--save-every", "1", *small, *common]
         )
-    # A resumed GPT keeps its size, whatever the command line's default.
-    train_ar.main(["--steps", "1", "--pool", "8", "--eval", "0", "--resume", *common])
+    # A resumed GPT keeps its size, whatever the command line's default; this one weighs the
+    # tokens after a shape's more.
+    resumed = ["--steps", "1", "--pool", "8", "--eval", "0", "--context-weight", "4"]
+    train_ar.main([*resumed, "--resume", *common])
     return models
 
 
@@ -56,6 +58,10 @@ def test_training_writes_what_the_preset_loads(offline_ar, smoke_models):
     assert record["vq"]["flat"] == 1.0
     assert model.gpt.config.n_embd == record["gpt"]["width"] == 64
     assert model.gpt.config.n_layer == record["gpt"]["layers"] == 2
+    assert (record["gpt"]["context_weight"], record["gpt"]["resumed_from"]["context_weight"]) == (
+        4.0,
+        1.0,
+    )
     # The learning curve: a point at step 2, the judge's figures for the same two captions as
     # the run's final grading (the same weights), and for its likeliest tokens.
     first = record["gpt"]["resumed_from"]

@@ -4,6 +4,7 @@ offline/train_vq.py), and the transformer's cross-entropy over the image tokens
 (offline/train_ar.py)."""
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -103,3 +104,71 @@ def test_the_transformers_loss_is_each_image_tokens_cross_entropy_given_the_toke
         for j in range(20)
     ]
     assert torch.isclose(loss, torch.stack(each).mean())
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, A.GRID * A.GRID - 1))
+def test_where_an_outline_may_go_on_is_known_from_the_tokens_before(seed, changed):
+    g = torch.Generator().manual_seed(seed)
+    codes = torch.randint(A.CODES, (1, A.GRID * A.GRID), generator=g)
+    shape = torch.rand(A.CODES, generator=g) < 0.3
+    other = codes.clone()
+    other[0, changed] = (
+        codes[0, changed] + 1 + torch.randint(A.CODES - 1, (1,), generator=g)
+    ) % A.CODES
+    before, after = A.after_shape(codes, shape), A.after_shape(other, shape)
+    # Changing a token changes nothing at or before it: a left-to-right model knows each weight
+    # before it predicts the token, so the odds it learns stay the pictures' own.
+    assert torch.equal(before[0, : changed + 1], after[0, : changed + 1])
+
+
+def test_an_outline_goes_on_to_the_right_and_below_a_shapes_token():
+    codes = torch.zeros(1, A.GRID, A.GRID, dtype=torch.long)
+    codes[0, 3, A.GRID - 1] = 7  # the last of row 3: nothing to its right in the same row
+    shape = torch.zeros(A.CODES, dtype=torch.bool)
+    shape[7] = True
+    marked = A.after_shape(codes.flatten(1), shape).view(A.GRID, A.GRID)
+    assert marked.nonzero().tolist() == [[4, A.GRID - 1]]
+
+
+def test_the_shape_entries_are_those_shapes_are_drawn_with():
+    vq = A.load_vq()
+    shape = A.shape_codes(vq, sampled(300, seed=5))
+    scenes = sampled(100, seed=6)
+    from offline import diffusion as D
+
+    pictures = D.draw_batch(scenes, scale=1)
+    codes, cells = A.encode(vq, pictures), A.drawn_cells(pictures).flatten(1)
+    assert shape[codes[cells]].float().mean() > 0.7  # 0.79 measured
+    assert shape[codes[~cells]].float().mean() < 0.05
+
+
+def test_a_weighted_loss_is_the_weighted_mean_of_each_tokens_cross_entropy():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    gpt = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_embd=32, n_layer=1, n_head=2)).eval()
+    prompt, codes = torch.randint(0, 10, (3, 4)), torch.randint(0, 30, (3, 20))
+    weights = 1 + 3 * (torch.rand(3, 20) < 0.3)
+    with torch.no_grad():
+        plain = train_ar.image_loss(gpt, prompt, codes, 10)
+        weighted = train_ar.image_loss(gpt, prompt, codes, 10, weights)
+        same = train_ar.image_loss(gpt, prompt, codes, 10, torch.full((3, 20), 2.5))
+        one = torch.zeros(3, 20)
+        one[1, 7] = 1
+        alone = train_ar.image_loss(gpt, prompt, codes, 10, one)
+        logits = A.image_logits(gpt, prompt, codes, 10)
+    each = torch.nn.functional.cross_entropy(logits.transpose(1, 2), codes + 10, reduction="none")
+    assert weighted.item() == pytest.approx(
+        ((each * weights).sum() / weights.sum()).item(), rel=1e-5
+    )
+    assert same.item() == pytest.approx(plain.item(), rel=1e-5)
+    assert alone.item() == pytest.approx(each[1, 7].item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "heavy"])
+def test_a_context_weight_is_a_finite_number_above_zero(value, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        train_ar.main(["--context-weight", value])
+    assert exit_.value.code == 2
+    assert "is not a finite number above 0" in capsys.readouterr().err
