@@ -267,11 +267,16 @@ def drawn_cells(pictures: np.ndarray) -> torch.Tensor:
     return differs.reshape(n, GRID, side, GRID, side).any(dim=4).any(dim=2)
 
 
-def shape_codes(vq, scenes: list[world.Scene]) -> torch.Tensor:
-    """bool [CODES]: the codebook entries the tokenizer gives ``scenes``' pictures more often on
-    a cell with a shape drawn on (``drawn_cells``) than on one without."""
+def tokens_and_drawn(vq, scenes: list[world.Scene]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each scene drawn: its image tokens [N, 256] and, for each, whether anything is drawn on
+    its cell (``drawn_cells``, bool [N, 256]), both in reading order."""
     pictures = D.draw_batch(scenes, scale=1)
-    codes, drawn = encode(vq, pictures).flatten(), drawn_cells(pictures).flatten()
+    return encode(vq, pictures), drawn_cells(pictures).flatten(1)
+
+
+def shape_codes(codes: torch.Tensor, drawn: torch.Tensor) -> torch.Tensor:
+    """bool [CODES]: the codebook entries found more often among ``codes`` on a cell with a
+    shape drawn on than on one without (``tokens_and_drawn``)."""
     on = torch.bincount(codes[drawn], minlength=CODES)
     return on > torch.bincount(codes[~drawn], minlength=CODES)
 

@@ -384,13 +384,11 @@ def cmd_masked(args) -> None:
 
 def cmd_tokens(args) -> None:
     from offline import autoregressive as A
-    from offline import diffusion as D
 
     vq = A.load_vq(args.weights)
     scenes = heldout_scenes(args.n)
     prompts = [world.caption(scene) for scene in scenes]
-    pictures = D.draw_batch(scenes, scale=1)
-    codes, shapes = A.encode(vq, pictures), A.drawn_cells(pictures).flatten(1)
+    codes, shapes = A.tokens_and_drawn(vq, scenes)
     g = torch.Generator().manual_seed(0)
     for share in args.replaced:
         wrong = A.replace_shape_tokens(codes, shapes, share, g)
@@ -399,7 +397,6 @@ def cmd_tokens(args) -> None:
 
 def cmd_neighbours(args) -> None:
     from offline import autoregressive as A
-    from offline import diffusion as D
     from offline import neighbour_counts as N
 
     vq = A.load_vq(args.weights)
@@ -407,10 +404,8 @@ def cmd_neighbours(args) -> None:
     pool = [world.sample_scene(rng, "train") for _ in range(args.pool)]
     tables = N.fit(A.encode_scenes(vq, pool).numpy(), np.array([N.kind(s) for s in pool]))
     scenes = heldout_scenes(args.n)
-    pictures = D.draw_batch(scenes, scale=1)
-    codes = A.encode(vq, pictures).numpy()
+    codes, shapes = (t.numpy() for t in A.tokens_and_drawn(vq, scenes))
     likeliest = N.likeliest(tables, codes, np.array([N.kind(s) for s in scenes]))
-    shapes = A.drawn_cells(pictures).flatten(1).numpy()
     right = likeliest == codes
     print(f"tokens right: with a shape drawn on {right[shapes].mean():.3f}, ", end="")
     print(f"the others {right[~shapes].mean():.3f}")

@@ -175,12 +175,9 @@ def filled_pictures(model: Model, scenes) -> np.ndarray:
     given the caption and the picture's other tokens: what it knows of a shape's outline once
     it is told where the shape is, before sampling (the counterpart of the GPT's
     ``A.teacher_forced_pictures``)."""
-    from offline import diffusion as D
     from offline import world
 
-    pictures = D.draw_batch(scenes, scale=1)
-    codes = A.encode(model.vq, pictures)
-    shapes = A.drawn_cells(pictures).flatten(1)
+    codes, shapes = A.tokens_and_drawn(model.vq, scenes)
     vocab = model.text_vocab
     ids = torch.where(shapes, mask_id(vocab), codes + vocab)
     captions = A.caption_ids(model.tokenizer, [world.caption(scene) for scene in scenes])

@@ -210,7 +210,9 @@ def main(argv=None) -> None:
     gpt = gpt.to(run.device)
 
     # The entries shapes are drawn with, for --context-weight (a few seconds on 2,000 pictures).
-    shape = A.shape_codes(vq, scenes[:2000]).to(run.device) if args.context_weight != 1 else None
+    shape = None
+    if args.context_weight != 1:
+        shape = A.shape_codes(*A.tokens_and_drawn(vq, scenes[:2000])).to(run.device)
 
     def loss_of(texts, codes):
         prompt = A.prompt_ids(tokenizer, texts).to(run.device)

@@ -133,12 +133,8 @@ def test_an_outline_goes_on_to_the_right_and_below_a_shapes_token():
 
 def test_the_shape_entries_are_those_shapes_are_drawn_with():
     vq = A.load_vq()
-    shape = A.shape_codes(vq, sampled(300, seed=5))
-    scenes = sampled(100, seed=6)
-    from offline import diffusion as D
-
-    pictures = D.draw_batch(scenes, scale=1)
-    codes, cells = A.encode(vq, pictures), A.drawn_cells(pictures).flatten(1)
+    shape = A.shape_codes(*A.tokens_and_drawn(vq, sampled(300, seed=5)))
+    codes, cells = A.tokens_and_drawn(vq, sampled(100, seed=6))
     assert shape[codes[cells]].float().mean() > 0.7  # 0.79 measured
     assert shape[codes[~cells]].float().mean() < 0.05
 
